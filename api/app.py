@@ -1,0 +1,77 @@
+"""The FastAPI application: thin routes over services/ and the Temporal client.
+
+One DB engine and one Temporal client per process, made in the lifespan (or handed in by tests and
+by ``dutyledger dev``, which shares them with the worker).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from api import problems
+from api.deps import AppState
+from api.routes import accounts, health, orgs
+from services.db import make_engine, session_scope
+from services.logging import get_logger
+from services.settings import Settings
+from services.temporal_client import connect
+
+log = get_logger(__name__)
+
+
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, temporal: Client | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        eng = engine or make_engine(settings.resolved_database_url)
+        client = temporal
+        if client is None:
+            try:
+                client = await connect(settings)
+            except Exception as exc:  # readyz reports it; the API still serves reads
+                log.warning("temporal_unreachable", error=str(exc))
+        app.state.dutyledger = AppState(settings=settings, engine=eng, temporal=client)
+        if settings.bootstrap_admin_token is not None:
+            from services.accounts import ensure_bootstrap_admin
+
+            with session_scope(eng) as session:
+                if ensure_bootstrap_admin(
+                    session, settings.bootstrap_admin_token.get_secret_value()
+                ):
+                    log.info("bootstrap_admin_created")
+        yield
+        if own_engine:
+            eng.dispose()
+
+    app = FastAPI(
+        title="dutyledger",
+        version="1",
+        summary="Responsibility lists and rectification tracking on durable workflows",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        response = await call_next(request)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    app.include_router(health.router)
+    app.include_router(orgs.router)
+    app.include_router(accounts.router)
+    return app

@@ -1,0 +1,224 @@
+"""The ``dutyledger`` command line.
+
+Every command configures itself from the environment (``DUTYLEDGER_*``), does its work and leaves
+with ``os._exit`` after a clean shutdown: the Temporal client's native runtime can crash at
+interpreter exit otherwise (sdk-python#300).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import select
+
+from services.accounts import AccountIn, Role, create_account
+from services.db import make_engine, session_scope
+from services.errors import DomainError
+from services.logging import configure_logging, get_logger
+from services.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+orgs_app = typer.Typer(no_args_is_help=True, help="The organization tree.")
+accounts_app = typer.Typer(no_args_is_help=True, help="API accounts and tokens.")
+app.add_typer(orgs_app, name="orgs")
+app.add_typer(accounts_app, name="accounts")
+
+log = get_logger("dutyledger.cli")
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def _run(fn: Callable[[], Any]) -> None:
+    """Run a command body, turn domain errors into a message and an exit code, exit hard."""
+    code = 0
+    try:
+        fn()
+    except DomainError as exc:
+        sys.stderr.write(f"error: {exc.detail}\n")
+        for err in exc.extra.get("errors", []):
+            where = f"row {err['row']} " if "row" in err else ""
+            sys.stderr.write(
+                f"  {err.get('section', '')} {where}{err.get('field', '')}: {err['message']}\n"
+            )
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    except Exception as exc:
+        log.exception("command_failed", error=str(exc))
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to the read model (idempotent)."""
+
+    def body() -> None:
+        from services.schema import migrate as do_migrate
+
+        settings = _settings()
+        engine = make_engine(settings.resolved_database_url)
+        do_migrate(engine)
+        log.info("migrated", url=engine.url.render_as_string(hide_password=True))
+
+    _run(body)
+
+
+@app.command()
+def dev(
+    demo: Annotated[
+        bool | None,
+        typer.Option("--demo/--no-demo", help="load the demo org (default: when the DB is empty)"),
+    ] = None,
+) -> None:
+    """Run everything on this machine: Temporal dev server, migrations, worker and API."""
+    _run(lambda: asyncio.run(_dev(_settings(), demo)))
+
+
+async def _dev(settings: Settings, demo: bool | None) -> None:
+    from api.app import create_app
+    from api.runtime import DevTemporalServer, serve
+    from services.demo import load_demo
+    from services.orgs import Org
+    from services.schema import migrate as do_migrate
+
+    server = DevTemporalServer(settings)
+    server.start()
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        await asyncio.to_thread(do_migrate, engine)
+        client = await server.wait_ready()
+        with session_scope(engine) as session:
+            empty = session.exec(select(Org.id).limit(1)).first() is None
+            loaded = load_demo(session) if (demo if demo is not None else empty) and empty else None
+        if demo and not empty:
+            log.info("demo_skipped", reason="the database already has orgs")
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        _print_banner(settings, base, loaded)
+        app_ = create_app(settings, engine=engine, temporal=client)
+        await serve(settings, engine, client, run_worker=True, app=app_)
+    finally:
+        server.stop()
+
+
+def _print_banner(settings: Settings, base: str, demo: Any) -> None:
+    lines = [
+        "",
+        "dutyledger is running",
+        f"  API            {base}   (docs: {base}/docs)",
+        f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}",
+        f"  Temporal gRPC  {settings.resolved_temporal_address}",
+        f"  data           {settings.data_dir.resolve()}",
+    ]
+    if demo is not None:
+        tokens_file = settings.data_dir / "demo-tokens.json"
+        tokens_file.write_text(
+            json.dumps([a.model_dump(mode="json") for a in demo.accounts], indent=2)
+        )
+        tokens_file.chmod(0o600)
+        lines += ["", f"demo organization loaded: {demo.orgs} orgs, {demo.people} people. Tokens:"]
+        for a in demo.accounts:
+            lines.append(f"  {a.role.value:<10} scope={a.scope_org_id or '*':<8} {a.token}")
+        committee = next(a.token for a in demo.accounts if a.role is Role.committee)
+        admin = next(a.token for a in demo.accounts if a.role is Role.admin)
+        lines += [
+            "",
+            "try:",
+            f"  curl -s {base}/readyz",
+            f"  curl -s -H 'Authorization: Bearer {committee}' '{base}/api/v1/orgs?under=gb-1'",
+            f"  curl -s -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' "
+            f'-d \'{{"id":"gb-1-b4","name":"Branch 1.4","kind":"branch","parent_id":"gb-1"}}\' '
+            f"{base}/api/v1/orgs",
+            f"(tokens are also in {tokens_file}; they are shown only when first created)",
+        ]
+    lines.append("Ctrl-C stops everything.\n")
+    print("\n".join(lines), flush=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (production): Temporal and the DB are configured by the environment."""
+
+    async def body(settings: Settings) -> None:
+        from api.runtime import serve
+        from services.temporal_client import connect
+
+        engine = make_engine(settings.resolved_database_url)
+        client = await connect(settings)
+        await serve(settings, engine, client, run_worker=True, app=None)
+
+    _run(lambda: asyncio.run(body(_settings())))
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API (production)."""
+
+    async def body(settings: Settings) -> None:
+        from api.app import create_app
+        from api.runtime import api_server
+
+        await api_server(create_app(settings), settings).serve()
+
+    _run(lambda: asyncio.run(body(_settings())))
+
+
+@orgs_app.command("import")
+def orgs_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .json or .csv file")],
+) -> None:
+    """Import an org tree (and people) from JSON or CSV, all or nothing."""
+
+    def body() -> None:
+        from services.orgs import import_tree, parse_csv, parse_json
+
+        settings = _settings()
+        text = file.read_text(encoding="utf-8-sig")
+        tree = parse_csv(text) if file.suffix.lower() == ".csv" else parse_json(json.loads(text))
+        with session_scope(make_engine(settings.resolved_database_url)) as session:
+            result = import_tree(session, tree)
+        print(f"imported {result.orgs_created} orgs and {result.people_created} people")
+
+    _run(body)
+
+
+@accounts_app.command("create")
+def accounts_create(
+    role: Annotated[Role, typer.Option(help="admin, committee, member or auditor")],
+    scope: Annotated[str | None, typer.Option(help="org id of the subtree it acts in")] = None,
+    person: Annotated[str | None, typer.Option(help="person id of the account holder")] = None,
+    label: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an account and print its token (shown this once, stored only as a hash)."""
+
+    def body() -> None:
+        settings = _settings()
+        spec = AccountIn(role=role, scope_org_id=scope, person_id=person, label=label)
+        with session_scope(make_engine(settings.resolved_database_url)) as session:
+            created = create_account(session, spec)
+        print(json.dumps(created.model_dump(mode="json")))
+
+    _run(body)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

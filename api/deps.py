@@ -1,0 +1,90 @@
+"""FastAPI dependencies: the process's engine and Temporal client, DB sessions, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+from temporalio.client import Client
+
+from services.accounts import Principal, authenticate
+from services.errors import Unavailable
+from services.settings import Settings
+
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    temporal: Client | None
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.dutyledger
+    return state
+
+
+def get_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Session]:
+    """A session that commits when the handler returns normally and rolls back otherwise."""
+    with Session(state.engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def get_temporal(state: Annotated[AppState, Depends(app_state)]) -> Client:
+    if state.temporal is None:
+        raise Unavailable("Temporal is not connected")
+    return state.temporal
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def get_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
+    # Its own short session: authentication must not share the handler's transaction.
+    with Session(state.engine) as session:
+        principal = authenticate(session, bearer_token(request))
+    if request.method not in READ_ONLY_METHODS:
+        # Checked once for every route: an auditor never writes, whatever a route forgets.
+        principal.require_write()
+    request.state.principal = principal
+    return principal
+
+
+@dataclass(frozen=True)
+class PageParams:
+    page: int
+    page_size: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PageParams:
+    return PageParams(page=page, page_size=page_size)
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+StateDep = Annotated[AppState, Depends(app_state)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]
+PageDep = Annotated[PageParams, Depends(page_params)]

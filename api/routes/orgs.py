@@ -1,0 +1,131 @@
+"""The org tree and people: create, import, read."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from sqlmodel import Session
+
+from api.deps import PageDep, PrincipalDep, SessionDep
+from api.pagination import Page
+from services.accounts import Principal, Role
+from services.errors import Forbidden, Invalid, TooLarge
+from services.orgs import (
+    ImportResult,
+    Org,
+    OrgIn,
+    OrgOut,
+    OrgTreeIn,
+    PersonIn,
+    PersonOut,
+    create_org,
+    create_person,
+    get_org,
+    import_tree,
+    list_subtree,
+    parse_csv,
+    parse_json,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["orgs"])
+
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def _require_admin_over(session: Session, principal: Principal, tree: OrgTreeIn) -> None:
+    """Admins may create orgs only under their scope; new roots need an installation-wide admin."""
+    principal.require_role(Role.admin)
+    if principal.scope_path == "/":
+        return
+    in_file = {o.id for o in tree.orgs}
+    for o in tree.orgs:
+        if o.parent_id is None:
+            raise Forbidden(f"org {o.id!r}: only an installation-wide admin may create a root org")
+        if o.parent_id not in in_file:
+            parent = session.get(Org, o.parent_id)
+            if parent is not None and not principal.in_scope(parent.path):
+                raise Forbidden(
+                    f"org {o.id!r}: parent {o.parent_id!r} is outside this account's scope"
+                )
+
+
+@router.post("/orgs", status_code=status.HTTP_201_CREATED)
+def post_org(body: OrgIn, session: SessionDep, principal: PrincipalDep) -> OrgOut:
+    _require_admin_over(session, principal, OrgTreeIn(orgs=[body]))
+    return OrgOut.of(create_org(session, body))
+
+
+@router.post("/orgs/import", status_code=status.HTTP_201_CREATED)
+async def post_import(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> ImportResult:
+    """Import a tree, all or nothing. JSON `{people, orgs}` or CSV (`text/csv`, one org per row)."""
+    principal.require_role(Role.admin)
+    raw = await request.body()
+    if len(raw) > MAX_IMPORT_BYTES:
+        raise TooLarge(f"import is larger than {MAX_IMPORT_BYTES} bytes")
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise Invalid(
+            "the body is not UTF-8", errors=[{"field": "body", "message": "not UTF-8"}]
+        ) from None
+    if ctype in ("text/csv", "application/csv"):
+        tree = parse_csv(text)
+    elif ctype == "application/json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise Invalid(
+                f"the body is not valid JSON: {exc.msg} at line {exc.lineno}",
+                errors=[{"field": "body", "message": exc.msg, "line": exc.lineno}],
+            ) from None
+        tree = parse_json(data)
+    else:
+        raise Invalid(
+            f"unsupported content type {ctype!r}; send application/json or text/csv",
+            errors=[{"field": "content-type", "message": "must be application/json or text/csv"}],
+        )
+    _require_admin_over(session, principal, tree)
+    return import_tree(session, tree)
+
+
+@router.get("/orgs/{org_id}")
+def get_one(org_id: str, session: SessionDep, principal: PrincipalDep) -> OrgOut:
+    org = get_org(session, org_id)
+    principal.require_scope(org)
+    return OrgOut.of(org)
+
+
+@router.get("/orgs")
+def get_subtree(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    under: Annotated[
+        str | None, Query(description="org id whose subtree to list; default: the caller's scope")
+    ] = None,
+) -> Page[OrgOut]:
+    path = principal.scope_path
+    if under is not None:
+        root = get_org(session, under)
+        principal.require_scope(root)
+        path = root.path
+    rows, total = list_subtree(session, path, page.offset, page.page_size)
+    return Page(
+        items=[OrgOut.of(o) for o in rows], total=total, page=page.page, page_size=page.page_size
+    )
+
+
+@router.post("/people", status_code=status.HTTP_201_CREATED)
+def post_person(body: PersonIn, session: SessionDep, principal: PrincipalDep) -> PersonOut:
+    principal.require_role(Role.admin)
+    if body.org_id is not None:
+        principal.require_scope(get_org(session, body.org_id))
+    elif principal.scope_path != "/":
+        raise Forbidden("a scoped admin must attach people to an org in scope")
+    person = create_person(session, body)
+    return PersonOut.model_validate(person, from_attributes=True)

@@ -1,0 +1,100 @@
+"""The demo organization loaded by ``dutyledger dev`` on an empty database.
+
+One city committee, 3 general branches, 10 branches and 40 people (every org has a head), plus one
+account per role. Deterministic ids so the README's curl examples work on every machine.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from services.accounts import AccountIn, Role, create_account
+from services.orgs import OrgIn, OrgTreeIn, PersonIn, import_tree
+
+_SURNAMES = ["Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu"]
+_GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Qiang", "Xiu", "Jun", "Hong", "Ping", "Tao"]
+
+GENERAL_BRANCHES = {"gb-1": 3, "gb-2": 3, "gb-3": 4}  # general branch -> number of branches
+
+
+class DemoAccount(BaseModel):
+    role: Role
+    scope_org_id: str | None
+    person_id: str | None
+    token: str
+
+
+class DemoResult(BaseModel):
+    orgs: int
+    people: int
+    accounts: list[DemoAccount]
+
+
+def demo_tree() -> OrgTreeIn:
+    people: list[PersonIn] = []
+    orgs: list[OrgIn] = []
+    counter = 0
+
+    def person(org_id: str, title: str) -> str:
+        nonlocal counter
+        name = f"{_SURNAMES[counter % len(_SURNAMES)]} {_GIVEN[(counter * 7) % len(_GIVEN)]}"
+        pid = f"p-{counter + 1:03d}"
+        people.append(
+            PersonIn(id=pid, name=name, title=title, email=f"{pid}@demo.example.org", org_id=org_id)
+        )
+        counter += 1
+        return pid
+
+    # Orgs are created before their people reference them, so people point at org ids in the file.
+    orgs.append(OrgIn(id="city", name="City Committee", kind="committee"))
+    for g, (gb, branches) in enumerate(GENERAL_BRANCHES.items(), start=1):
+        orgs.append(
+            OrgIn(id=gb, name=f"General Branch {g}", kind="general_branch", parent_id="city")
+        )
+        for b in range(1, branches + 1):
+            orgs.append(OrgIn(id=f"{gb}-b{b}", name=f"Branch {g}.{b}", kind="branch", parent_id=gb))
+    heads: dict[str, str] = {}
+    heads["city"] = person("city", "Secretary")
+    for _ in range(3):
+        person("city", "Committee member")
+    for o in orgs[1:]:
+        heads[o.id] = person(o.id, "Secretary")
+        person(o.id, "Member")
+        if o.kind == "general_branch":
+            person(o.id, "Deputy secretary")
+    while counter < 40:
+        person("gb-3-b4", "Member")
+    for o in orgs:
+        o.head_person_id = heads[o.id]
+    return OrgTreeIn(people=people, orgs=orgs)
+
+
+def load_demo(session: Session) -> DemoResult:
+    tree = demo_tree()
+    import_tree(session, tree)
+    specs = [
+        AccountIn(role=Role.admin, label="demo admin"),
+        AccountIn(
+            role=Role.committee, scope_org_id="city", person_id="p-001", label="demo committee"
+        ),
+        AccountIn(
+            role=Role.member,
+            scope_org_id="gb-1-b1",
+            person_id=tree.orgs[2].head_person_id,
+            label="demo member (head of branch 1.1)",
+        ),
+        AccountIn(role=Role.auditor, scope_org_id="city", label="demo auditor"),
+    ]
+    accounts = []
+    for spec in specs:
+        created = create_account(session, spec)
+        accounts.append(
+            DemoAccount(
+                role=created.role,
+                scope_org_id=created.scope_org_id,
+                person_id=created.person_id,
+                token=created.token,
+            )
+        )
+    return DemoResult(orgs=len(tree.orgs), people=len(tree.people), accounts=accounts)

