@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from temporalio.client import Client
 
 from services.settings import Settings
 
@@ -17,6 +18,8 @@ from services.settings import Settings
 class ActivityDeps:
     engine: Engine
     settings: Settings
+    # For activities that start other workflows by business key (idempotent on retry).
+    client: Client | None = None
 
 
 _deps: ActivityDeps | None = None

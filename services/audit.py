@@ -140,9 +140,8 @@ def append_event(
     session.execute(
         update(AuditChainHead).where(col(AuditChainHead.id) == 1).values(seq=AuditChainHead.seq + 1)
     )
-    head = session.exec(
-        select(AuditChainHead).where(AuditChainHead.id == 1).execution_options(populate_existing=True)
-    ).one()
+    head_query = select(AuditChainHead).where(AuditChainHead.id == 1)
+    head = session.exec(head_query.execution_options(populate_existing=True)).one()
     at = _utc(at).replace(microsecond=0)
     payload = json.loads(canonical(payload))  # what is stored is exactly what was hashed
     digest = event_hash(
@@ -179,9 +178,8 @@ def append_event(
 def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = session.exec(
-            select(AuditEvent).where(AuditEvent.seq > last).order_by(col(AuditEvent.seq)).limit(batch)
-        ).all()
+        query = select(AuditEvent).where(AuditEvent.seq > last).order_by(col(AuditEvent.seq))
+        rows = session.exec(query.limit(batch)).all()
         if not rows:
             return
         yield from rows
@@ -189,7 +187,7 @@ def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def verify_chain(session: Session) -> ChainVerification:
-    """Recompute the whole chain in seq order; name the first modified, inserted or deleted event."""
+    """Recompute the chain in seq order; name the first modified, inserted or deleted event."""
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0

@@ -66,7 +66,11 @@ def test_dev_runs_everything_and_resumes(tmp_path: Path) -> None:
         committee = next(t["token"] for t in tokens if t["role"] == "committee")
         admin = next(t["token"] for t in tokens if t["role"] == "admin")
         assert committee in log.read_text()  # printed once, with the curl examples
-        r = httpx.get(f"{base}/api/v1/orgs", headers={"Authorization": f"Bearer {committee}"}, params={"page_size": 500})
+        r = httpx.get(
+            f"{base}/api/v1/orgs",
+            headers={"Authorization": f"Bearer {committee}"},
+            params={"page_size": 500},
+        )
         assert r.status_code == 200 and r.json()["total"] == 14
         r = httpx.post(
             f"{base}/api/v1/orgs",
@@ -81,7 +85,11 @@ def test_dev_runs_everything_and_resumes(tmp_path: Path) -> None:
     proc = _start(env, log)
     try:
         _wait_ready(base, proc, log)
-        r = httpx.get(f"{base}/api/v1/orgs", headers={"Authorization": f"Bearer {committee}"}, params={"page_size": 500})
+        r = httpx.get(
+            f"{base}/api/v1/orgs",
+            headers={"Authorization": f"Bearer {committee}"},
+            params={"page_size": 500},
+        )
         assert r.json()["total"] == 15  # same data: the demo was not loaded again
     finally:
         code = _stop(proc)
