@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from api import problems
 from api.deps import AppState
-from api.routes import accounts, health, orgs
+from api.routes import accounts, health, inbox, orgs
 from services.db import make_engine, session_scope
 from services.logging import get_logger
 from services.settings import Settings
@@ -74,4 +74,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(orgs.router)
     app.include_router(accounts.router)
+    app.include_router(inbox.router)
     return app

@@ -12,8 +12,10 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+import services.accountability
 import services.accounts
 import services.audit
+import services.notifications
 import services.orgs  # noqa: F401  (registers the tables)
 
 metadata = SQLModel.metadata

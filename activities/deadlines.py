@@ -1,0 +1,146 @@
+"""Firing one deadline slot: who hears about it, the accountability it creates, the overdue flag.
+
+Idempotent end to end: the notification and the accountability record are keyed by the slot's
+dedupe key, the escalation's audit event by the same key, and the overdue level only ever rises to
+the slot's level, so a retried activity or a restarted worker changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import column, table, update
+from temporalio import activity
+
+from activities.context import deps
+from services.accountability import AccountabilityIn, record_accountability
+from services.audit import append_event
+from services.db import session_scope
+from services.deadlines import Slot, SlotKind
+from services.notifications import NotificationIn, notify, record_notification
+from services.orgs import chain_of_heads, get_org
+
+# Read-model tables whose rows carry an ``overdue_level`` column, by entity type.
+OVERDUE_TABLES = {"problem": "problems", "letter": "letters", "item": "items"}
+
+
+class DeadlineTarget(BaseModel):
+    """What a deadline belongs to: enough to address and describe it, nothing more."""
+
+    entity_type: str  # problem, letter, item, commitment
+    entity_id: str
+    org_id: str
+    title: str
+    what: str  # "rectification", "signature", "commitments", "item", "re-check"
+
+
+class FireSlotInput(BaseModel):
+    target: DeadlineTarget
+    owner_person_id: str | None
+    due: date
+    timezone: str
+    slot: Slot
+    dedupe_key: str
+    fired_at: datetime  # workflow time when the timer fired
+
+
+class FireSlotResult(BaseModel):
+    recipient_person_id: str | None
+    accountability_created: bool
+
+
+def escalation_chain(owner: str | None, heads: list[str | None]) -> list[str | None]:
+    """owner → org head → parent org head → … → root head, without repeating a person in a row."""
+    chain: list[str | None] = []
+    for person in [owner, *heads]:
+        if person is None or (chain and chain[-1] == person):
+            continue
+        chain.append(person)
+    return chain or [None]
+
+
+@activity.defn
+def fire_deadline_slot(inp: FireSlotInput) -> FireSlotResult:
+    d = deps()
+    t, slot = inp.target, inp.slot
+    with session_scope(d.engine) as session:
+        org = get_org(session, t.org_id)
+        chain = escalation_chain(
+            inp.owner_person_id, [h for _, h in chain_of_heads(session, t.org_id)]
+        )
+        recipient = chain[min(slot.chain_level, len(chain) - 1)]
+        due = inp.due.isoformat()
+        if slot.kind is SlotKind.reminder:
+            subject = f"Reminder: {t.what} due {due} ({slot.days} day(s) left) — {t.title}"
+            body = f"The {t.what} for “{t.title}” ({t.entity_type} {t.entity_id}) is due {due}."
+        else:
+            subject = (
+                f"Overdue {slot.days} day(s), level {slot.overdue_level}: {t.what} — {t.title}"
+            )
+            body = (
+                f"The {t.what} for “{t.title}” ({t.entity_type} {t.entity_id}, org {org.name}) "
+                f"was due {due} and is {slot.days} day(s) overdue. Escalated to level "
+                f"{slot.overdue_level}."
+            )
+        accountability_created = False
+        if slot.kind is SlotKind.escalation:
+            if slot.accountability is not None:
+                _, accountability_created = record_accountability(
+                    session,
+                    AccountabilityIn(
+                        dedupe_key=inp.dedupe_key,
+                        kind=slot.accountability.value,
+                        org_id=org.id,
+                        org_path=org.path,
+                        person_id=inp.owner_person_id or org.head_person_id,
+                        reason=f"{t.what} for “{t.title}” {slot.days} day(s) overdue (due {due})",
+                        entity_type=t.entity_type,
+                        entity_id=t.entity_id,
+                        overdue_days=slot.days,
+                    ),
+                )
+            name = OVERDUE_TABLES.get(t.entity_type)
+            if name is not None:
+                tbl = table(name, column("id"), column("overdue_level"))
+                session.execute(
+                    update(tbl)
+                    .where(tbl.c.id == t.entity_id, tbl.c.overdue_level < slot.overdue_level)
+                    .values(overdue_level=slot.overdue_level)
+                )
+            append_event(
+                session,
+                idempotency_key=inp.dedupe_key,
+                actor="system:deadline",
+                action="escalate",
+                entity_type=t.entity_type,
+                entity_id=t.entity_id,
+                payload={
+                    "due": due,
+                    "overdue_days": slot.days,
+                    "overdue_level": slot.overdue_level,
+                    "notified": recipient,
+                    "accountability": slot.accountability.value if slot.accountability else None,
+                },
+                at=inp.fired_at,
+                org_path=org.path,
+            )
+        spec = NotificationIn(
+            dedupe_key=inp.dedupe_key,
+            recipient_person_id=recipient,
+            kind=slot.kind.value,
+            subject=subject,
+            body=body,
+            entity_type=t.entity_type,
+            entity_id=t.entity_id,
+            org_path=org.path,
+            scheduled_for=slot.at,
+            fired_at=inp.fired_at,
+        )
+        # The inbox row commits with the escalation's effects; delivery follows, once per channel.
+        record_notification(session, spec)
+    with session_scope(d.engine) as session:
+        notify(session, spec, d.settings)
+    return FireSlotResult(
+        recipient_person_id=recipient, accountability_created=accountability_created
+    )

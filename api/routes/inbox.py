@@ -1,0 +1,51 @@
+"""The in-app inbox and accountability records, scoped to the caller's subtree."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import PageDep, PrincipalDep, SessionDep
+from api.pagination import Page
+from services.accountability import AccountabilityOut, list_accountability
+from services.accounts import Role
+from services.errors import Forbidden
+from services.notifications import NotificationOut, inbox
+from services.orgs import get_org
+
+router = APIRouter(prefix="/api/v1", tags=["notifications"])
+
+
+@router.get("/notifications")
+def get_notifications(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    person: Annotated[
+        str | None, Query(description="recipient person id; default: yourself")
+    ] = None,
+) -> Page[NotificationOut]:
+    """A member sees their own inbox; committee, admin and auditors may read anyone's in scope."""
+    if person is None:
+        person = principal.person_id
+    if person != principal.person_id and principal.role is Role.member:
+        raise Forbidden("members may read only their own notifications")
+    rows, total = inbox(session, person, principal.scope_path, page.offset, page.page_size)
+    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)
+
+
+@router.get("/accountability")
+def get_accountability(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    org: Annotated[str | None, Query(description="org whose subtree to list")] = None,
+) -> Page[AccountabilityOut]:
+    path = principal.scope_path
+    if org is not None:
+        target = get_org(session, org)
+        principal.require_scope(target)
+        path = target.path
+    rows, total = list_accountability(session, path, page.offset, page.page_size)
+    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)

@@ -1,0 +1,88 @@
+"""Real protocol peers for notification tests: an SMTP server and a webhook receiver on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.support.ports import free_port
+
+
+@dataclass
+class SmtpSink:
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
+    sink = SmtpSink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+@dataclass
+class WebhookSink:
+    secret: str
+    fail_first: int = 0
+    attempts: int = 0
+    received: list[dict[str, Any]] = field(default_factory=list)
+    bad_signatures: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def webhook_server(secret: str, fail_first: int = 0) -> Iterator[tuple[WebhookSink, str]]:
+    sink = WebhookSink(secret=secret, fail_first=fail_first)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            with sink.lock:
+                sink.attempts += 1
+                if sink.attempts <= sink.fail_first:
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                want = "sha256=" + hmac.new(sink.secret.encode(), body, hashlib.sha256).hexdigest()
+                if not hmac.compare_digest(want, self.headers.get("X-Dutyledger-Signature", "")):
+                    sink.bad_signatures += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                sink.received.append(
+                    {"delivery": self.headers.get("X-Dutyledger-Delivery"), **json.loads(body)}
+                )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()

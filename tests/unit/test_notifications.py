@@ -1,0 +1,173 @@
+"""Notification channels against real peers, and one message per slot whatever the retries."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment
+
+from activities.context import ActivityDeps, bind
+from activities.deadlines import DeadlineTarget, FireSlotInput, escalation_chain, fire_deadline_slot
+from services.accountability import Accountability
+from services.audit import verify_chain
+from services.db import session_scope
+from services.deadlines import ReminderPolicy, slot_key, slots_for
+from services.demo import demo_tree
+from services.notifications import (
+    DeliveryError,
+    Notification,
+    NotificationDelivery,
+    NotificationIn,
+    notify,
+)
+from services.orgs import import_tree
+from services.settings import Settings
+from tests.support.peers import smtp_server, webhook_server
+
+
+@pytest.fixture
+def tree_engine(engine: Engine) -> Engine:
+    with session_scope(engine) as s:
+        import_tree(s, demo_tree())
+    return engine
+
+
+def spec(key: str = "k1", person: str = "p-008") -> NotificationIn:
+    return NotificationIn(
+        dedupe_key=key,
+        recipient_person_id=person,
+        kind="reminder",
+        subject="Due soon",
+        body="Body 正文",
+        entity_type="problem",
+        entity_id="P-1",
+        org_path="/city/gb-1/gb-1-b1/",
+    )
+
+
+def count(engine: Engine, model: type) -> int:
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def test_smtp_delivers_once_with_stable_message_id(tree_engine: Engine, settings: Settings) -> None:
+    with smtp_server() as (sink, port):
+        cfg = settings.model_copy(
+            update={"notify_channels": ["log", "smtp"], "smtp_host": "127.0.0.1", "smtp_port": port}
+        )
+        for _ in range(3):  # retries of the same slot
+            with session_scope(tree_engine) as s:
+                notify(s, spec(), cfg)
+        with session_scope(tree_engine) as s:
+            notify(s, spec("k2"), cfg)
+    assert len(sink.messages) == 2
+    first = sink.messages[0]
+    assert first["To"] == "p-008@demo.example.org" and first["Subject"] == "Due soon"
+    assert first["Message-ID"] != sink.messages[1]["Message-ID"]
+    assert count(tree_engine, Notification) == 2
+    assert count(tree_engine, NotificationDelivery) == 4  # 2 notifications x (log, smtp)
+
+
+def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings: Settings) -> None:
+    with webhook_server("s3cret", fail_first=4) as (sink, url):
+        cfg = settings.model_copy(
+            update={
+                "notify_channels": ["log", "webhook"],
+                "webhook_url": url,
+                "webhook_secret": SecretStr("s3cret"),
+            }
+        )
+        # The first call's quick retries (3) all hit failures; the activity-level retry succeeds.
+        with pytest.raises(DeliveryError), session_scope(tree_engine) as s:
+            notify(s, spec(), cfg)
+        with session_scope(tree_engine) as s:
+            notify(s, spec(), cfg)
+        with session_scope(tree_engine) as s:
+            notify(s, spec(), cfg)  # already delivered: nothing sent
+    assert sink.bad_signatures == 0
+    assert [r["delivery"] for r in sink.received] == ["k1"]
+    assert (
+        sink.received[0]["subject"] == "Due soon"
+        and sink.received[0]["recipient_email"] == "p-008@demo.example.org"
+    )
+    with Session(tree_engine) as s:
+        n = s.exec(select(Notification)).one()
+        assert n.sent_at is not None
+        assert sorted(d.channel for d in s.exec(select(NotificationDelivery)).all()) == [
+            "log",
+            "webhook",
+        ]
+
+
+def test_wrong_secret_is_refused_by_the_receiver(tree_engine: Engine, settings: Settings) -> None:
+    with webhook_server("right") as (sink, url):
+        cfg = settings.model_copy(
+            update={
+                "notify_channels": ["webhook"],
+                "webhook_url": url,
+                "webhook_secret": SecretStr("wrong"),
+            }
+        )
+        with pytest.raises(DeliveryError, match="401"), session_scope(tree_engine) as s:
+            notify(s, spec(), cfg)
+    assert sink.received == [] and sink.bad_signatures == 1  # a 4xx is not retried in the loop
+
+
+def test_escalation_chain_skips_repeats() -> None:
+    assert escalation_chain("p-9", ["p-8", "p-2", "p-1"]) == ["p-9", "p-8", "p-2", "p-1"]
+    assert escalation_chain("p-8", ["p-8", "p-2", "p-1"]) == ["p-8", "p-2", "p-1"]
+    assert escalation_chain(None, [None, "p-1"]) == ["p-1"]
+
+
+def test_fire_slot_retried_sends_one_message_and_one_record(
+    tree_engine: Engine, settings: Settings
+) -> None:
+    with smtp_server() as (sink, port):
+        cfg = settings.model_copy(
+            update={"notify_channels": ["smtp"], "smtp_host": "127.0.0.1", "smtp_port": port}
+        )
+        bind(ActivityDeps(engine=tree_engine, settings=cfg))
+        due = date(2027, 5, 31)
+        slots = slots_for(due, "Asia/Shanghai", ReminderPolicy())
+        talk = next(s for s in slots if s.accountability == "reminder_talk")
+        target = DeadlineTarget(
+            entity_type="commitment",
+            entity_id="C-1",
+            org_id="gb-1-b1",
+            title="Fix minutes",
+            what="rectification",
+        )
+        inp = FireSlotInput(
+            target=target,
+            owner_person_id="p-009",
+            due=due,
+            timezone="Asia/Shanghai",
+            slot=talk,
+            dedupe_key=slot_key("commitment:C-1", due, talk),
+            fired_at=talk.at,
+        )
+        env = ActivityEnvironment()
+        results = [env.run(fire_deadline_slot, inp) for _ in range(3)]
+    # chain: owner p-009 → branch head p-008 → gb-1 head p-005 → city head p-001; level 3 = p-001
+    assert {r.recipient_person_id for r in results} == {"p-001"}
+    assert [r.accountability_created for r in results] == [True, False, False]
+    assert len(sink.messages) == 1
+    assert count(tree_engine, Accountability) == 1
+    with Session(tree_engine) as s:
+        acc = s.exec(select(Accountability)).one()
+        assert (acc.kind, acc.person_id, acc.org_id, acc.overdue_days) == (
+            "reminder_talk",
+            "p-009",
+            "gb-1-b1",
+            7,
+        )
+        assert verify_chain(s).events_checked == 1
+        n = s.exec(select(Notification)).one()
+        assert n.scheduled_for is not None and n.scheduled_for.replace(tzinfo=UTC) == datetime(
+            2027, 6, 7, 15, 59, 59, tzinfo=UTC
+        )

@@ -1,0 +1,120 @@
+"""The one deadline mechanism every workflow uses: durable timers for reminders and escalations.
+
+A ``DeadlineWatch`` lives inside the owning workflow (org, letter or rectification) and runs as a
+workflow task (``asyncio`` inside the deterministic loop). It sleeps until its next slot, fires it
+through the ``fire_deadline_slot`` activity, and wakes early when the owner calls ``reschedule``
+(a new due date or a new owner) or ``cancel`` (signed, approved, closed). Its state is a small
+pydantic model the workflow carries across continue-as-new.
+
+Rules:
+- Slots already in the past when a deadline is armed (start or new due date) are not sent late,
+  except the most recent escalation, which fires at once so the overdue level is right.
+- A slot fires at most once per due date (its key includes the due date): a new owner keeps the
+  due date, so only the remaining slots go to the new owner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deadlines import DeadlineTarget, FireSlotInput, fire_deadline_slot
+    from services.deadlines import ReminderPolicy, Slot, SlotKind, slot_key, slots_for
+
+
+class DeadlineState(BaseModel):
+    target: DeadlineTarget
+    due: date
+    timezone: str
+    policy: ReminderPolicy = Field(default_factory=ReminderPolicy)
+    owner_person_id: str | None = None
+    armed_at: datetime | None = None
+    fired: list[str] = Field(default_factory=list)
+    overdue_level: int = 0
+    cancelled: bool = False
+
+
+class DeadlineWatch:
+    def __init__(self, state: DeadlineState) -> None:
+        self.state = state
+        self._changed = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def entity_key(self) -> str:
+        return f"{self.state.target.entity_type}:{self.state.target.entity_id}"
+
+    def start(self) -> None:
+        if self.state.armed_at is None:
+            self.state.armed_at = workflow.now()
+        self._task = asyncio.create_task(self._run())
+
+    def reschedule(self, *, due: date | None = None, owner_person_id: str | None = None) -> None:
+        if due is not None and due != self.state.due:
+            self.state.due = due
+            self.state.armed_at = workflow.now()
+            self.state.overdue_level = 0
+        if owner_person_id is not None:
+            self.state.owner_person_id = owner_person_id
+        self._changed = True
+
+    def cancel(self) -> None:
+        self.state.cancelled = True
+        self._changed = True
+
+    async def stopped(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    def _key(self, slot: Slot) -> str:
+        return slot_key(self.entity_key, self.state.due, slot)
+
+    def next_slot(self) -> Slot | None:
+        s = self.state
+        armed = s.armed_at or workflow.now()
+        pending = [x for x in slots_for(s.due, s.timezone, s.policy) if self._key(x) not in s.fired]
+        missed = [x for x in pending if x.at <= armed]
+        # Past escalations collapse into the latest one, sent now; past reminders are dropped.
+        late = [x for x in missed if x.kind is SlotKind.escalation]
+        if late and late[-1].overdue_level > s.overdue_level:
+            return late[-1]
+        future = [x for x in pending if x.at > armed]
+        return future[0] if future else None
+
+    async def _run(self) -> None:
+        while not self.state.cancelled:
+            self._changed = False
+            slot = self.next_slot()
+            if slot is None:
+                await workflow.wait_condition(lambda: self._changed)
+                continue
+            delay = slot.at - workflow.now()
+            if delay > timedelta(0):
+                try:
+                    await workflow.wait_condition(lambda: self._changed, timeout=delay)
+                    continue  # rescheduled or cancelled: work out the next slot again
+                except TimeoutError:
+                    pass
+            if self.state.cancelled:
+                break
+            key = self._key(slot)
+            await workflow.execute_activity(
+                fire_deadline_slot,
+                FireSlotInput(
+                    target=self.state.target,
+                    owner_person_id=self.state.owner_person_id,
+                    due=self.state.due,
+                    timezone=self.state.timezone,
+                    slot=slot,
+                    dedupe_key=key,
+                    fired_at=workflow.now(),
+                ),
+                start_to_close_timeout=timedelta(minutes=2),
+            )
+            self.state.fired.append(key)
+            if slot.kind is SlotKind.escalation:
+                self.state.overdue_level = max(self.state.overdue_level, slot.overdue_level)
