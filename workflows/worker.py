@@ -14,7 +14,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.context import ActivityDeps, bind
+from activities.context import ActivityDeps, DepsInterceptor
 from activities.health import check_database
 from workflows.log_context import LogContextInterceptor
 from workflows.ping import PingWorkflow
@@ -33,13 +33,12 @@ def build_worker(
     """A worker for all dutyledger workflows and activities; the caller runs and shuts it down."""
     if deps.client is None:
         deps.client = client
-    bind(deps)
     return Worker(
         client,
         task_queue=task_queue or deps.settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
         activities=list(ACTIVITIES),
-        interceptors=[LogContextInterceptor()],
+        interceptors=[DepsInterceptor(deps), LogContextInterceptor()],
         # Activities are synchronous (SQLAlchemy); they run on this pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
         max_concurrent_activities=max_activity_threads,

@@ -29,3 +29,39 @@ async def test_ping_time_skipping(ts_env: WorkflowEnvironment, settings, engine)
 
 async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_engine) -> None:
     await _round_trip(dev_env, settings, sqlite_engine)
+
+
+async def test_two_workers_in_one_process_keep_their_own_database(
+    ts_env: WorkflowEnvironment, settings, sqlite_engine, pg_cluster
+) -> None:
+    import pytest
+
+    from services.db import make_engine
+    from services.schema import migrate
+
+    if pg_cluster is None:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not on this machine")
+    with pg_cluster.database() as url:
+        pg_engine = make_engine(url)
+        migrate(pg_engine)
+        queues = {
+            "sqlite": f"tq-{uuid.uuid4().hex[:8]}",
+            "postgresql": f"tq-{uuid.uuid4().hex[:8]}",
+        }
+        engines = {"sqlite": sqlite_engine, "postgresql": pg_engine}
+        workers = [
+            build_worker(
+                ts_env.client, ActivityDeps(engine=engines[k], settings=settings), task_queue=q
+            )
+            for k, q in queues.items()
+        ]
+        async with workers[0], workers[1]:
+            for dialect, queue in queues.items():
+                result = await ts_env.client.execute_workflow(
+                    PingWorkflow.run,
+                    PingInput(probe=dialect),
+                    id=f"ping:{uuid.uuid4()}",
+                    task_queue=queue,
+                )
+                assert result.dialect == dialect
+        pg_engine.dispose()
