@@ -7,6 +7,7 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from activities.context import ActivityDeps
+from tests.support.histories import record
 from workflows.ping import PingInput, PingWorkflow
 from workflows.worker import build_worker
 
@@ -16,9 +17,11 @@ async def _round_trip(env: WorkflowEnvironment, settings, engine) -> None:
     async with build_worker(
         env.client, ActivityDeps(engine=engine, settings=settings), task_queue=queue
     ):
-        result = await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             PingWorkflow.run, PingInput(probe="hello"), id=f"ping:{uuid.uuid4()}", task_queue=queue
         )
+        result = await handle.result()
+        await record(handle, "ping")
     assert result.probe == "hello"
     assert result.dialect == engine.dialect.name
 
