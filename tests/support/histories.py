@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import WorkflowHandle
 
 HISTORIES = Path(__file__).resolve().parent.parent / "workflows" / "histories"
 
 
-async def record(handle: WorkflowHandle[object, object], name: str) -> None:
+async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     """Save ``handle``'s history as ``histories/<name>.json`` when recording is switched on."""
     if os.environ.get("DUTYLEDGER_RECORD_HISTORIES") != "1":
         return
