@@ -68,3 +68,23 @@ async def test_two_workers_in_one_process_keep_their_own_database(
                 )
                 assert result.dialect == dialect
         pg_engine.dispose()
+
+
+async def test_worker_subprocess_runs_workflows_and_survives_sigkill(
+    dev_env: WorkflowEnvironment, sqlite_url: str, sqlite_engine, tmp_path
+) -> None:
+    """The harness itself: a killed worker's replacement picks up work queued meanwhile."""
+    from tests.support.worker_process import worker_process
+
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    with worker_process(dev_env.client, sqlite_url, queue, tmp_path / "w.log") as w:
+        r = await dev_env.client.execute_workflow(
+            PingWorkflow.run, PingInput(probe="one"), id=f"ping:{uuid.uuid4()}", task_queue=queue
+        )
+        assert r.probe == "one"
+        w.kill()
+        handle = await dev_env.client.start_workflow(
+            PingWorkflow.run, PingInput(probe="two"), id=f"ping:{uuid.uuid4()}", task_queue=queue
+        )
+        w.start()
+        assert (await handle.result()).probe == "two"
