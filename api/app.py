@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
-from api import problems
+from api import problems as problem_json
 from api.deps import AppState
-from api.routes import accounts, health, inbox, orgs
+from api.routes import accounts, evidence, health, inbox, orgs, problems, reports
 from services.db import make_engine, session_scope
 from services.logging import get_logger
 from services.settings import Settings
@@ -58,7 +58,7 @@ def create_app(
         summary="Responsibility lists and rectification tracking on durable workflows",
         lifespan=lifespan,
     )
-    problems.install(app)
+    problem_json.install(app)
 
     @app.middleware("http")
     async def request_context(
@@ -75,4 +75,9 @@ def create_app(
     app.include_router(orgs.router)
     app.include_router(accounts.router)
     app.include_router(inbox.router)
+    app.include_router(problems.router)
+    app.include_router(evidence.router)
+    app.include_router(reports.router)
+    app.include_router(reports.public)
+    app.state.report_limiter = reports.SlidingWindow()
     return app

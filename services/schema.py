@@ -16,7 +16,8 @@ import services.accountability
 import services.accounts
 import services.audit
 import services.notifications
-import services.orgs  # noqa: F401  (registers the tables)
+import services.orgs
+import services.problems  # noqa: F401  (registers the tables)
 
 metadata = SQLModel.metadata
 

@@ -51,7 +51,8 @@ class DeadlineWatch:
     def start(self) -> None:
         if self.state.armed_at is None:
             self.state.armed_at = workflow.now()
-        self._task = asyncio.create_task(self._run())
+        if not self.state.cancelled:
+            self._task = asyncio.create_task(self._run())
 
     def reschedule(self, *, due: date | None = None, owner_person_id: str | None = None) -> None:
         if due is not None and due != self.state.due:
@@ -63,8 +64,22 @@ class DeadlineWatch:
         self._changed = True
 
     def cancel(self) -> None:
+        """Stop sending anything (work done or handed in); ``resume`` undoes it."""
         self.state.cancelled = True
         self._changed = True
+
+    def resume(self) -> None:
+        """Run again after ``cancel`` (work sent back); slots already sent stay sent."""
+        if not self.state.cancelled:
+            return
+        self.state.cancelled = False
+        self._changed = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    @property
+    def running(self) -> bool:
+        return not self.state.cancelled
 
     async def stopped(self) -> None:
         if self._task is not None:

@@ -15,12 +15,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.context import ActivityDeps, DepsInterceptor
+from activities.deadlines import fire_deadline_slot
 from activities.health import check_database
+from activities.rectification import persist_rectification, request_recheck
 from workflows.log_context import LogContextInterceptor
 from workflows.ping import PingWorkflow
+from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow,)
-ACTIVITIES: Sequence[Callable[..., Any]] = (check_database,)
+WORKFLOWS: Sequence[type] = (PingWorkflow, RectificationWorkflow)
+ACTIVITIES: Sequence[Callable[..., Any]] = (
+    check_database,
+    persist_rectification,
+    request_recheck,
+    fire_deadline_slot,
+)
 
 
 def build_worker(

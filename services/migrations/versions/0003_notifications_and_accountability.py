@@ -1,6 +1,6 @@
 """notifications and accountability
 
-Revision ID: 0005
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-22 09:23:08.847588
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

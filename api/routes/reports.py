@@ -1,0 +1,195 @@
+"""Public supervision: anyone may report a problem about an org; a committee member triages it."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
+from api.pagination import Page
+from api.routes.problems import create_problem
+from services.accounts import Role
+from services.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
+from services.orgs import get_org, under_path
+from services.problems import (
+    Category,
+    ProblemIn,
+    PublicReport,
+    PublicReportIn,
+    Severity,
+    Source,
+    TriageIn,
+    new_problem_id,
+)
+
+public = APIRouter(prefix="/public/v1", tags=["public"])
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+class SlidingWindow:
+    """Per-client request counter over the last minute. In-process: each API replica counts its
+    own clients (put a shared limiter in the load balancer when running many replicas)."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, limit: int, window: float = 60.0) -> float | None:
+        """None if allowed; otherwise seconds until the next slot frees up."""
+        now = time.monotonic()
+        q = self.hits.setdefault(key, deque())
+        while q and q[0] <= now - window:
+            q.popleft()
+        if len(q) >= limit:
+            return window - (now - q[0])
+        q.append(now)
+        if len(self.hits) > 100_000:  # forget idle clients
+            self.hits = {k: v for k, v in self.hits.items() if v}
+        return None
+
+
+class ReportReceipt(BaseModel):
+    report_id: str
+    status: str
+
+
+class ReportOut(BaseModel):
+    report_id: str
+    org_id: str
+    text: str
+    status: str
+    problem_id: str | None
+    triage_reason: str | None
+    created_at: datetime
+    triaged_at: datetime | None
+
+
+def _out(r: PublicReport) -> ReportOut:
+    return ReportOut(
+        report_id=r.id,
+        org_id=r.org_id,
+        text=r.text,
+        status=r.status,
+        problem_id=r.problem_id,
+        triage_reason=r.triage_reason,
+        created_at=r.created_at,
+        triaged_at=r.triaged_at,
+    )
+
+
+@public.post("/reports", status_code=status.HTTP_201_CREATED)
+async def post_report(request: Request, session: SessionDep, state: StateDep) -> ReportReceipt:
+    """No login. Rate-limited per client address; the text is size-limited."""
+    settings = state.settings
+    client = request.client.host if request.client else "unknown"
+    limiter: SlidingWindow = request.app.state.report_limiter
+    wait = limiter.allow(client, settings.public_report_rate_per_minute)
+    if wait is not None:
+        raise RateLimited(
+            "too many reports from this address; try again later", retry_after=int(wait) + 1
+        )
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise TooLarge(f"the request is larger than {MAX_BODY_BYTES} bytes")
+    try:
+        body = PublicReportIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(x) for x in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise Invalid("invalid report", errors=errors) from None
+    if len(body.text) > settings.public_report_max_chars:
+        raise TooLarge(
+            f"text is longer than {settings.public_report_max_chars} characters", field="text"
+        )
+    org = get_org(session, body.org_id)
+    report = PublicReport(
+        id="R-" + secrets.token_hex(6).upper(),
+        org_id=org.id,
+        org_path=org.path,
+        text=body.text,
+        client_hash=hashlib.sha256(client.encode()).hexdigest(),
+    )
+    session.add(report)
+    return ReportReceipt(report_id=report.id, status=report.status)
+
+
+@router.get("/reports")
+def list_reports(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    status_: Annotated[
+        str | None, Query(alias="status", pattern="^(new|flagged|dismissed)$")
+    ] = None,
+) -> Page[ReportOut]:
+    principal.require_role(Role.committee, Role.admin, Role.auditor)
+    cond = [under_path(PublicReport.org_path, principal.scope_path)]
+    if status_:
+        cond.append(col(PublicReport.status) == status_)
+    total = session.exec(select(func.count()).select_from(PublicReport).where(*cond)).one()
+    rows = session.exec(
+        select(PublicReport)
+        .where(*cond)
+        .order_by(col(PublicReport.created_at).desc(), col(PublicReport.id))
+        .offset(page.offset)
+        .limit(page.page_size)
+    ).all()
+    return Page(
+        items=[_out(r) for r in rows], total=total, page=page.page, page_size=page.page_size
+    )
+
+
+@router.post("/reports/{report_id}/triage")
+async def triage(
+    report_id: str,
+    body: TriageIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    temporal: TemporalDep,
+) -> ReportOut:
+    """Turn a report into a problem (source: supervision) or dismiss it with a reason."""
+    principal.require_role(Role.committee, Role.admin)
+    report = session.get(PublicReport, report_id)
+    if report is None:
+        raise NotFound(f"report {report_id!r} does not exist")
+    principal.require_scope(get_org(session, report.org_id))
+    if report.status != "new":
+        raise Conflict(
+            f"report {report_id!r} is already {report.status}; allowed now: none",
+            state=report.status,
+        )
+    if body.action == "flag":
+        assert body.category is not None and body.severity is not None
+        problem = ProblemIn(
+            org_id=report.org_id,
+            source=Source.supervision,
+            category=Category(body.category),
+            severity=Severity(body.severity),
+            title=body.title or report.text[:80],
+            description=report.text,
+            due=body.due,
+        )
+        # The id is derived from the report, so a retried triage finds the same problem.
+        problem_id = new_problem_id("report", report.id)
+        await create_problem(
+            session, temporal, state.settings, problem, problem_id, principal.account_id
+        )
+        report.status, report.problem_id = "flagged", problem_id
+    else:
+        report.status, report.triage_reason = "dismissed", body.reason
+    report.triaged_by, report.triaged_at = principal.account_id, datetime.now(UTC)
+    session.add(report)
+    return _out(report)

@@ -1,0 +1,299 @@
+"""RectificationWorkflow: one problem's rectification, from flagging to the re-check.
+
+Workflow id ``rect:{problem_id}``. Every human step is the ``act`` Update: its validator refuses
+an illegal action at once (the API answers 409 with the allowed actions), the handler applies it
+under a lock — re-checking, because two updates can both pass validation before the first one
+has persisted — awaits the activity that writes the row and the audit event, and returns the new
+snapshot. The due date's reminders and escalations run in a ``DeadlineWatch``; the re-check after
+closure is a timer here. Continues as new when the history grows long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deadlines import DeadlineTarget
+    from activities.rectification import RecheckRequest, persist_rectification, request_recheck
+    from services.deadlines import ReminderPolicy, deadline_instant
+    from services.rectification_models import ActionRequest, ProblemSnapshot, Transition
+    from services.rectification_rules import (
+        RULES,
+        WORKING_STATES,
+        Action,
+        Actor,
+        Flags,
+        RectState,
+        illegal_reason,
+        next_state,
+    )
+    from workflows.deadline_watch import DeadlineState, DeadlineWatch
+
+ILLEGAL = "IllegalTransition"
+PERSIST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=500),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=12,
+)
+
+
+class RectInput(BaseModel):
+    snapshot: ProblemSnapshot
+    timezone: str
+    policy: ReminderPolicy
+    recheck_days: int
+    # Carried across continue-as-new:
+    deadline: DeadlineState | None = None
+    recheck_requested: bool = False
+
+
+@workflow.defn
+class RectificationWorkflow:
+    @workflow.init
+    def __init__(self, inp: RectInput) -> None:
+        self.inp = inp
+        self.s = inp.snapshot
+        self.created = inp.snapshot.version > 0
+        self.finished = False
+        self.wake = False
+        self.recheck_requested = inp.recheck_requested
+        self.lock = asyncio.Lock()
+        self.deadline: DeadlineWatch | None = None
+
+    # --- run ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: RectInput) -> ProblemSnapshot:
+        if not self.created:
+            await self._persist(
+                self.s.model_copy(update={"version": 1}), "flag", self.s.created_by, {}
+            )
+            self.created = True
+        if self.s.due is not None:
+            state = self.inp.deadline or DeadlineState(
+                target=DeadlineTarget(
+                    entity_type="problem",
+                    entity_id=self.s.problem_id,
+                    org_id=self.s.org_id,
+                    title=self.s.title,
+                    what="rectification",
+                ),
+                due=self.s.due,
+                timezone=self.inp.timezone,
+                policy=self.inp.policy,
+                owner_person_id=self.s.owner_person_id,
+                cancelled=self.s.state not in WORKING_STATES | {RectState.identified},
+            )
+            self.deadline = DeadlineWatch(state)
+            self.deadline.start()
+        self.finished = self._is_finished()
+        while not self.finished:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.finished or self.wake or self._continue_as_new_wanted(),
+                    timeout=self._recheck_timeout(),
+                )
+            except TimeoutError:
+                await self._request_recheck()
+            self.wake = False
+            if self._continue_as_new_wanted():
+                await workflow.wait_condition(
+                    lambda: workflow.all_handlers_finished() and not self.lock.locked()
+                )
+                workflow.continue_as_new(
+                    RectInput(
+                        snapshot=self.s,
+                        timezone=self.inp.timezone,
+                        policy=self.inp.policy,
+                        recheck_days=self.inp.recheck_days,
+                        deadline=self.deadline.state if self.deadline else None,
+                        recheck_requested=self.recheck_requested,
+                    )
+                )
+        if self.deadline is not None:
+            self.deadline.cancel()
+            await self.deadline.stopped()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.s
+
+    def _is_finished(self) -> bool:
+        s = self.s
+        return s.state is RectState.dismissed or (
+            s.state is RectState.closed and not s.recheck_open
+        )
+
+    def _continue_as_new_wanted(self) -> bool:
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _recheck_timeout(self) -> timedelta | None:
+        s = self.s
+        if s.state is not RectState.closed or not s.recheck_open or self.recheck_requested:
+            return None
+        assert s.recheck_due is not None
+        at = deadline_instant(s.recheck_due, self.inp.timezone) - timedelta(days=1)
+        return max(at - workflow.now(), timedelta(0)) or timedelta(milliseconds=1)
+
+    async def _request_recheck(self) -> None:
+        s = self.s
+        assert s.recheck_due is not None
+        await workflow.execute_activity(
+            request_recheck,
+            RecheckRequest(
+                problem_id=s.problem_id,
+                title=s.title,
+                org_path=s.org_path,
+                verifier_person_id=s.verifier_person_id,
+                recheck_due=s.recheck_due,
+                fired_at=workflow.now(),
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+        )
+        self.recheck_requested = True
+
+    # --- reads ----------------------------------------------------------------------------
+
+    @workflow.query
+    def snapshot(self) -> ProblemSnapshot:
+        return self.s
+
+    @workflow.update
+    async def created_view(self) -> ProblemSnapshot:
+        """Returns once the flagged problem is in the read model (read-your-write on create)."""
+        await workflow.wait_condition(lambda: self.created)
+        return self.s
+
+    # --- the human steps ------------------------------------------------------------------
+
+    @workflow.update
+    async def act(self, req: ActionRequest) -> ProblemSnapshot:
+        async with self.lock:
+            self._check(req)  # again: the state may have moved since validation
+            new, payload = self._apply(req)
+            await self._persist(new, req.action.value, req.actor, payload)
+            self._after(req.action, new)
+            return self.s
+
+    @act.validator
+    def _validate(self, req: ActionRequest) -> None:
+        self._check(req)
+
+    def _check(self, req: ActionRequest) -> None:
+        s = self.s
+        if not self.created:
+            raise ApplicationError("the problem is still being recorded; retry", type=ILLEGAL)
+        flags = Flags(extension_pending=s.extension_pending, recheck_open=s.recheck_open)
+        reason = illegal_reason(req.action, s.state, flags)
+        if reason is not None:
+            raise ApplicationError(reason, {"state": s.state.value}, type=ILLEGAL)
+        _, actor = RULES[req.action]
+        if actor is Actor.owner and req.actor_person_id != s.owner_person_id:
+            raise ApplicationError(
+                f"only the owner ({s.owner_person_id}) may {req.action.value}", type="Forbidden"
+            )
+        if req.action in (Action.verify, Action.recheck) and (
+            req.actor_person_id is not None and req.actor_person_id == s.owner_person_id
+        ):
+            raise ApplicationError(
+                "the owner of a rectification can never verify it (segregation of duties)",
+                type="Forbidden",
+            )
+
+    def _apply(self, req: ActionRequest) -> tuple[ProblemSnapshot, dict[str, Any]]:
+        s, b, a = self.s, req.body, req.action
+        now = workflow.now()
+        upd: dict[str, Any] = {"version": s.version + 1}
+        passed: bool | None = None
+        payload: dict[str, Any] = dict(b)
+        if a is Action.confirm:
+            upd["owner_person_id"] = b["owner_person_id"]
+        elif a is Action.dismiss:
+            upd["closed_at"] = now
+        elif a is Action.assign:
+            upd["owner_person_id"] = b["owner_person_id"]
+            payload["previous_owner"] = s.owner_person_id
+        elif a is Action.plan:
+            upd["plan"] = {
+                "measures": b["measures"],
+                "target_date": b["target_date"],
+                "status": "submitted",
+            }
+        elif a is Action.approve_plan:
+            upd["plan"] = {**(s.plan or {}), "status": "approved", "approved_by": req.actor}
+        elif a is Action.return_plan:
+            upd["plan"] = {**(s.plan or {}), "status": "returned", "return_reason": b["reason"]}
+        elif a is Action.progress:
+            upd["progress_percent"] = b["percent"]
+        elif a is Action.extension:
+            upd["extension_pending"] = True
+            upd["requested_due"] = date.fromisoformat(b["new_due"])
+            payload["current_due"] = s.due.isoformat() if s.due else None
+        elif a is Action.approve_extension:
+            payload["previous_due"] = s.due.isoformat() if s.due else None
+            upd.update(
+                due=s.requested_due, extension_pending=False, requested_due=None, overdue_level=0
+            )
+        elif a is Action.deny_extension:
+            upd.update(extension_pending=False, requested_due=None)
+        elif a is Action.completion:
+            upd["progress_percent"] = 100
+        elif a is Action.verify:
+            passed = b["result"] == "pass"
+            if passed:
+                recheck = now.date() + timedelta(days=self.inp.recheck_days)
+                upd.update(
+                    closed_at=now,
+                    verifier_person_id=req.actor_person_id,
+                    recheck_due=recheck,
+                    recheck_open=True,
+                )
+        elif a in (Action.reopen, Action.recheck):
+            passed = bool(b.get("held", False)) if a is Action.recheck else False
+            if passed:
+                upd["recheck_open"] = False
+            else:
+                upd.update(closed_at=None, recheck_open=False, recheck_due=None, overdue_level=0)
+                upd["due"] = date.fromisoformat(b["due"])
+                payload["previous_due"] = s.due.isoformat() if s.due else None
+        upd["state"] = next_state(a, s.state, passed)
+        return s.model_copy(update=upd), payload
+
+    def _after(self, action: Action, new: ProblemSnapshot) -> None:
+        """Adopt the persisted snapshot and steer the deadline: reminders only for owed work."""
+        old = self.s
+        # overdue_level=0 is a one-shot reset (new due date); later writes leave the level alone.
+        self.s = new.model_copy(update={"overdue_level": None})
+        self.recheck_requested = self.recheck_requested and new.state is RectState.closed
+        dl = self.deadline
+        if dl is not None:
+            if new.due is not None and new.due != old.due:
+                dl.reschedule(due=new.due)
+            if new.owner_person_id != old.owner_person_id and new.owner_person_id is not None:
+                dl.reschedule(owner_person_id=new.owner_person_id)
+            if new.state in WORKING_STATES:
+                dl.resume()
+            else:
+                dl.cancel()
+        self.finished = self._is_finished()
+        self.wake = True
+
+    async def _persist(
+        self, new: ProblemSnapshot, action: str, actor: str, payload: dict[str, Any]
+    ) -> None:
+        await workflow.execute_activity(
+            persist_rectification,
+            Transition(
+                snapshot=new, action=action, actor=actor, at=workflow.now(), payload=payload
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=PERSIST_RETRY,
+        )
+        if action == "flag":
+            self.s = new.model_copy(update={"overdue_level": None})
