@@ -4,7 +4,7 @@ rectifications through the HTTP API, and cleanup of the workflows a test started
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,10 +102,8 @@ class World:
 
 async def terminate_all(client: Client, problem_ids: list[str]) -> None:
     for pid in problem_ids:
-        try:
+        with suppress(RPCError):  # already finished
             await client.get_workflow_handle(f"rect:{pid}").terminate("test over")
-        except RPCError:
-            pass
 
 
 @asynccontextmanager
