@@ -106,3 +106,17 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def ts_fresh() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own, for tests that move time far ahead (the shared
+    one's clock would then run ahead of the wall clock for every later test)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=str(venv_binary("temporal-test-server")),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

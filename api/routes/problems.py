@@ -31,7 +31,15 @@ from services.problems import (
     timeline,
 )
 from services.rectification_models import ActionRequest, ProblemSnapshot
-from services.rectification_rules import RULES, Action, Actor, Flags, RectState, allowed_actions
+from services.rectification_rules import (
+    RULES,
+    Action,
+    Actor,
+    Flags,
+    RectState,
+    allowed_actions,
+    illegal_reason,
+)
 from services.settings import Settings
 from workflows.rectification import RectificationWorkflow
 from workflows.starters import rect_workflow_id, start_rectification
@@ -222,6 +230,12 @@ async def post_action(
             field="action",
         ) from None
     p = _visible(session, principal, problem_id)
+    # Scope, then the state (409 whoever asks), then the role: the workflow re-checks all three.
+    flags = Flags(extension_pending=p.extension_pending, recheck_open=p.recheck_open)
+    reason = illegal_reason(act, RectState(p.state), flags)
+    if reason is not None:
+        allowed = [a.value for a in allowed_actions(RectState(p.state), flags)]
+        raise Conflict(reason, state=p.state, allowed_actions=allowed)
     _authorize(act, p, principal)
     try:
         parsed = ACTION_BODIES[act].model_validate(body)
