@@ -292,7 +292,8 @@ class RectificationWorkflow:
             Transition(
                 snapshot=new, action=action, actor=actor, at=workflow.now(), payload=payload
             ),
-            start_to_close_timeout=timedelta(seconds=30),
+            # A write takes milliseconds; a lost worker's attempt is retried after this long.
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=PERSIST_RETRY,
         )
         if action == "flag":
