@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from api import problems as problem_json
 from api.deps import AppState
-from api.routes import accounts, evidence, health, inbox, orgs, problems, reports
+from api.routes import accounts, evidence, health, inbox, ledger, orgs, problems, reports
 from services.db import make_engine, session_scope
 from services.logging import get_logger
 from services.settings import Settings
@@ -75,6 +75,7 @@ def create_app(
     app.include_router(orgs.router)
     app.include_router(accounts.router)
     app.include_router(inbox.router)
+    app.include_router(ledger.router)
     app.include_router(problems.router)
     app.include_router(evidence.router)
     app.include_router(reports.router)

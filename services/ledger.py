@@ -410,12 +410,12 @@ def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) ->
     today = f.as_of or datetime.now(ZoneInfo(tz)).date()
     rows = list(iter_ledger(session, f, scope_path, tz))
     _, org_id = _scope_path(session, f, scope_path)
-    if org_id is not None:
-        children = list(session.execute(select(Org).where(col(Org.parent_id) == org_id)).scalars())
-    elif scope_path == "/":
+    # Broken down by the children of the requested org, or of the caller's own scope org.
+    parent = org_id or (scope_path.strip("/").split("/")[-1] if scope_path != "/" else None)
+    if parent is not None:
+        children = list(session.execute(select(Org).where(col(Org.parent_id) == parent)).scalars())
+    else:  # an installation-wide admin: the roots
         children = list(session.execute(select(Org).where(col(Org.depth) == 0)).scalars())
-    else:
-        children = list(session.execute(select(Org).where(col(Org.path) == scope_path)).scalars())
     per_child: list[OrgStats] = []
     for child in children:
         mine = [r for r in rows if r.org_path.startswith(child.path)]
@@ -431,7 +431,7 @@ def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) ->
         )
     )
     return StatsReport(
-        org_id=org_id,
+        org_id=org_id or parent,
         cycle_id=f.cycle,
         as_of=today,
         overall=_stats(rows, today),

@@ -1,0 +1,178 @@
+"""The auditor's ledger on SQLite and PostgreSQL: filters, sorting, paging, statistics and the
+point-in-time view against hand-computed values, exports, and scope."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from openpyxl import load_workbook
+from temporalio.testing import WorkflowEnvironment
+
+from tests.support.ledger_data import load_fixed_ledger
+from tests.support.world import World, world
+
+
+@pytest.fixture
+async def w(settings, engine, ts_env: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_env.client) as w:
+        load_fixed_ledger(engine)
+        yield w
+
+
+async def ids(w: World, token: str | None = None, **params: str) -> list[str]:
+    r = await w.call("GET", "/api/v1/rectifications", token or w.auditor, params=params)
+    assert r.status_code == 200, r.text
+    return [row["problem_id"] for row in r.json()["items"]]
+
+
+async def test_filters(w: World) -> None:
+    assert await ids(w) == ["P1", "P2", "P3", "P4", "P5", "P6"]  # sorted by due
+    assert await ids(w, state="closed") == ["P1", "P2"]
+    assert await ids(w, status="in_progress,assigned") == ["P3", "P5"]
+    assert await ids(w, overdue="any") == ["P3"]
+    assert await ids(w, overdue="3") == ["P3"] and await ids(w, overdue="4") == []
+    assert await ids(w, severity="critical") == ["P3"]
+    assert await ids(w, source="supervision") == ["P4"]
+    assert await ids(w, category="conduct") == ["P1", "P4"]
+    assert await ids(w, due_before="2026-03-01") == ["P1", "P2"]
+    assert await ids(w, q="RECEIPTS") == ["P3"]  # description, any case
+    assert await ids(w, q="minutes") == ["P1"]
+    assert await ids(w, org="gb-1") == ["P1", "P2", "P6"]
+    assert await ids(w, org="gb-1-b1", subtree="false") == ["P1", "P6"]
+    assert await ids(w, cycle="city-2026", org="gb-2") == ["P3", "P4"]
+    assert await ids(w, cycle="city-2027") == []
+
+
+async def test_sorting_and_stable_paging(w: World) -> None:
+    assert await ids(w, sort="-due") == ["P6", "P5", "P4", "P3", "P2", "P1"]
+    assert (await ids(w, sort="-severity"))[:1] == ["P3"]
+    assert (await ids(w, sort="-overdue_level"))[:1] == ["P3"]
+    assert await ids(w, sort="opened") == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    assert await ids(w, sort="org") == ["P1", "P6", "P2", "P3", "P4", "P5"]
+    pages = [await ids(w, sort="severity", page=str(p), page_size="2") for p in (1, 2, 3)]
+    assert sorted(sum(pages, [])) == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    r = await w.call(
+        "GET", "/api/v1/rectifications", w.auditor, params={"page_size": "2", "page": "2"}
+    )
+    assert r.json()["total"] == 6 and r.json()["page"] == 2
+
+
+async def test_rows_carry_what_auditors_need(w: World) -> None:
+    r = await w.call("GET", "/api/v1/rectifications", w.auditor, params={"state": "closed"})
+    p1, p2 = r.json()["items"]
+    assert p1["org_name"] == "Branch 1.1" and p1["owner_person_id"] == "p-009"
+    assert p1["opened"].startswith("2026-01-05") and p1["closed"].startswith("2026-02-01")
+    assert p1["days_open"] == 27 and p1["on_time"] is True
+    assert p2["days_open"] == 50 and p2["on_time"] is False
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"colour": "red"}, "colour"),
+        ({"state": "lost"}, "state"),
+        ({"severity": "huge"}, "severity"),
+        ({"overdue": "-1"}, "overdue"),
+        ({"sort": "title"}, "sort"),
+        ({"due_before": "soon"}, "due_before"),
+        ({"page_size": "501"}, "page_size"),
+        ({"org": "nowhere"}, "org"),
+    ],
+)
+async def test_unknown_filters_and_values_are_422_naming_them(
+    w: World, params: dict[str, str], field: str
+) -> None:
+    r = await w.call("GET", "/api/v1/rectifications", w.auditor, params=params)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in r.json()["errors"]]
+
+
+async def test_stats_as_of_mid_year_match_hand_computed(w: World) -> None:
+    r = await w.call(
+        "GET", "/api/v1/rectifications/stats", w.auditor, params={"as_of": "2026-06-30"}
+    )
+    assert r.status_code == 200, r.text
+    s = r.json()
+    o = s["overall"]
+    assert o["by_state"] == {
+        "assigned": 1,
+        "closed": 2,
+        "dismissed": 1,
+        "identified": 1,
+        "in_progress": 1,
+    }
+    assert (o["total"], o["open"], o["overdue"], o["closed"], o["closed_on_time"]) == (
+        6,
+        3,
+        3,
+        2,
+        1,
+    )
+    assert o["overdue_aging"] == {"1-7": 1, "8-30": 1, "31-90": 0, ">90": 1}
+    assert o["overdue_by_level"] == {"3": 1}
+    assert o["on_time_closure_rate"] == 0.5
+    assert (o["days_to_close_mean"], o["days_to_close_median"], o["days_to_close_p90"]) == (
+        38.5,
+        38.5,
+        47.7,
+    )
+    assert [c["org_id"] for c in s["by_child_org"]] == ["gb-1", "gb-2", "gb-3"]
+    gb1, gb2, _ = s["by_child_org"]
+    assert (gb1["total"], gb1["overdue"], gb1["on_time_closure_rate"]) == (3, 1, 0.5)
+    assert (gb2["total"], gb2["by_state"], gb2["on_time_closure_rate"]) == (
+        2,
+        {"dismissed": 1, "in_progress": 1},
+        None,
+    )
+
+
+async def test_as_of_end_of_march_from_the_event_history(w: World) -> None:
+    r = await w.call("GET", "/api/v1/rectifications", w.auditor, params={"as_of": "2026-03-31"})
+    rows = {row["problem_id"]: row for row in r.json()["items"]}
+    assert sorted(rows) == ["P1", "P2", "P3", "P4"]  # P5, P6 not yet flagged
+    assert rows["P3"]["state"] == "in_progress" and rows["P3"]["overdue_level"] == 3
+    assert rows["P2"]["state"] == "closed" and rows["P4"]["state"] == "dismissed"
+    r = await w.call("GET", "/api/v1/rectifications", w.auditor, params={"as_of": "2026-02-15"})
+    rows = {row["problem_id"]: row for row in r.json()["items"]}
+    assert rows["P2"]["state"] == "in_progress" and rows["P2"]["closed"] is None
+    assert rows["P3"]["state"] == "in_progress" and rows["P3"]["overdue_level"] == 0
+    assert await ids(w, as_of="2026-03-31", state="closed") == ["P1", "P2"]
+    assert await ids(w, as_of="2026-02-15", state="closed") == ["P1"]
+    r = await w.call(
+        "GET", "/api/v1/rectifications/stats", w.auditor, params={"as_of": "2026-03-31"}
+    )
+    o = r.json()["overall"]
+    assert (o["total"], o["overdue"], o["overdue_aging"]["8-30"], o["on_time_closure_rate"]) == (
+        4,
+        1,
+        1,
+        0.5,
+    )
+
+
+async def test_exports_csv_and_xlsx(w: World) -> None:
+    r = await w.call(
+        "GET", "/api/v1/rectifications/export.csv", w.auditor, params={"org": "gb-1", "lang": "zh"}
+    )
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["问题编号", "单位编号", "单位名称"]
+    assert [row[0] for row in rows[1:]] == ["P1", "P2", "P6"]
+    assert rows[1][9] == "已销号" and rows[1][16] == "是"
+    r = await w.call(
+        "GET", "/api/v1/rectifications/export.xlsx", w.auditor, params={"state": "closed"}
+    )
+    assert r.status_code == 200
+    wb = load_workbook(io.BytesIO(r.content))
+    ws = wb["Rectifications"]
+    assert ws.freeze_panes == "A2" and ws["A1"].value == "Problem" and ws["A1"].font.bold
+    assert [ws.cell(row=i, column=1).value for i in (2, 3)] == ["P1", "P2"]
+    assert ws["M2"].is_date and ws["N2"].is_date
+    r = await w.call("GET", "/api/v1/rectifications/export.xlsx", w.auditor, params={"lang": "zh"})
+    assert load_workbook(io.BytesIO(r.content)).sheetnames == ["整改台账"]
+    r = await w.call("GET", "/api/v1/rectifications/export.csv", w.auditor, params={"lang": "fr"})
+    assert r.status_code == 422
