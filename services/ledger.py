@@ -136,6 +136,11 @@ def _scope_path(session: Session, f: LedgerFilter, scope_path: str) -> tuple[str
     return org.path, org.id
 
 
+def check_scope(session: Session, f: LedgerFilter, scope_path: str) -> None:
+    """Raise now (404/403) for an unknown or out-of-scope org: a streamed export cannot later."""
+    _scope_path(session, f, scope_path)
+
+
 def _conditions(f: LedgerFilter, path: str, org_id: str | None) -> list[Any]:
     P = Problem
     cond: list[Any] = [P.org_path.like(like_prefix(path), escape="\\")]  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from services.ledger import (
     LedgerFilter,
     LedgerRow,
     StatsReport,
+    check_scope,
     iter_ledger,
     ledger_page,
     stats_report,
@@ -149,9 +150,10 @@ def _lang(request: Request) -> Literal["en", "zh"]:
 
 @router.get("/export.csv", response_class=StreamingResponse)
 def export_csv(
-    request: Request, f: FilterDep, principal: PrincipalDep, state: StateDep
+    request: Request, f: FilterDep, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> StreamingResponse:
     lang = _lang(request)
+    check_scope(session, f, principal.scope_path)
     return StreamingResponse(
         csv_stream(COLUMNS, _rows(state, f, principal), lang),
         media_type="text/csv; charset=utf-8",
@@ -163,11 +165,13 @@ def export_csv(
 def export_xlsx(
     request: Request,
     f: FilterDep,
+    session: SessionDep,
     principal: PrincipalDep,
     state: StateDep,
     _lang_doc: Annotated[str, Query(alias="lang", description="en or zh")] = "en",
 ) -> StreamingResponse:
     lang = _lang(request)
+    check_scope(session, f, principal.scope_path)
     title = "整改台账" if lang == "zh" else "Rectifications"
     return StreamingResponse(
         xlsx_stream(COLUMNS, _rows(state, f, principal), lang, title),

@@ -20,7 +20,7 @@ from services.settings import Settings
 from tests.support.stack import Stack, running_stack
 
 # Demo people: p-001 heads the city committee, p-005 heads gb-1, p-008 heads gb-1-b1 and p-009 is
-# a member there; gb-2 (p-010 head) is a sibling subtree of gb-1.
+# a member there; gb-2 (p-014 head) is a sibling subtree of gb-1.
 OWNER = "p-009"
 
 
@@ -35,6 +35,7 @@ class World:
     other_member: str  # member p-008 (head of gb-1-b1), not the owner
     auditor: str
     problems: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)  # ids a test's fixture made
 
     async def call(self, method: str, url: str, token: str | None, **kw: Any) -> Any:
         return await self.stack.call(method, url, token, **kw)
@@ -123,7 +124,7 @@ async def world(settings: Settings, engine: Engine, client: Client) -> AsyncIter
             admin=stack.token(Role.admin),
             committee=stack.token(Role.committee, "city", "p-001"),
             committee_gb1=stack.token(Role.committee, "gb-1", "p-005"),
-            committee_gb2=stack.token(Role.committee, "gb-2", "p-010"),
+            committee_gb2=stack.token(Role.committee, "gb-2", "p-014"),
             owner=stack.token(Role.member, "gb-1-b1", OWNER),
             other_member=stack.token(Role.member, "gb-1-b1", "p-008"),
             auditor=stack.token(Role.auditor, "city"),
