@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Column, Text, UniqueConstraint, update
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 GENESIS_HASH = "0" * 64
@@ -27,7 +27,11 @@ GENESIS_HASH = "0" * 64
 
 class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_audit_events_idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_audit_events_idempotency_key"),
+        # Timelines and the point-in-time ledger: one entity's events in order.
+        Index("ix_audit_events_entity", "entity_type", "entity_id", "seq"),
+    )
 
     seq: int = Field(primary_key=True)
     idempotency_key: str = Field(max_length=200)
