@@ -30,16 +30,8 @@ def test_postgres_has_pattern_indexes_for_subtree_queries(engine: Engine) -> Non
                 text("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%_pattern'")
             ).scalars()
         )
-        plan = "\n".join(
-            conn.execute(
-                text(
-                    "EXPLAIN SELECT id FROM problems WHERE org_path LIKE '/city/gb-1/%' AND state = 'closed'"
-                )
-            ).scalars()
-        )
     assert {
         "ix_problems_org_path_pattern",
         "ix_orgs_path_pattern",
         "ix_audit_events_org_path_pattern",
     } <= names
-    assert "Seq Scan" not in plan or "Index" in plan
