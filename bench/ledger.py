@@ -1,0 +1,305 @@
+"""Auditor queries over a large ledger, on SQLite and PostgreSQL.
+
+    uv run python -m bench.ledger --rows 100000
+
+Loads N rectifications with their event history (a valid hash chain, ~4 events each) into a
+fresh SQLite file and, where initdb exists, a throwaway PostgreSQL cluster; then times the
+typical auditor queries and prints p50/p99 for each, plus the export's rows/s and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from contextlib import ExitStack
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from api.routes.ledger import COLUMNS
+from bench.harness import exit_cleanly
+from services.audit import AuditChainHead, AuditEvent, event_hash
+from services.db import make_engine
+from services.export import csv_stream
+from services.ledger import LedgerFilter, iter_ledger, ledger_page, stats_report
+from services.orgs import Org
+from services.problems import SEVERITY_RANK, Problem, Severity
+from services.schema import migrate
+from services.stats import percentile
+from tests.support.postgres import PostgresCluster, postgres_available
+
+TZ = "Asia/Shanghai"
+GENERAL_BRANCHES, BRANCHES_EACH = 10, 10
+FLOW = ["assigned", "plan_submitted", "in_progress", "completion_submitted", "closed"]
+ACTIONS = {
+    "assigned": "confirm",
+    "plan_submitted": "plan",
+    "in_progress": "approve-plan",
+    "completion_submitted": "completion",
+    "closed": "verify",
+    "dismissed": "dismiss",
+}
+
+
+def org_rows() -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = [
+        dict(id="city", name="City", kind="committee", parent_id=None, path="/city/", depth=0)
+    ]
+    for g in range(GENERAL_BRANCHES):
+        gid = f"gb-{g}"
+        rows.append(
+            dict(
+                id=gid,
+                name=f"GB {g}",
+                kind="general_branch",
+                parent_id="city",
+                path=f"/city/{gid}/",
+                depth=1,
+            )
+        )
+        for b in range(BRANCHES_EACH):
+            bid = f"{gid}-b{b}"
+            rows.append(
+                dict(
+                    id=bid,
+                    name=f"Branch {g}.{b}",
+                    kind="branch",
+                    parent_id=gid,
+                    path=f"/city/{gid}/{bid}/",
+                    depth=2,
+                )
+            )
+    now = datetime.now(UTC)
+    for r in rows:
+        r.update(head_person_id=None, created_at=now)
+    return rows
+
+
+def load(engine: Engine, n: int, seed: int = 7) -> float:
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    branches = [r for r in org_rows() if r["depth"] == 2]
+    with engine.begin() as conn:
+        conn.execute(insert(Org), org_rows())
+    start = datetime(2025, 1, 1, 4, tzinfo=UTC)
+    today = date.today()
+    prev, seq = "0" * 64, 0
+    problems: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        with engine.begin() as conn:
+            if problems:
+                conn.execute(insert(Problem), problems)
+            if events:
+                conn.execute(insert(AuditEvent), events)
+        problems.clear()
+        events.clear()
+
+    for i in range(n):
+        org = rng.choice(branches)
+        opened = start + timedelta(minutes=rng.randrange(0, 660 * 24 * 60))
+        due = (opened + timedelta(days=rng.choice([15, 30, 60]))).date()
+        roll = rng.random()
+        if roll < 0.1:
+            path = ["dismissed"]
+        else:
+            path = FLOW[: rng.randint(0, len(FLOW))] if roll < 0.6 else FLOW
+        state = path[-1] if path else "identified"
+        pid = f"P-{i:08d}"
+        severity = rng.choice(list(Severity))
+        times = [opened + timedelta(days=k * rng.uniform(1, 12)) for k in range(1, len(path) + 1)]
+        closed = times[-1] if state in ("closed", "dismissed") else None
+        open_ = state not in ("closed", "dismissed")
+        level = min(4, max(0, (today - due).days // 7)) if open_ and today > due else 0
+        problems.append(
+            dict(
+                id=pid,
+                org_id=org["id"],
+                org_path=org["path"],
+                cycle_id=f"city-{opened.year}",
+                item_id=None,
+                source=rng.choice(
+                    ["inspection", "evaluation", "indicator", "supervision", "self_check", "audit"]
+                ),
+                category=rng.choice(
+                    ["ideology", "organization", "conduct", "integrity", "institutions"]
+                ),
+                severity=severity.value,
+                severity_rank=SEVERITY_RANK[severity],
+                title=f"Problem {i} {rng.choice(['minutes', 'receipts', 'study', 'letters', 'funds'])}",
+                description="generated",
+                state=state,
+                owner_person_id=None if state == "identified" else "p-1",
+                verifier_person_id="p-2" if state == "closed" else None,
+                due=due,
+                opened_at=opened,
+                closed_at=closed,
+                overdue_level=level,
+                extension_pending=False,
+                requested_due=None,
+                recheck_due=None,
+                recheck_open=False,
+                progress_percent=100 if state == "closed" else 0,
+                plan=None,
+                version=len(path) + 1,
+                created_by="bench",
+                updated_at=opened,
+            )
+        )
+        for action, at, st in [
+            ("flag", opened, "identified"),
+            *((ACTIONS[s], t, s) for s, t in zip(path, times, strict=True)),
+        ]:
+            seq += 1
+            payload = {
+                "state": st,
+                "due": due.isoformat(),
+                "owner": None,
+                "extension_pending": False,
+            }
+            h = event_hash(
+                prev,
+                seq=seq,
+                actor="bench",
+                action=action,
+                entity_type="problem",
+                entity_id=pid,
+                org_path=org["path"],
+                payload=payload,
+                at=at,
+            )
+            events.append(
+                dict(
+                    seq=seq,
+                    idempotency_key=f"rect:{pid}:{seq}",
+                    actor="bench",
+                    action=action,
+                    entity_type="problem",
+                    entity_id=pid,
+                    org_path=org["path"],
+                    payload=payload,
+                    at=at.replace(microsecond=0),
+                    prev_hash=prev,
+                    hash=h,
+                )
+            )
+            prev = h
+        if len(problems) >= 5000:
+            flush()
+    flush()
+    with engine.begin() as conn:
+        conn.execute(update(AuditChainHead).values(seq=seq, last_hash=prev))
+    return time.perf_counter() - started
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    xs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        xs.append(time.perf_counter() - t0)
+    return percentile(xs, 50) or 0.0, percentile(xs, 99) or 0.0
+
+
+def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
+    lines = []
+
+    def q(name: str, fn: Callable[[Session], Any], times: int = repeat) -> None:
+        with Session(engine) as s:
+            p50, p99 = timed(lambda: fn(s), times)
+        lines.append(f"  {name:<44} p50 {p50 * 1000:9.1f} ms   p99 {p99 * 1000:9.1f} ms")
+
+    subtree = LedgerFilter(
+        org="gb-3", state=["assigned", "plan_submitted", "in_progress"], overdue="any"
+    )
+    q("subtree + state + overdue (page 1 of 50)", lambda s: ledger_page(s, subtree, "/", TZ, 0, 50))
+    q(
+        "whole ledger, page 1 (sorted by due)",
+        lambda s: ledger_page(s, LedgerFilter(), "/", TZ, 0, 50),
+    )
+    deep = (n // 2 // 50) * 50
+    q(
+        f"whole ledger, deep page (offset {deep})",
+        lambda s: ledger_page(s, LedgerFilter(), "/", TZ, deep, 50),
+    )
+    q(
+        "text search 'receipts' in a subtree",
+        lambda s: ledger_page(s, LedgerFilter(org="gb-1", q="receipts"), "/", TZ, 0, 50),
+    )
+    q(
+        "stats for the whole tree",
+        lambda s: stats_report(s, LedgerFilter(), "/", TZ),
+        max(3, repeat // 5),
+    )
+    q("stats for one general branch", lambda s: stats_report(s, LedgerFilter(org="gb-2"), "/", TZ))
+    q(
+        "as_of 2025-12-31, one branch",
+        lambda s: ledger_page(
+            s, LedgerFilter(org="gb-4-b4", as_of=date(2025, 12, 31)), "/", TZ, 0, 50
+        ),
+        max(3, repeat // 5),
+    )
+
+    with Session(engine) as s:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        size = rows = 0
+        rows_out = (r.model_dump() for r in iter_ledger(s, LedgerFilter(), "/", TZ))
+        for chunk in csv_stream(COLUMNS, rows_out, "en"):
+            size += len(chunk)
+            rows += 1
+        dt = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    lines.append(
+        f"  {'export.csv, whole ledger':<44} {rows - 1} rows in {dt:.1f} s ({(rows - 1) / dt:,.0f} rows/s), "
+        f"{size / 2**20:.1f} MiB, peak Python heap {peak / 2**20:.1f} MiB"
+    )
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="dl-bench-ledger-"))
+    targets: list[tuple[str, str]] = [("SQLite", f"sqlite:///{tmp / 'ledger.db'}")]
+    with ExitStack() as stack:
+        if not args.no_postgres and postgres_available():
+            cluster = PostgresCluster()
+            cluster.start()
+            stack.callback(cluster.stop)
+            targets.append(("PostgreSQL", stack.enter_context(cluster.database())))
+        for name, url in targets:
+            engine = make_engine(url)
+            migrate(engine)
+            secs = load(engine, args.rows)
+            print(f"{name}: loaded {args.rows:,} rectifications with events in {secs:.1f} s")
+            if engine.dialect.name == "postgresql":
+                with engine.begin() as conn:
+                    conn.exec_driver_sql("ANALYZE")
+            for line in run_queries(engine, args.rows, args.repeat):
+                print(line, flush=True)
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+        exit_cleanly(0)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        exit_cleanly(1)
