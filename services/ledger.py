@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -183,21 +183,23 @@ def _order(f: LedgerFilter) -> list[Any]:
     return [nulls, primary, P.id.asc()]  # type: ignore[attr-defined]
 
 
-def live_query(session: Session, f: LedgerFilter, scope_path: str) -> Select[Problem, str]:
-    path, org_id = _scope_path(session, f, scope_path)
+def _filtered(stmt: Any, f: LedgerFilter, path: str, org_id: str | None) -> Any:
     P = Problem
-    stmt = (
-        select(P, col(Org.name))
-        .join(Org, col(Org.id) == col(P.org_id))
-        .where(*_conditions(f, path, org_id))
-    )
+    stmt = stmt.where(*_conditions(f, path, org_id))
     if f.state:
         stmt = stmt.where(col(P.state).in_(f.state))
     if f.min_overdue_level is not None:
         stmt = stmt.where(col(P.overdue_level) >= f.min_overdue_level)
     if f.due_before is not None:
         stmt = stmt.where(col(P.due) < f.due_before)
-    return stmt.order_by(*_order(f))
+    return stmt
+
+
+def live_query(session: Session, f: LedgerFilter, scope_path: str) -> Select[Problem, str]:
+    path, org_id = _scope_path(session, f, scope_path)
+    stmt = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
+    result: Select[Problem, str] = _filtered(stmt, f, path, org_id).order_by(*_order(f))
+    return result
 
 
 def _row(p: Problem, org_name: str, today: date, tz: str, **asof: Any) -> LedgerRow:
@@ -372,7 +374,57 @@ class StatsReport(BaseModel):
     by_child_org: list[OrgStats]
 
 
-def _stats(rows: list[LedgerRow], today: date) -> Stats:
+class StatRow(NamedTuple):
+    """The few fields statistics need: read as plain tuples, not ORM objects (100k rows)."""
+
+    org_path: str
+    state: str
+    due: date | None
+    opened: datetime
+    closed: datetime | None
+    overdue_level: int
+    on_time: bool | None
+
+
+def _stat_rows(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date
+) -> list[StatRow]:
+    if f.as_of is not None:
+        return [
+            StatRow(r.org_path, r.state, r.due, r.opened, r.closed, r.overdue_level, r.on_time)
+            for r in iter_ledger(session, f, scope_path, tz)
+        ]
+    path, org_id = _scope_path(session, f, scope_path)
+    P = Problem
+    cols = select(
+        col(P.org_path),
+        col(P.state),
+        col(P.due),
+        col(P.opened_at),
+        col(P.closed_at),
+        col(P.overdue_level),
+    )
+    out = []
+    for org_path, state, due, opened, closed, level in session.execute(
+        _filtered(cols, f, path, org_id)
+    ):
+        opened_utc, closed_utc = _aware(opened), _aware(closed)
+        assert opened_utc is not None
+        out.append(
+            StatRow(
+                org_path,
+                state,
+                due,
+                opened_utc,
+                closed_utc,
+                level,
+                on_time(state, due, closed_utc, today, tz),
+            )
+        )
+    return out
+
+
+def _stats(rows: list[StatRow], today: date) -> Stats:
     by_state: dict[str, int] = {}
     aging = {name: 0 for name, _, _ in AGING_BUCKETS}
     levels: dict[str, int] = {}
@@ -413,7 +465,7 @@ def _stats(rows: list[LedgerRow], today: date) -> Stats:
 def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) -> StatsReport:
     """Overall figures for the filtered ledger, and the same per child org, ranked worst first."""
     today = f.as_of or datetime.now(ZoneInfo(tz)).date()
-    rows = list(iter_ledger(session, f, scope_path, tz))
+    rows = _stat_rows(session, f, scope_path, tz, today)
     _, org_id = _scope_path(session, f, scope_path)
     # Broken down by the children of the requested org, or of the caller's own scope org.
     parent = org_id or (scope_path.strip("/").split("/")[-1] if scope_path != "/" else None)
