@@ -135,15 +135,19 @@ def _print_banner(settings: Settings, base: str, demo: Any) -> None:
         for a in demo.accounts:
             lines.append(f"  {a.role.value:<10} scope={a.scope_org_id or '*':<8} {a.token}")
         committee = next(a.token for a in demo.accounts if a.role is Role.committee)
-        admin = next(a.token for a in demo.accounts if a.role is Role.admin)
+        auditor = next(a.token for a in demo.accounts if a.role is Role.auditor)
+        flag = (
+            '{"org_id":"gb-1-b1","source":"inspection","category":"conduct","severity":"major",'
+            '"title":"Branch meeting minutes not filed"}'
+        )
         lines += [
             "",
             "try:",
-            f"  curl -s {base}/readyz",
-            f"  curl -s -H 'Authorization: Bearer {committee}' '{base}/api/v1/orgs?under=gb-1'",
-            f"  curl -s -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' "
-            f'-d \'{{"id":"gb-1-b4","name":"Branch 1.4","kind":"branch","parent_id":"gb-1"}}\' '
-            f"{base}/api/v1/orgs",
+            f"  curl -s -H 'Authorization: Bearer {committee}' -H 'Content-Type: application/json' "
+            f"-d '{flag}' {base}/api/v1/problems",
+            f"  curl -s -H 'Authorization: Bearer {auditor}' "
+            f"'{base}/api/v1/rectifications?org=gb-1'",
+            f"  curl -s -H 'Authorization: Bearer {auditor}' {base}/api/v1/audit/verify",
             f"(tokens are also in {tokens_file}; they are shown only when first created)",
         ]
     lines.append("Ctrl-C stops everything.\n")

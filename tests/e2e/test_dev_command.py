@@ -66,6 +66,7 @@ def test_dev_runs_everything_and_resumes(tmp_path: Path) -> None:
         committee = next(t["token"] for t in tokens if t["role"] == "committee")
         admin = next(t["token"] for t in tokens if t["role"] == "admin")
         assert committee in log.read_text()  # printed once, with the curl examples
+        assert "/api/v1/problems" in log.read_text()
         r = httpx.get(
             f"{base}/api/v1/orgs",
             headers={"Authorization": f"Bearer {committee}"},
