@@ -83,7 +83,9 @@ def page_params(
     return PageParams(page=page, page_size=page_size)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit happens before the response is sent, so a client that got a 2xx
+# reads its own write on the very next request (with the default scope it would race the commit).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 StateDep = Annotated[AppState, Depends(app_state)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -79,6 +79,15 @@ def test_dev_runs_everything_and_resumes(tmp_path: Path) -> None:
             json={"id": "gb-1-b4", "name": "Branch 1.4", "kind": "branch", "parent_id": "gb-1"},
         )
         assert r.status_code == 201
+        # Read-your-write over a real server: the commit precedes the response.
+        r = httpx.post(
+            f"{base}/api/v1/accounts",
+            headers={"Authorization": f"Bearer {admin}"},
+            json={"role": "member", "scope_org_id": "gb-1-b4"},
+        )
+        assert r.status_code == 201, r.text
+        r = httpx.get(f"{base}/api/v1/me", headers={"Authorization": f"Bearer {r.json()['token']}"})
+        assert r.status_code == 200 and r.json()["scope_org_id"] == "gb-1-b4"
     finally:
         code = _stop(proc)
     assert code == 0, log.read_text()
