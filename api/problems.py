@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.errors import DomainError
@@ -70,6 +72,19 @@ def install(app: FastAPI) -> None:
         }
         return problem(
             exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request
+        )
+
+    @app.exception_handler(SATimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
+        # Pool exhausted, database locked or unreachable: the request wrote nothing; retry.
+        log.warning("database_unavailable", path=request.url.path, error=str(exc)[:300])
+        return problem(
+            503,
+            "Service unavailable",
+            "the database is busy or unreachable; retry shortly",
+            request,
+            retry_after=2,
         )
 
     @app.exception_handler(Exception)

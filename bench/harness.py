@@ -154,7 +154,13 @@ async def embedded_stack(database_url: str | None = None) -> AsyncIterator[Stack
                     pass
                 await asyncio.sleep(0.5)
         stack = Stack(settings, env, base, worker, api, admin)
-        yield stack
+        try:
+            yield stack
+        except BaseException:
+            for name in ("api.log", "worker.log"):  # the data dir is removed below: show the logs
+                lines = (data / name).read_text(errors="replace").splitlines()
+                sys.stderr.write(f"--- last lines of {name} ---\n" + "\n".join(lines[-40:]) + "\n")
+            raise
         worker, api = stack.worker, stack.api
     finally:
         for p in (api, worker):

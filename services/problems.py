@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import JSON, Column, Index, Text
@@ -18,9 +19,9 @@ from sqlmodel import Field as SQLField
 from sqlmodel import Session, SQLModel, select
 
 from services.audit import AuditEventOut, append_event, entity_timeline
-from services.errors import NotFound
-from services.orgs import ID_PATTERN, utcnow
-from services.rectification_models import Transition
+from services.errors import Invalid, NotFound
+from services.orgs import ID_PATTERN, Org, utcnow
+from services.rectification_models import ProblemSnapshot, Transition
 from services.rectification_rules import (
     OPEN_STATES as _OPEN,
 )
@@ -30,6 +31,7 @@ from services.rectification_rules import (
     RectState,
     allowed_actions,
 )
+from services.settings import Settings
 
 OPEN_STATES = frozenset(s.value for s in _OPEN)
 
@@ -308,6 +310,59 @@ def problem_out(p: Problem, now: datetime) -> ProblemOut:
         plan=p.plan,
         version=p.version,
         allowed_actions=[a.value for a in allowed_actions(RectState(p.state), flags)],
+    )
+
+
+# --- intake rules ---------------------------------------------------------------------------
+
+
+def today_in(settings: Settings) -> date:
+    return datetime.now(ZoneInfo(settings.timezone)).date()
+
+
+def default_due(settings: Settings, severity: Severity, today: date) -> date:
+    """Due date by severity when the flagger gives none (configured days from today)."""
+    days = {
+        Severity.critical: settings.due_days_critical,
+        Severity.major: settings.due_days_major,
+        Severity.minor: settings.due_days_minor,
+    }[severity]
+    return today + timedelta(days=days)
+
+
+def new_snapshot(
+    settings: Settings, org: Org, body: ProblemIn, problem_id: str, created_by: str, now: datetime
+) -> ProblemSnapshot:
+    """The not-yet-recorded problem handed to its workflow (version 0: the workflow records it)."""
+    if body.due is not None and body.due < today_in(settings):
+        raise Invalid(
+            "due is in the past", errors=[{"field": "due", "message": "must not be in the past"}]
+        )
+    return ProblemSnapshot(
+        problem_id=problem_id,
+        org_id=org.id,
+        org_path=org.path,
+        cycle_id=body.cycle_id,
+        item_id=body.item_id,
+        source=body.source.value,
+        category=body.category.value,
+        severity=body.severity.value,
+        title=body.title,
+        description=body.description,
+        state=RectState.identified,
+        owner_person_id=None,
+        verifier_person_id=None,
+        due=body.due or default_due(settings, body.severity, today_in(settings)),
+        opened_at=now,
+        closed_at=None,
+        extension_pending=False,
+        requested_due=None,
+        recheck_due=None,
+        recheck_open=False,
+        progress_percent=0,
+        plan=None,
+        version=0,
+        created_by=created_by,
     )
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -25,12 +24,15 @@ from services.problems import (
     ProblemIn,
     ProblemOut,
     Severity,
+    default_due,
     get_problem,
     new_problem_id,
+    new_snapshot,
     problem_out,
     timeline,
+    today_in,
 )
-from services.rectification_models import ActionRequest, ProblemSnapshot
+from services.rectification_models import ActionRequest
 from services.rectification_rules import (
     RULES,
     Action,
@@ -49,22 +51,9 @@ router = APIRouter(prefix="/api/v1", tags=["problems"])
 OVERSEERS = (Role.committee, Role.admin)
 
 
-def default_due(settings: Settings, severity: Severity, today: date) -> date:
-    days = {
-        Severity.critical: settings.due_days_critical,
-        Severity.major: settings.due_days_major,
-        Severity.minor: settings.due_days_minor,
-    }[severity]
-    return today + timedelta(days=days)
-
-
-def today_in(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.timezone)).date()
-
-
 async def create_problem(
     session: Session,
-    temporal: Any,
+    temporal: Client,
     settings: Settings,
     body: ProblemIn,
     problem_id: str,
@@ -72,36 +61,8 @@ async def create_problem(
 ) -> ProblemOut:
     """Start the problem's rectification and return it once it is in the read model."""
     org = get_org(session, body.org_id)
-    if body.due is not None and body.due < today_in(settings):
-        raise Invalid(
-            "due is in the past", errors=[{"field": "due", "message": "must not be in the past"}]
-        )
-    snapshot = ProblemSnapshot(
-        problem_id=problem_id,
-        org_id=org.id,
-        org_path=org.path,
-        cycle_id=body.cycle_id,
-        item_id=body.item_id,
-        source=body.source.value,
-        category=body.category.value,
-        severity=body.severity.value,
-        title=body.title,
-        description=body.description,
-        state=RectState.identified,
-        owner_person_id=None,
-        verifier_person_id=None,
-        due=body.due or default_due(settings, body.severity, today_in(settings)),
-        opened_at=datetime.now(UTC),
-        closed_at=None,
-        extension_pending=False,
-        requested_due=None,
-        recheck_due=None,
-        recheck_open=False,
-        progress_percent=0,
-        plan=None,
-        version=0,
-        created_by=created_by,
-    )
+    snapshot = new_snapshot(settings, org, body, problem_id, created_by, datetime.now(UTC))
+    session.commit()  # give the connection back to the pool while Temporal works
     await start_rectification(temporal, settings, snapshot)
     session.expire_all()
     return problem_out(get_problem(session, problem_id), datetime.now(UTC))
@@ -252,6 +213,7 @@ async def post_action(
     req = ActionRequest(
         action=act, actor=principal.account_id, actor_person_id=principal.person_id, body=data
     )
+    session.commit()  # give the connection back to the pool while Temporal works
     try:
         await handle.execute_update(RectificationWorkflow.act, req)
     except WorkflowUpdateFailedError as exc:

@@ -34,3 +34,12 @@ async def test_readyz_503_names_the_database_when_it_is_down(
         assert body["checks"]["temporal"] == "ok"
         assert body["checks"]["database"].startswith("down")
         assert "database" in body["detail"]
+
+
+async def test_database_down_is_503_problem_not_500(settings, ts_env: WorkflowEnvironment) -> None:
+    broken = make_engine("postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    async with running_stack(settings, broken, ts_env.client, with_worker=False) as s:
+        r = await s.http.get("/api/v1/orgs/city", headers={"Authorization": "Bearer dl_x"})
+        assert r.status_code == 503
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["retry-after"] == "2"
