@@ -13,6 +13,7 @@ from temporalio.client import Client
 
 from services.accounts import Principal, authenticate
 from services.errors import Unavailable
+from services.orgs import get_org
 from services.settings import Settings
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -64,6 +65,15 @@ def get_principal(request: Request, state: Annotated[AppState, Depends(app_state
         principal.require_write()
     request.state.principal = principal
     return principal
+
+
+def subtree_path(session: Session, principal: Principal, org_id: str | None) -> str:
+    """The path to list under: the caller's scope, or a requested org within it (404/403)."""
+    if org_id is None:
+        return principal.scope_path
+    org = get_org(session, org_id)
+    principal.require_scope(org)
+    return org.path
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +180,18 @@ def stopwatch() -> Iterator[list[float]]:
     start = time.perf_counter()
     yield box
     box.append(time.perf_counter() - start)
+
+
+def run_main(main: Callable[[], None]) -> None:
+    """Run a benchmark's main, print any failure, and leave without interpreter teardown."""
+    try:
+        main()
+        exit_cleanly(0)
+    except Exception:
+        import traceback
+
+        traceback.print_exc()
+        exit_cleanly(1)
 
 
 def exit_cleanly(code: int) -> None:

@@ -25,10 +25,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.routes.ledger import COLUMNS
-from bench.harness import exit_cleanly
+from bench.harness import run_main
 from services.audit import AuditChainHead, AuditEvent, event_hash
 from services.db import make_engine
-from services.export import csv_stream
+from services.export import csv_stream, xlsx_stream
 from services.ledger import LedgerFilter, iter_ledger, ledger_page, stats_report
 from services.orgs import Org
 from services.problems import SEVERITY_RANK, Problem, Severity
@@ -264,6 +264,20 @@ def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
         f"  {'export.csv, whole ledger':<44} {rows - 1} rows in {dt:.1f} s ({(rows - 1) / dt:,.0f} rows/s), "
         f"{size / 2**20:.1f} MiB, peak Python heap {peak / 2**20:.1f} MiB"
     )
+    with Session(engine) as s:
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        size = 0
+        rows_out = (r.model_dump() for r in iter_ledger(s, LedgerFilter(), "/", TZ))
+        for block in xlsx_stream(COLUMNS, rows_out, "zh", "整改台账"):
+            size += len(block)
+        dt = time.perf_counter() - t0
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    lines.append(
+        f"  {'export.xlsx, whole ledger (zh)':<44} {n} rows in {dt:.1f} s ({n / dt:,.0f} rows/s), "
+        f"{size / 2**20:.1f} MiB, peak Python heap {peak / 2**20:.1f} MiB"
+    )
     return lines
 
 
@@ -295,11 +309,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-        exit_cleanly(0)
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        exit_cleanly(1)
+    run_main(main)

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Latencies, PeakRss, embedded_stack, exit_cleanly
+from bench.harness import Latencies, PeakRss, embedded_stack, run_main
 from services.accounts import Role
 from services.demo import demo_tree
 
@@ -119,11 +119,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-        exit_cleanly(0)
-    except Exception:
-        import traceback
-
-        traceback.print_exc()
-        exit_cleanly(1)
+    run_main(main)

@@ -76,12 +76,16 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "var", _env_file=None)  # type: ignore[call-arg]
 
 
-@pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
+async def start_time_skipping() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
         data_converter=DATA_CONVERTER,
         test_server_existing_path=str(venv_binary("temporal-test-server")),
     )
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await start_time_skipping()
     try:
         yield env
     finally:
@@ -112,10 +116,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
 async def ts_fresh() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping server of the test's own, for tests that move time far ahead (the shared
     one's clock would then run ahead of the wall clock for every later test)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
-        test_server_existing_path=str(venv_binary("temporal-test-server")),
-    )
+    env = await start_time_skipping()
     try:
         yield env
     finally:

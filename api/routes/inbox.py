@@ -6,13 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import PageDep, PrincipalDep, SessionDep
+from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
 from services.accountability import AccountabilityOut, list_accountability
 from services.accounts import Role
 from services.errors import Forbidden
 from services.notifications import NotificationOut, inbox
-from services.orgs import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
@@ -42,10 +41,6 @@ def get_accountability(
     page: PageDep,
     org: Annotated[str | None, Query(description="org whose subtree to list")] = None,
 ) -> Page[AccountabilityOut]:
-    path = principal.scope_path
-    if org is not None:
-        target = get_org(session, org)
-        principal.require_scope(target)
-        path = target.path
+    path = subtree_path(session, principal, org)
     rows, total = list_accountability(session, path, page.offset, page.page_size)
     return Page(items=rows, total=total, page=page.page, page_size=page.page_size)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from sqlmodel import Session
 
-from api.deps import PageDep, PrincipalDep, SessionDep
+from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
 from services.accounts import Principal, Role
 from services.errors import Forbidden, Invalid, TooLarge
@@ -109,11 +109,7 @@ def get_subtree(
         str | None, Query(description="org id whose subtree to list; default: the caller's scope")
     ] = None,
 ) -> Page[OrgOut]:
-    path = principal.scope_path
-    if under is not None:
-        root = get_org(session, under)
-        principal.require_scope(root)
-        path = root.path
+    path = subtree_path(session, principal, under)
     rows, total = list_subtree(session, path, page.offset, page.page_size)
     return Page(
         items=[OrgOut.of(o) for o in rows], total=total, page=page.page, page_size=page.page_size
