@@ -280,7 +280,7 @@ def default_plan(year: int, kinds: list[str] | None = None) -> Plan:
 
 
 def plan_errors(raw: Any) -> list[dict[str, str]]:
-    """Parse-level errors of a raw plan document, fields named ``plan.…`` as the API reports them."""
+    """Parse-level errors of a raw plan, fields named ``plan.…`` as the API reports them."""
     try:
         Plan.model_validate(raw)
     except ValidationError as exc:

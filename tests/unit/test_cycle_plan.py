@@ -42,8 +42,8 @@ DOC: dict[str, Any] = {
 }
 
 
-def with_(path: str, value: object) -> dict:
-    doc = json.loads(json.dumps(DOC))
+def with_(path: str, value: object) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(json.dumps(DOC))
     *parents, last = path.split(".")
     node = doc
     for p in parents:
