@@ -45,7 +45,7 @@ DOC: dict[str, Any] = {
 def with_(path: str, value: object) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(json.dumps(DOC))
     *parents, last = path.split(".")
-    node = doc
+    node: Any = doc
     for p in parents:
         node = node[int(p)] if p.isdigit() else node[p]
     node[int(last) if last.isdigit() else last] = value
