@@ -10,22 +10,24 @@ typical auditor queries and prints p50/p99 for each, plus the export's rows/s an
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.routes.ledger import COLUMNS
-from bench.harness import run_main
+from bench.harness import PeakRss, run_main
 from services.audit import AuditChainHead, AuditEvent, event_hash
 from services.db import make_engine
 from services.export import csv_stream, xlsx_stream
@@ -210,6 +212,20 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
     return percentile(xs, 50) or 0.0, percentile(xs, 99) or 0.0
 
 
+def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    return csv_stream(COLUMNS, rows, "en")
+
+
+def _xlsx(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    return xlsx_stream(COLUMNS, rows, "zh", "整改台账")
+
+
+EXPORTS: list[tuple[str, Callable[[Iterator[dict[str, Any]]], Iterator[bytes]]]] = [
+    ("csv", _csv),
+    ("xlsx", _xlsx),
+]
+
+
 def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
     lines = []
 
@@ -249,35 +265,18 @@ def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
         max(3, repeat // 5),
     )
 
-    with Session(engine) as s:
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        size = rows = 0
-        rows_out = (r.model_dump() for r in iter_ledger(s, LedgerFilter(), "/", TZ))
-        for chunk in csv_stream(COLUMNS, rows_out, "en"):
-            size += len(chunk)
-            rows += 1
-        dt = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    lines.append(
-        f"  {'export.csv, whole ledger':<44} {rows - 1} rows in {dt:.1f} s ({(rows - 1) / dt:,.0f} rows/s), "
-        f"{size / 2**20:.1f} MiB, peak Python heap {peak / 2**20:.1f} MiB"
-    )
-    with Session(engine) as s:
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        size = 0
-        rows_out = (r.model_dump() for r in iter_ledger(s, LedgerFilter(), "/", TZ))
-        for block in xlsx_stream(COLUMNS, rows_out, "zh", "整改台账"):
-            size += len(block)
-        dt = time.perf_counter() - t0
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    lines.append(
-        f"  {'export.xlsx, whole ledger (zh)':<44} {n} rows in {dt:.1f} s ({n / dt:,.0f} rows/s), "
-        f"{size / 2**20:.1f} MiB, peak Python heap {peak / 2**20:.1f} MiB"
-    )
+    for fmt, stream in EXPORTS:
+        with Session(engine) as s, PeakRss(os.getpid()) as rss:
+            baseline = psutil.Process().memory_info().rss / 2**20
+            t0 = time.perf_counter()
+            size = 0
+            for block in stream(r.model_dump() for r in iter_ledger(s, LedgerFilter(), "/", TZ)):
+                size += len(block)
+            dt = time.perf_counter() - t0
+        lines.append(
+            f"  {'export.' + fmt + ', whole ledger':<44} {n} rows in {dt:.1f} s ({n / dt:,.0f} rows/s), "
+            f"{size / 2**20:.1f} MiB file, process RSS +{max(0.0, rss.peak - baseline):.0f} MiB over {baseline:.0f} MiB"
+        )
     return lines
 
 
@@ -290,6 +289,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="dl-bench-ledger-"))
     targets: list[tuple[str, str]] = [("SQLite", f"sqlite:///{tmp / 'ledger.db'}")]
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, tmp, True)
         if not args.no_postgres and postgres_available():
             cluster = PostgresCluster()
             cluster.start()

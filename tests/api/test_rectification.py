@@ -14,6 +14,7 @@ from services.accounts import Role
 from services.audit import AuditEvent
 from services.problems import Problem
 from services.rectification_rules import RULES, Action, Flags, RectState, allowed_actions
+from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 
 

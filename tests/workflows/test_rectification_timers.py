@@ -19,6 +19,7 @@ from services.accountability import Accountability
 from services.deadlines import deadline_instant
 from services.notifications import Notification
 from services.problems import Problem
+from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 
 TZ = "Asia/Shanghai"
@@ -101,6 +102,8 @@ async def test_due_in_60_days_never_acted_on(w: World, ts_fresh: WorkflowEnviron
     ]
     r = await w.call("GET", "/api/v1/accountability", w.committee, params={"org": "gb-1"})
     assert r.json()["total"] == 2
+    # A running workflow's history so far (reminders, escalations) for the replay test.
+    await record(ts_fresh.client.get_workflow_handle(f"rect:{pid}"), "rectification-escalations")
     r = await w.call("GET", "/api/v1/notifications", w.owner)
     assert r.json()["total"] == 3 and all(n["channels"] == ["log"] for n in r.json()["items"])
 
@@ -159,6 +162,7 @@ async def test_recheck_after_closure(w: World, ts_fresh: WorkflowEnvironment) ->
     assert r.json()["state"] == "closed" and not r.json()["recheck_open"]
     handle = ts_fresh.client.get_workflow_handle(f"rect:{pid}")
     result = await handle.result()
+    await record(handle, "rectification-recheck")
     assert result["state"] == "closed"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     assert (await w.act(pid, "reopen", w.committee, {"reason": "x"})).status_code == 409
