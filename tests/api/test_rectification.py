@@ -89,6 +89,7 @@ async def test_walk_to_closed_then_reopen_and_close_again(w: World) -> None:
         "first_bad_event": None,
         "problem": None,
     }
+    await record(w.stack.client.get_workflow_handle(f"rect:{pid}"), "rectification-lifecycle")
 
 
 VALID_BODIES: dict[Action, dict[str, Any]] = {
