@@ -83,6 +83,11 @@ class Slot(BaseModel):
     accountability: AccountabilityKind | None = None
 
 
+def local_date(at: datetime, timezone: str = DEFAULT_TIMEZONE) -> date:
+    """The calendar date of instant ``at`` in ``timezone`` (not the UTC date)."""
+    return at.astimezone(ZoneInfo(timezone)).date()
+
+
 def deadline_instant(due: date, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """The end of the due day in ``timezone`` (23:59:59 local), as a UTC datetime."""
     local = datetime.combine(due, time(23, 59, 59), tzinfo=ZoneInfo(timezone))

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.deadlines import DeadlineTarget
     from activities.rectification import RecheckRequest, persist_rectification, request_recheck
-    from services.deadlines import ReminderPolicy, deadline_instant
+    from services.deadlines import ReminderPolicy, deadline_instant, local_date
     from services.rectification_models import ActionRequest, ProblemSnapshot, Transition
     from services.rectification_rules import (
         RULES,
@@ -247,7 +247,8 @@ class RectificationWorkflow:
         elif a is Action.verify:
             passed = b["result"] == "pass"
             if passed:
-                recheck = now.date() + timedelta(days=self.inp.recheck_days)
+                today = local_date(now, self.inp.timezone)  # the org's calendar day, not UTC's
+                recheck = today + timedelta(days=self.inp.recheck_days)
                 upd.update(
                     closed_at=now,
                     verifier_person_id=req.actor_person_id,

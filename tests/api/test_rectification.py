@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.accounts import Role
 from services.audit import AuditEvent
+from services.deadlines import local_date
 from services.problems import Problem
 from services.rectification_rules import RULES, Action, Flags, RectState, allowed_actions
 from tests.support.histories import record
@@ -267,11 +269,10 @@ async def test_intake_validation_and_idempotency_key(w: World) -> None:
     with Session(w.stack.engine) as s:
         assert len(s.exec(select(Problem)).all()) == 1
     assert len(events(w, r1.json()["problem_id"])) == 1
-    from datetime import date, timedelta
-
+    # Due = the calendar day in the configured timezone (Shanghai) + 15 days for a critical problem.
+    opened = datetime.fromisoformat(r1.json()["opened_at"].replace("Z", "+00:00"))
     assert (
-        r1.json()["due"]
-        == (date.fromisoformat(r1.json()["opened_at"][:10]) + timedelta(days=15)).isoformat()
+        r1.json()["due"] == (local_date(opened, "Asia/Shanghai") + timedelta(days=15)).isoformat()
     )
     for field, value in (
         ("source", "rumour"),

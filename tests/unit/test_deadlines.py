@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.deadlines import ReminderPolicy, SlotKind, deadline_instant, slot_key, slots_for
+from services.deadlines import (
+    ReminderPolicy,
+    SlotKind,
+    deadline_instant,
+    local_date,
+    slot_key,
+    slots_for,
+)
 
 
 def test_deadline_is_end_of_day_in_the_timezone() -> None:
@@ -20,6 +27,12 @@ def test_deadline_is_end_of_day_in_the_timezone() -> None:
     # Daylight saving: New York is UTC-4 in July and UTC-5 in January.
     assert deadline_instant(date(2027, 7, 1), "America/New_York").hour == 3
     assert deadline_instant(date(2027, 1, 1), "America/New_York").hour == 4
+
+
+def test_local_date_is_the_calendar_day_in_the_timezone() -> None:
+    evening_utc = datetime(2027, 5, 31, 17, 0, tzinfo=UTC)  # already June 1st in Shanghai
+    assert local_date(evening_utc, "Asia/Shanghai") == date(2027, 6, 1)
+    assert local_date(evening_utc, "UTC") == date(2027, 5, 31)
 
 
 def test_default_policy_slots() -> None:
