@@ -17,6 +17,7 @@ from temporalio.worker import Worker
 from activities.context import ActivityDeps, DepsInterceptor
 from activities.deadlines import fire_deadline_slot
 from activities.health import check_database
+from activities.problems import flag_problem
 from activities.rectification import persist_rectification, request_recheck
 from workflows.log_context import LogContextInterceptor
 from workflows.ping import PingWorkflow
@@ -28,6 +29,7 @@ ACTIVITIES: Sequence[Callable[..., Any]] = (
     persist_rectification,
     request_recheck,
     fire_deadline_slot,
+    flag_problem,
 )
 
 
