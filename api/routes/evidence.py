@@ -94,7 +94,7 @@ def download(
     e = session.get(Evidence, evidence_id)
     if e is None:
         raise NotFound(f"evidence {evidence_id!r} does not exist")
-    if not principal.in_scope(e.org_path) and not e.org_path.startswith(principal.scope_path):
+    if not principal.in_scope(e.org_path):  # the uploader's scope lies within the caller's
         raise Forbidden(f"evidence {evidence_id!r} is outside this account's scope")
     path = blob_path(state.settings.evidence_dir, e.sha256)
     if not path.exists():
