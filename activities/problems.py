@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import deps
 from services.db import session_scope
+from services.deadlines import ReminderPolicy, local_date
 from services.errors import Invalid, NotFound
 from services.orgs import get_org
 from services.problems import ProblemIn, new_snapshot
@@ -49,6 +50,11 @@ class FlagProblemInput(BaseModel):
     problem_id: str  # deterministic, chosen by the caller (e.g. indicator_problem_id)
     problem: ProblemIn
     created_by: str  # who flags: an account id, or the calling workflow's id
+    # A calling workflow's clock and timezone: the problem opens then, its default due date
+    # counts from that calendar day. Default: now, in the configured timezone.
+    at: datetime | None = None
+    timezone: str | None = None
+    policy: ReminderPolicy | None = None  # the cycle's reminder policy; default the system's
 
 
 class FlagProblemResult(BaseModel):
@@ -67,13 +73,17 @@ async def flag_problem(inp: FlagProblemInput) -> FlagProblemResult:
             org = get_org(session, inp.problem.org_id)
             # The workflow records the problem (version 1) with this opened_at; a retry builds a
             # new snapshot, but starting is idempotent so only the first one is ever recorded.
+            at = inp.at or datetime.now(UTC)
+            today = local_date(at, inp.timezone or d.settings.timezone)
             snapshot = new_snapshot(
-                d.settings, org, inp.problem, inp.problem_id, inp.created_by, datetime.now(UTC)
+                d.settings, org, inp.problem, inp.problem_id, inp.created_by, at, today
             )
     except (NotFound, Invalid) as exc:
         # An unknown org or a due date in the past will not mend itself: do not retry.
         raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
-    recorded = await start_rectification(d.client, d.settings, snapshot)
+    recorded = await start_rectification(
+        d.client, d.settings, snapshot, timezone=inp.timezone, policy=inp.policy
+    )
     log.info("problem_flagged", problem_id=inp.problem_id, source=inp.problem.source.value)
     return FlagProblemResult(
         problem_id=inp.problem_id, state=recorded.state.value if recorded else None

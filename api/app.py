@@ -17,7 +17,18 @@ from temporalio.client import Client
 
 from api import problems as problem_json
 from api.deps import AppState
-from api.routes import accounts, evidence, health, inbox, ledger, orgs, problems, reports
+from api.routes import (
+    accounts,
+    cycles,
+    evidence,
+    health,
+    inbox,
+    ledger,
+    letters,
+    orgs,
+    problems,
+    reports,
+)
 from services.db import make_engine, session_scope
 from services.logging import get_logger
 from services.settings import Settings
@@ -80,5 +91,8 @@ def create_app(
     app.include_router(evidence.router)
     app.include_router(reports.router)
     app.include_router(reports.public)
+    app.include_router(cycles.router)
+    app.include_router(letters.router)
+    app.include_router(letters.public)
     app.state.report_limiter = reports.SlidingWindow()
     return app

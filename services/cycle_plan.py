@@ -289,3 +289,40 @@ def plan_errors(raw: Any) -> list[dict[str, str]]:
             for e in exc.errors()
         ]
     return []
+
+
+def _same_day_in(d: date, year: int) -> date:
+    try:
+        return d.replace(year=year)
+    except ValueError:  # 29 February in a common year
+        return d.replace(year=year, day=28)
+
+
+def plan_for_year(plan: Plan, year: int) -> Plan:
+    """The plan with every date moved to ``year`` (the annual schedule reuses one plan file).
+
+    The calendar's ``sign_by`` year is the plan's year; dates keep their distance in years from
+    it, so a ``closes_on`` in the next January stays in the next January.
+    """
+    shift = year - plan.calendar.sign_by.year
+
+    def move(d: date) -> date:
+        return _same_day_in(d, d.year + shift)
+
+    def items(by: dict[str, list[ItemTemplate]]) -> dict[str, list[ItemTemplate]]:
+        return {k: [t.model_copy(update={"due": move(t.due)}) for t in v] for k, v in by.items()}
+
+    cal = plan.calendar
+    return plan.model_copy(
+        update={
+            "calendar": Calendar(
+                sign_by=move(cal.sign_by),
+                commitments_by=move(cal.commitments_by),
+                midyear=move(cal.midyear),
+                yearend=move(cal.yearend),
+                closes_on=move(cal.closes_on),
+            ),
+            "templates": items(plan.templates),
+            "extra_items": items(plan.extra_items),
+        }
+    )

@@ -331,10 +331,21 @@ def default_due(settings: Settings, severity: Severity, today: date) -> date:
 
 
 def new_snapshot(
-    settings: Settings, org: Org, body: ProblemIn, problem_id: str, created_by: str, now: datetime
+    settings: Settings,
+    org: Org,
+    body: ProblemIn,
+    problem_id: str,
+    created_by: str,
+    now: datetime,
+    today: date | None = None,
 ) -> ProblemSnapshot:
-    """The not-yet-recorded problem handed to its workflow (version 0: the workflow records it)."""
-    if body.due is not None and body.due < today_in(settings):
+    """The not-yet-recorded problem handed to its workflow (version 0: the workflow records it).
+
+    ``today`` is the flagger's calendar day (a workflow passes its own clock's), default the
+    configured timezone's today.
+    """
+    today = today or today_in(settings)
+    if body.due is not None and body.due < today:
         raise Invalid(
             "due is in the past", errors=[{"field": "due", "message": "must not be in the past"}]
         )
@@ -352,7 +363,7 @@ def new_snapshot(
         state=RectState.identified,
         owner_person_id=None,
         verifier_person_id=None,
-        due=body.due or default_due(settings, body.severity, today_in(settings)),
+        due=body.due or default_due(settings, body.severity, today),
         opened_at=now,
         closed_at=None,
         extension_pending=False,
@@ -430,6 +441,24 @@ def persist_transition(session: Session, t: Transition) -> bool:
     session.add(row)
     session.flush()
     return True
+
+
+def evidence_errors(session: Session, ids: list[str], org_path: str) -> list[dict[str, str]]:
+    """Errors naming ``evidence.{i}`` for unknown ids or evidence uploaded outside the org's line
+    (evidence is shared up and down one branch of the tree, never across)."""
+    from sqlmodel import col
+
+    rows = {e.id: e for e in session.exec(select(Evidence).where(col(Evidence.id).in_(ids))).all()}
+    errors: list[dict[str, str]] = []
+    for i, eid in enumerate(ids):
+        e = rows.get(eid)
+        if e is None:
+            errors.append({"field": f"evidence.{i}", "message": f"unknown evidence {eid!r}"})
+        elif not (e.org_path.startswith(org_path) or org_path.startswith(e.org_path)):
+            errors.append(
+                {"field": f"evidence.{i}", "message": f"evidence {eid!r} belongs elsewhere"}
+            )
+    return errors
 
 
 def existing_problem_ids(session: Session, ids: list[str]) -> set[str]:

@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 import services.accountability
 import services.accounts
 import services.audit
+import services.cycles
 import services.notifications
 import services.orgs
 import services.problems  # noqa: F401  (registers the tables)

@@ -15,21 +15,36 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.context import ActivityDeps, DepsInterceptor
+from activities.cycle_cascade import issue_child_letters, launch_cycle
+from activities.cycles import issue_letter, persist_commitment, persist_letter, record_launch
 from activities.deadlines import fire_deadline_slot
 from activities.health import check_database
 from activities.problems import flag_problem
 from activities.rectification import persist_rectification, request_recheck
+from workflows.annual_cycle import AnnualCycleWorkflow
+from workflows.cycle_org import CycleOrgWorkflow
 from workflows.log_context import LogContextInterceptor
 from workflows.ping import PingWorkflow
 from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, RectificationWorkflow)
+WORKFLOWS: Sequence[type] = (
+    PingWorkflow,
+    RectificationWorkflow,
+    CycleOrgWorkflow,
+    AnnualCycleWorkflow,
+)
 ACTIVITIES: Sequence[Callable[..., Any]] = (
     check_database,
     persist_rectification,
     request_recheck,
     fire_deadline_slot,
     flag_problem,
+    record_launch,
+    issue_letter,
+    persist_letter,
+    persist_commitment,
+    issue_child_letters,
+    launch_cycle,
 )
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, status
 from pydantic import BaseModel, ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,12 +19,12 @@ from services.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from services.orgs import Org, Person, get_org
 from services.problems import (
     ACTION_BODIES,
-    Evidence,
     Problem,
     ProblemIn,
     ProblemOut,
     Severity,
     default_due,
+    evidence_errors,
     get_problem,
     new_problem_id,
     new_snapshot,
@@ -144,18 +144,7 @@ def _check_body(
         elif session.get(Person, owner) is None:
             errors.append({"field": "owner_person_id", "message": f"unknown person {owner!r}"})
     if action in (Action.progress, Action.completion):
-        ids = data.get("evidence", [])
-        rows = {
-            e.id: e for e in session.exec(select(Evidence).where(col(Evidence.id).in_(ids))).all()
-        }
-        for i, eid in enumerate(ids):
-            e = rows.get(eid)
-            if e is None:
-                errors.append({"field": f"evidence.{i}", "message": f"unknown evidence {eid!r}"})
-            elif not (e.org_path.startswith(p.org_path) or p.org_path.startswith(e.org_path)):
-                errors.append(
-                    {"field": f"evidence.{i}", "message": f"evidence {eid!r} belongs elsewhere"}
-                )
+        errors.extend(evidence_errors(session, data.get("evidence", []), p.org_path))
     if (
         action is Action.extension
         and p.due is not None

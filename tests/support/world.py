@@ -12,10 +12,15 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from sqlmodel import Session, select
+
 from services.accounts import Role
+from services.cycle_models import org_workflow_id
+from services.cycles import Cycle, Letter
 from services.db import session_scope
 from services.demo import demo_tree
 from services.orgs import import_tree
+from services.problems import Problem
 from services.settings import Settings
 from tests.support.stack import Stack, running_stack
 
@@ -108,10 +113,18 @@ class World:
         assert r.status_code == 200 and r.json()["state"] == "closed", r.text
 
 
-async def terminate_all(client: Client, problem_ids: list[str]) -> None:
-    for pid in problem_ids:
+async def terminate_all(client: Client, engine: Engine, problem_ids: list[str]) -> None:
+    """Stop every workflow this test's database knows of (rectifications, org workflows of
+    cycles), so none outlives the test's database on a shared Temporal server."""
+    with Session(engine) as s:
+        known = set(s.exec(select(Problem.id)).all())
+        letters = s.exec(select(Letter.cycle_id, Letter.org_id)).all()
+        roots = s.exec(select(Cycle.id, Cycle.root_org_id)).all()
+    ids = [f"rect:{p}" for p in sorted(known | set(problem_ids))]
+    ids += [org_workflow_id(c, o) for c, o in {*letters, *roots}]
+    for wid in ids:
         with suppress(RPCError):  # already finished
-            await client.get_workflow_handle(f"rect:{pid}").terminate("test over")
+            await client.get_workflow_handle(wid).terminate("test over")
 
 
 @asynccontextmanager
@@ -132,4 +145,4 @@ async def world(settings: Settings, engine: Engine, client: Client) -> AsyncIter
         try:
             yield w
         finally:
-            await terminate_all(client, w.problems)
+            await terminate_all(client, engine, w.problems)

@@ -1,0 +1,122 @@
+"""Activities of the org workflows: record the launch, issue a letter, persist each change.
+
+Each write is one transaction keyed by the workflow (letter id + event number, commitment id +
+version), so a retried activity or a replayed workflow writes nothing twice. Messages to people
+(a returned letter, a commitment to approve) carry the same key as their dedupe key.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from activities.context import deps
+from services.cycle_models import (
+    CommitmentChange,
+    CycleRecord,
+    IssuedLetter,
+    IssueLetterInput,
+    LetterChange,
+)
+from services.cycle_plan import Plan
+from services.cycles import (
+    build_letter,
+    get_cycle,
+    load_letter,
+    persist_commitment_change,
+    persist_letter_change,
+    record_cycle,
+)
+from services.db import session_scope
+from services.notifications import NotificationIn, notify
+from services.orgs import get_org
+
+
+@activity.defn
+def record_launch(rec: CycleRecord) -> bool:
+    with session_scope(deps().engine) as session:
+        return record_cycle(session, rec)
+
+
+@activity.defn
+def issue_letter(inp: IssueLetterInput) -> IssuedLetter:
+    """Version 1 of the org's letter, from the cycle's plan; a retry returns what was stored."""
+    d = deps()
+    with session_scope(d.engine) as session:
+        cycle = get_cycle(session, inp.cycle_id)
+        plan = Plan.model_validate(cycle.plan)
+        org = get_org(session, inp.org_id)
+        letter = build_letter(session, cycle, org, inp.at)
+        stored = load_letter(session, letter.letter_id)
+        if stored is None:
+            persist_letter_change(
+                session,
+                LetterChange(
+                    key=f"letter:{letter.letter_id}:e1",
+                    snapshot=letter,
+                    action="issue",
+                    actor=f"system:cycle:{cycle.id}",
+                    at=inp.at,
+                    payload={"items": len(letter.items), "issuer": letter.issuer_person_id},
+                ),
+            )
+        else:
+            letter = stored
+        sign_by = plan.calendar.sign_by
+    if letter.head_person_id is not None:
+        spec = NotificationIn(
+            dedupe_key=f"letter:{letter.letter_id}:issued",
+            recipient_person_id=letter.head_person_id,
+            kind="letter_issued",
+            subject=f"Responsibility letter to sign by {sign_by.isoformat()} — {letter.org_name}",
+            body=(
+                f"The “{cycle.title}” responsibility letter for {letter.org_name} lists "
+                f"{len(letter.items)} item(s). Read it and sign (content hash "
+                f"{letter.content_hash[:12]}…) by {sign_by.isoformat()}."
+            ),
+            entity_type="letter",
+            entity_id=letter.letter_id,
+            org_path=letter.org_path,
+            scheduled_for=inp.at,
+            fired_at=inp.at,
+        )
+        with session_scope(d.engine) as session:
+            notify(session, spec, d.settings)
+    return IssuedLetter(
+        snapshot=letter, calendar=plan.calendar, timezone=plan.timezone, policy=plan.reminders
+    )
+
+
+def _tell(key: str, org_path: str, entity: tuple[str, str], at_msg: tuple[str, str, str]) -> None:
+    d = deps()
+    person, subject, body = at_msg
+    spec = NotificationIn(
+        dedupe_key=key,
+        recipient_person_id=person,
+        kind="cycle",
+        subject=subject,
+        body=body,
+        entity_type=entity[0],
+        entity_id=entity[1],
+        org_path=org_path,
+    )
+    with session_scope(d.engine) as session:
+        notify(session, spec, d.settings)
+
+
+@activity.defn
+def persist_letter(ch: LetterChange) -> bool:
+    with session_scope(deps().engine) as session:
+        created = persist_letter_change(session, ch)
+    if ch.notify is not None:
+        _tell(ch.key, ch.snapshot.org_path, ("letter", ch.snapshot.letter_id), ch.notify)
+    return created
+
+
+@activity.defn
+def persist_commitment(ch: CommitmentChange) -> bool:
+    with session_scope(deps().engine) as session:
+        created = persist_commitment_change(session, ch)
+    if ch.notify is not None:
+        s = ch.snapshot
+        _tell(ch.key, s.org_path, ("commitment", s.commitment_id), ch.notify)
+    return created

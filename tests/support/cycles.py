@@ -1,0 +1,110 @@
+"""Helpers for annual-cycle tests: a small plan, reading letters, signing as the head would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from tests.support.world import World
+
+YEAR = 2027
+
+
+def item(
+    title: str,
+    due: str,
+    target: float,
+    responsibility: str = "primary",
+    category: str = "organization",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "category": category,
+        "responsibility": responsibility,
+        "title": title,
+        "indicator": {"metric": title.lower(), "target": target, "unit": "times", "standard": ""},
+        "due": due,
+        **extra,
+    }
+
+
+def small_plan(year: int = YEAR, **over: Any) -> dict[str, Any]:
+    """Two items per kind: one due at mid-year (primary), one at year end (collective)."""
+    mid, end = f"{year}-06-30", f"{year}-12-15"
+    per_kind = [
+        item("Mid-year debriefings", mid, 2),
+        item("Branch meetings", end, 12, responsibility="collective"),
+    ]
+    plan: dict[str, Any] = {
+        "timezone": "Asia/Shanghai",
+        "calendar": {
+            "sign_by": f"{year}-01-31",
+            "commitments_by": f"{year}-02-28",
+            "midyear": mid,
+            "yearend": end,
+            "closes_on": f"{year}-12-31",
+        },
+        "templates": {k: per_kind for k in ("committee", "general_branch", "branch")},
+        "extra_items": {
+            "gb-1-b1": [
+                item(
+                    "Integrity talk",
+                    end,
+                    1,
+                    responsibility="specific",
+                    category="integrity",
+                    assignee_person_id="p-009",
+                )
+            ]
+        },
+    }
+    plan.update(over)
+    return plan
+
+
+async def launch(w: World, plan: dict[str, Any] | None = None, year: int = YEAR) -> str:
+    r = await w.call(
+        "POST",
+        "/api/v1/cycles",
+        w.committee,
+        json={
+            "root_org_id": "city",
+            "year": year,
+            "title": f"{year} cycle",
+            "plan": plan or small_plan(year),
+        },
+    )
+    assert r.status_code == 202, r.text
+    cycle_id: str = r.json()["cycle_id"]
+    return cycle_id
+
+
+async def letter(w: World, token: str, cycle_id: str, org_id: str) -> dict[str, Any]:
+    r = await w.call("GET", f"/api/v1/letters/{cycle_id}/{org_id}", token)
+    assert r.status_code == 200, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def sign(w: World, token: str, cycle_id: str, org_id: str, content_hash: str | None = None):  # type: ignore[no-untyped-def]
+    if content_hash is None:
+        content_hash = (await letter(w, token, cycle_id, org_id))["content_hash"]
+    return await w.call(
+        "POST",
+        f"/api/v1/letters/{cycle_id}/{org_id}/sign",
+        token,
+        json={"content_hash": content_hash},
+    )
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
+    """Poll (real time) until ``check()`` returns something truthy: activities run for real."""
+    for _ in range(int(timeout * 10)):
+        got = check()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got:
+            return got
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what or check}")

@@ -1,0 +1,285 @@
+"""A whole year of the annual cycle on a 3-level tree, under time skipping: signing order,
+returns and re-signing, amendments, progress, commitments, items decided at their due dates,
+missed items flagged as problems, and the year's close."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.testing import WorkflowEnvironment
+
+from services.audit import AuditEvent, verify_chain
+from services.cycles import Cycle, Item, Letter
+from services.deadlines import deadline_instant
+from services.notifications import Notification
+from services.problems import Problem
+from tests.support.cycles import YEAR, eventually, launch, letter, sign, small_plan
+from tests.support.world import World, world
+
+TZ = "Asia/Shanghai"
+
+
+@pytest.fixture
+async def w(settings, sqlite_engine: Engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, sqlite_engine, ts_fresh.client) as w:
+        w.extra["head_gb1"] = w.committee_gb1  # p-005 heads gb-1
+        w.extra["head_b1"] = w.other_member  # p-008 heads gb-1-b1
+        yield w
+
+
+def letters(w: World, cycle_id: str, level: int | None = None) -> list[Letter]:
+    with Session(w.stack.engine) as s:
+        q = select(Letter).where(Letter.cycle_id == cycle_id)
+        if level is not None:
+            q = q.where(Letter.level == level)
+        return list(s.exec(q.order_by(col(Letter.org_id))).all())
+
+
+def items_of(w: World, org_id: str) -> dict[str, Item]:
+    with Session(w.stack.engine) as s:
+        return {i.title: i for i in s.exec(select(Item).where(Item.org_id == org_id)).all()}
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=UTC))
+
+
+async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironment) -> None:
+    cid = await launch(w)
+    assert cid == f"city-{YEAR}"
+    head_city, head_gb1, head_b1, member_b1 = (
+        w.committee,
+        w.extra["head_gb1"],
+        w.extra["head_b1"],
+        w.owner,
+    )
+
+    # Only the root has a letter; signing below it is refused, saying why.
+    assert [x.org_id for x in letters(w, cid)] == ["city"]
+    r = await w.call(
+        "POST", f"/api/v1/letters/{cid}/gb-1/sign", head_gb1, json={"content_hash": "0" * 64}
+    )
+    assert r.status_code == 409 and "has not signed" in r.json()["detail"], r.text
+
+    city = await letter(w, head_city, cid, "city")
+    assert city["state"] == "issued" and city["version"] == 1 and len(city["items"]) == 2
+    # Wrong hash, wrong signer, then the head signs once.
+    r = await sign(w, head_city, cid, "city", "f" * 64)
+    assert r.status_code == 409 and "content_hash does not match" in r.json()["detail"]
+    r = await sign(w, w.admin, cid, "city", city["content_hash"])
+    assert r.status_code == 403 and "only the head" in r.json()["detail"]
+    r = await sign(w, head_city, cid, "city")
+    assert r.status_code == 200 and r.json()["state"] == "signed", r.text
+    r = await sign(w, head_city, cid, "city")
+    assert r.status_code == 409 and "already signed" in r.json()["detail"]
+
+    # The cascade: the three general branches get their letters, their branches do not yet.
+    await eventually(lambda: len(letters(w, cid, 1)) == 3, what="level-1 letters")
+    assert len(letters(w, cid, 2)) == 0
+
+    # gb-1's head returns the letter; the issuer (city's head) amends it; gb-1 signs v2.
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/gb-1/return",
+        head_gb1,
+        json={"reason": "12 meetings is not realistic for us"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "returned", r.text
+    r = await sign(w, head_gb1, cid, "gb-1")
+    assert r.status_code == 409 and "returned" in r.json()["detail"]
+    gb1 = await letter(w, head_gb1, cid, "gb-1")
+    meetings = next(i for i in gb1["items"] if i["title"] == "Branch meetings")
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/gb-1/items",
+        head_gb1,
+        json={"items": [{**_template(meetings), "item_id": meetings["item_id"]}]},
+    )
+    assert r.status_code == 403, r.text  # only the issuer amends
+    changed = {**_template(meetings), "item_id": meetings["item_id"]}
+    changed["indicator"] = {**changed["indicator"], "target": 10}
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/gb-1/items",
+        head_city,
+        json={"items": [changed], "reason": "10 meetings agreed"},
+    )
+    assert r.status_code == 200, r.text
+    v2 = r.json()
+    assert v2["version"] == 2 and v2["state"] == "issued"
+    assert v2["content_hash"] != gb1["content_hash"]
+    r = await sign(w, head_gb1, cid, "gb-1", gb1["content_hash"])  # the old text: refused
+    assert r.status_code == 409 and "content_hash does not match" in r.json()["detail"]
+    r = await sign(w, head_gb1, cid, "gb-1", v2["content_hash"])
+    assert r.status_code == 200 and r.json()["signed_version"] == 2, r.text
+
+    await eventually(lambda: len(letters(w, cid, 2)) == 3, what="gb-1's branches' letters")
+    assert {x.parent_org_id for x in letters(w, cid, 2)} == {"gb-1"}
+    r = await sign(w, head_b1, cid, "gb-1-b1")
+    assert r.status_code == 200, r.text
+
+    # A change to a signed letter asks for a new signature; the children already issued stay.
+    gb1 = await letter(w, head_gb1, cid, "gb-1")
+    added = _template(gb1["items"][0]) | {"title": "Grassroots research", "due": f"{YEAR}-12-15"}
+    r = await w.call(
+        "POST", f"/api/v1/letters/{cid}/gb-1/items", head_city, json={"items": [added]}
+    )
+    assert r.status_code == 200 and r.json()["version"] == 3 and r.json()["state"] == "issued"
+    assert len(r.json()["items"]) == 3
+    b1 = await letter(w, head_b1, cid, "gb-1-b1")
+    assert b1["version"] == 1 and b1["state"] == "signed"
+    assert len(letters(w, cid, 2)) == 3
+    assert (await sign(w, head_gb1, cid, "gb-1")).status_code == 200
+
+    # Progress on gb-1-b1's items: by the assignee, or any member for a collective item.
+    b1_items = {i["title"]: i for i in b1["items"]}
+    mid, meetings_b1, talk = (
+        b1_items["Mid-year debriefings"],
+        b1_items["Branch meetings"],
+        b1_items["Integrity talk"],
+    )
+    assert mid["assignee_person_id"] == "p-008" and meetings_b1["assignee_person_id"] is None
+    assert talk["assignee_person_id"] == "p-009"
+    r = await w.call(
+        "POST",
+        f"/api/v1/items/{mid['item_id']}/progress",
+        member_b1,
+        json={"actual": 1, "note": "one held"},
+    )
+    assert r.status_code == 403, r.text
+    r = await w.call(
+        "POST",
+        f"/api/v1/items/{mid['item_id']}/progress",
+        head_b1,
+        json={"actual": 2, "note": "both held", "evidence": [await w.upload(head_b1)]},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "in_progress", r.text
+    r = await w.call(
+        "POST",
+        f"/api/v1/items/{meetings_b1['item_id']}/progress",
+        member_b1,
+        json={"actual": 5, "note": "five so far"},
+    )
+    assert r.status_code == 200 and r.json()["actual"] == 5, r.text
+
+    # Commitments: a member pledges; the issuer (gb-1's head) returns, then approves it.
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/gb-1-b1/commitments",
+        member_b1,
+        json={"text": "I will give the integrity talk in March", "item_ids": [talk["item_id"]]},
+    )
+    assert r.status_code == 201 and r.json()["state"] == "submitted", r.text
+    com = r.json()["commitment_id"]
+    r = await w.call("POST", f"/api/v1/commitments/{com}/approve", member_b1)
+    assert r.status_code == 403
+    r = await w.call(
+        "POST",
+        f"/api/v1/commitments/{com}/return",
+        head_gb1,
+        json={"reason": "name the month and the audience"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "returned", r.text
+    board = await w.call("GET", "/public/v1/commitments?org=gb-1-b1", None)
+    assert board.status_code == 200 and board.json()["total"] == 0
+    r = await w.call(
+        "POST",
+        f"/api/v1/commitments/{com}/resubmit",
+        member_b1,
+        json={"text": "I will give the integrity talk to all members in March"},
+    )
+    assert r.status_code == 200 and r.json()["state"] == "submitted", r.text
+    r = await w.call("POST", f"/api/v1/commitments/{com}/approve", head_gb1)
+    assert r.status_code == 200 and r.json()["state"] == "approved", r.text
+    board = (await w.call("GET", "/public/v1/commitments?org=gb-1-b1", None)).json()
+    assert board["total"] == 1
+    shown = board["items"][0]
+    assert shown["text"].endswith("in March") and shown["items"] == ["Integrity talk"]
+    assert "@" not in str(board) and "token" not in str(board) and "p-009" not in str(board)
+
+    # Progress view.
+    prog = (await w.call("GET", f"/api/v1/cycles/{cid}", w.committee)).json()
+    by_level = {lv["level"]: lv for lv in prog["levels"]}
+    assert by_level[0]["letters_signed"] == 1
+    assert (by_level[1]["letters_issued"], by_level[1]["letters_signed"]) == (3, 1)
+    assert (by_level[2]["orgs"], by_level[2]["letters_issued"], by_level[2]["letters_signed"]) == (
+        10,
+        3,
+        1,
+    )
+    assert prog["commitments"] == {"approved": 1}
+
+    # Mid-year: items due 30 June are decided at the end of that day, Shanghai time.
+    now = await ts_fresh.get_current_time()
+    mid_end = deadline_instant(date(YEAR, 6, 30), TZ)
+    await ts_fresh.sleep(mid_end - now + timedelta(days=2))
+    await eventually(
+        lambda: items_of(w, "gb-1-b1")["Mid-year debriefings"].state == "achieved",
+        what="mid-year decision",
+    )
+    b1_rows = items_of(w, "gb-1-b1")
+    assert abs(utc(b1_rows["Mid-year debriefings"].decided_at) - mid_end) < timedelta(minutes=1)
+    assert b1_rows["Branch meetings"].state == "in_progress"  # due in December
+    await eventually(lambda: items_of(w, "gb-1")["Mid-year debriefings"].state == "missed")
+    await eventually(
+        lambda: _problem(w, "gb-1", "Mid-year debriefings") is not None,
+        what="a missed item flags a problem",
+    )
+    p = _problem(w, "gb-1", "Mid-year debriefings")
+    assert p is not None and p.source == "indicator" and p.cycle_id == cid
+    r = await w.call(
+        "POST",
+        f"/api/v1/items/{mid['item_id']}/progress",
+        head_b1,
+        json={"actual": 3, "note": "late"},
+    )
+    assert r.status_code == 409 and "decided" in r.json()["detail"]
+
+    # Year end: every org workflow closes; unreached items are missed; summaries written.
+    now = await ts_fresh.get_current_time()
+    await ts_fresh.sleep(deadline_instant(date(YEAR, 12, 31), TZ) - now + timedelta(days=1))
+    for org in ("city", "gb-1", "gb-2", "gb-3", "gb-1-b1", "gb-1-b2", "gb-1-b3"):
+        handle = w.stack.client.get_workflow_handle(f"cycle:{cid}:org:{org}")
+        await eventually(
+            lambda h=handle: _status(h),  # type: ignore[misc]
+            timeout=60,
+            what=f"{org} closes",
+        )
+    with Session(w.stack.engine) as s:
+        assert s.get(Cycle, cid).state == "closed"  # type: ignore[union-attr]
+        rows = s.exec(select(Letter).where(Letter.cycle_id == cid)).all()
+        assert len(rows) == 7 and all(x.closed_at is not None and x.summary for x in rows)
+        assert {x.state for x in rows if x.org_id in ("gb-2", "gb-3")} == {"issued"}
+        states = dict(s.exec(select(Item.state, func.count()).group_by(Item.state)).all())
+        assert set(states) <= {"achieved", "missed"}
+        assert states["achieved"] == 1  # gb-1-b1's mid-year debriefings, nothing else reached
+        missed = s.exec(select(Item.id).where(Item.state == "missed")).all()
+        flagged = s.exec(select(Problem.item_id).where(Problem.source == "indicator")).all()
+        assert sorted(missed) == sorted(flagged)  # each missed item flagged exactly once
+        # Every letter was issued once; each reminder slot was sent once.
+        issues = s.exec(select(func.count()).where(AuditEvent.action == "issue")).one()
+        assert issues == 7
+        keys = s.exec(select(Notification.dedupe_key)).all()
+        assert len(keys) == len(set(keys))
+        assert verify_chain(s).ok
+
+
+async def _status(handle) -> bool:  # type: ignore[no-untyped-def]
+    return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+def _problem(w: World, org: str, title: str) -> Problem | None:
+    with Session(w.stack.engine) as s:
+        return s.exec(
+            select(Problem).where(Problem.org_id == org, Problem.title == f"Missed: {title}")
+        ).first()
+
+
+def _template(i: dict) -> dict:  # type: ignore[type-arg]
+    keys = ("category", "responsibility", "title", "indicator", "due", "assignee_person_id")
+    return {k: i[k] for k in keys}
