@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
-
-from sqlmodel import Session, select
 
 from services.accounts import Role
 from services.cycle_models import org_workflow_id

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from services.audit import AuditEvent, verify_chain
@@ -18,7 +19,7 @@ from services.cycles import Cycle, Item, Letter
 from services.deadlines import deadline_instant
 from services.notifications import Notification
 from services.problems import Problem
-from tests.support.cycles import YEAR, eventually, launch, letter, sign, small_plan
+from tests.support.cycles import YEAR, eventually, launch, letter, sign
 from tests.support.world import World, world
 
 TZ = "Asia/Shanghai"
@@ -223,7 +224,8 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         what="mid-year decision",
     )
     b1_rows = items_of(w, "gb-1-b1")
-    assert abs(utc(b1_rows["Mid-year debriefings"].decided_at) - mid_end) < timedelta(minutes=1)
+    decided_at = utc(b1_rows["Mid-year debriefings"].decided_at)
+    assert decided_at is not None and abs(decided_at - mid_end) < timedelta(minutes=1)
     assert b1_rows["Branch meetings"].state == "in_progress"  # due in December
     await eventually(lambda: items_of(w, "gb-1")["Mid-year debriefings"].state == "missed")
     await eventually(
@@ -260,7 +262,9 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         assert states["achieved"] == 1  # gb-1-b1's mid-year debriefings, nothing else reached
         missed = s.exec(select(Item.id).where(Item.state == "missed")).all()
         flagged = s.exec(select(Problem.item_id).where(Problem.source == "indicator")).all()
-        assert sorted(missed) == sorted(flagged)  # each missed item flagged exactly once
+        assert sorted(missed) == sorted(
+            str(x) for x in flagged
+        )  # each missed item flagged exactly once
         # Every letter was issued once; each reminder slot was sent once.
         issues = s.exec(select(func.count()).where(AuditEvent.action == "issue")).one()
         assert issues == 7
@@ -269,7 +273,7 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         assert verify_chain(s).ok
 
 
-async def _status(handle) -> bool:  # type: ignore[no-untyped-def]
+async def _status(handle: WorkflowHandle[Any, Any]) -> bool:
     return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
