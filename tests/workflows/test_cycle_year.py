@@ -20,6 +20,7 @@ from services.deadlines import deadline_instant
 from services.notifications import Notification
 from services.problems import Problem
 from tests.support.cycles import YEAR, eventually, launch, letter, sign
+from tests.support.histories import record
 from tests.support.world import World, world
 
 TZ = "Asia/Shanghai"
@@ -271,6 +272,8 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         keys = s.exec(select(Notification.dedupe_key)).all()
         assert len(keys) == len(set(keys))
         assert verify_chain(s).ok
+    for org in ("city", "gb-1", "gb-1-b1"):
+        await record(w.stack.client.get_workflow_handle(f"cycle:{cid}:org:{org}"), f"cycle_{org}")
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> bool:
