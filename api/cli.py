@@ -29,6 +29,8 @@ orgs_app = typer.Typer(no_args_is_help=True, help="The organization tree.")
 accounts_app = typer.Typer(no_args_is_help=True, help="API accounts and tokens.")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(accounts_app, name="accounts")
+schedule_app = typer.Typer(no_args_is_help=True, help="Temporal Schedules (the annual cycle).")
+app.add_typer(schedule_app, name="schedule")
 
 log = get_logger("dutyledger.cli")
 
@@ -218,6 +220,75 @@ def accounts_create(
         print(json.dumps(created.model_dump(mode="json")))
 
     _run(body)
+
+
+@schedule_app.command("annual")
+def schedule_annual(
+    root: Annotated[str, typer.Option(help="the root org whose cycle is launched each year")],
+    month: Annotated[int, typer.Option(min=1, max=12, help="launch month")],
+    day: Annotated[int, typer.Option(min=1, max=31, help="launch day of the month")],
+    plan: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="plan JSON (any year's dates)")
+    ],
+    title: Annotated[str, typer.Option(help="'{year}' becomes the year")] = (
+        "{year} responsibility cycle"
+    ),
+    hour: Annotated[int, typer.Option(min=0, max=23, help="launch hour (plan's timezone)")] = 0,
+) -> None:
+    """Create (or replace) the Schedule that launches ROOT's cycle every year on MONTH/DAY."""
+
+    async def body(settings: Settings) -> None:
+        from services.cycles import CycleIn, checked_plan
+        from services.temporal_client import connect
+        from workflows.annual_cycle import AnnualCycleInput
+        from workflows.annual_schedule import create_annual_schedule
+
+        raw = json.loads(plan.read_text(encoding="utf-8"))
+        year = int(str(raw.get("calendar", {}).get("sign_by", "2000"))[:4] or 2000)
+        body = CycleIn(root_org_id=root, year=year, title=title, plan=raw)
+        with session_scope(make_engine(settings.resolved_database_url)) as session:
+            _, checked = checked_plan(session, body)  # refuse now, not next January
+        client = await connect(settings)
+        handle = await create_annual_schedule(
+            client,
+            settings,
+            AnnualCycleInput(root_org_id=root, title=title, plan=checked, created_by="cli"),
+            month=month,
+            day=day,
+            hour=hour,
+        )
+        desc = await handle.describe()
+        out = {
+            "schedule_id": handle.id,
+            "next_launches": [t.isoformat() for t in desc.info.next_action_times[:3]],
+        }
+        print(json.dumps(out))
+
+    _run(lambda: asyncio.run(body(_settings())))
+
+
+@schedule_app.command("show")
+def schedule_show(root: Annotated[str, typer.Option(help="the root org")]) -> None:
+    """Print the annual Schedule of ROOT: next launches and the recent ones."""
+
+    async def body(settings: Settings) -> None:
+        from services.temporal_client import connect
+        from workflows.annual_schedule import annual_schedule_id
+
+        client = await connect(settings)
+        desc = await client.get_schedule_handle(annual_schedule_id(root)).describe()
+        out = {
+            "schedule_id": desc.id,
+            "next_launches": [t.isoformat() for t in desc.info.next_action_times[:3]],
+            "recent": [
+                {"scheduled": a.scheduled_at.isoformat(), "workflow_id": a.action.workflow_id}
+                for a in desc.info.recent_actions
+                if hasattr(a.action, "workflow_id")
+            ],
+        }
+        print(json.dumps(out))
+
+    _run(lambda: asyncio.run(body(_settings())))
 
 
 def main() -> None:

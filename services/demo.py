@@ -98,3 +98,38 @@ def load_demo(session: Session) -> DemoResult:
             )
         )
     return DemoResult(orgs=len(tree.orgs), people=len(tree.people), accounts=accounts)
+
+
+LEVEL_KINDS = ("committee", "general_branch", "branch", "group")
+
+
+def synthetic_tree(n: int, depth: int = 4, root: str = "t") -> OrgTreeIn:
+    """A tree of ``n`` orgs on ``depth`` levels (breadth first, the smallest even fan-out that
+    reaches ``n``), each with a head ``h-<org>``: for load tests and benchmarks."""
+    fanout = 1
+    while sum(fanout**k for k in range(depth)) < n:
+        fanout += 1
+    orgs: list[OrgIn] = []
+    people: list[PersonIn] = []
+
+    def add(org_id: str, parent: str | None, level: int) -> None:
+        head = f"h-{org_id}"
+        kind = LEVEL_KINDS[min(level, len(LEVEL_KINDS) - 1)]
+        people.append(PersonIn(id=head, name=f"Head of {org_id}", org_id=None))
+        orgs.append(OrgIn(id=org_id, name=org_id, kind=kind, parent_id=parent, head_person_id=head))
+
+    add(root, None, 0)
+    level_ids = [root]
+    for level in range(1, depth):
+        nxt: list[str] = []
+        for parent in level_ids:
+            for k in range(fanout):
+                if len(orgs) >= n:
+                    break
+                child = f"{parent}-{k}"
+                add(child, parent, level)
+                nxt.append(child)
+        level_ids = nxt
+    for p in people:  # each head belongs to the org it heads
+        p.org_id = p.id.removeprefix("h-")
+    return OrgTreeIn(people=people, orgs=orgs)

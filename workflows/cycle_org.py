@@ -125,7 +125,7 @@ class CycleOrgWorkflow:
             issued = await workflow.execute_activity(
                 issue_letter,
                 IssueLetterInput(cycle_id=inp.cycle_id, org_id=inp.org_id, at=workflow.now()),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=PERSIST_RETRY,
             )
             self.st = CycleOrgState(
@@ -211,7 +211,8 @@ class CycleOrgWorkflow:
             ),
             result_type=ChildPage,
             start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(minutes=1),
+            # Every child started heartbeats: a lost worker's page is retried within seconds.
+            heartbeat_timeout=timedelta(seconds=15),
         )
         st.children_issued += page.started
         st.cascade_after = page.last
