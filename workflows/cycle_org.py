@@ -278,28 +278,49 @@ class CycleOrgWorkflow:
                     owner_person_id=letter.head_person_id,
                 ),
             )
-        for item in letter.items:
-            self._arm_item(item)
+        self._arm_items()
 
-    def _arm_item(self, item: ItemSnapshot) -> None:
-        """Reminders before an item's due date; none after it: a missed item becomes a problem,
-        and the problem's rectification escalates."""
+    def _arm_items(self) -> None:
+        """Reminders before the due date for the items still short of their target, one per
+        (due date, person): "3 items due …" rather than three messages. None after the due
+        date: a missed item becomes a problem, and the problem's rectification escalates."""
         st = self._state()
-        if item.state in DECIDED_ITEM_STATES or item.reached():
-            self._stop(f"item:{item.id}")
+        letter = st.letter
+        if not letter.ever_signed:
             return
-        self._watch(
-            f"item:{item.id}",
-            DeadlineState(
-                target=self._target("item", item.id, item.title, "item"),
-                due=item.due,
-                timezone=st.timezone,
-                policy=st.policy.model_copy(
-                    update={"escalate_after_days": [], "accountability_at": {}}
+        groups: dict[tuple[date, str | None], list[ItemSnapshot]] = {}
+        for i in letter.items:
+            if i.state not in DECIDED_ITEM_STATES and not i.reached():
+                owner = i.assignee_person_id or letter.head_person_id
+                groups.setdefault((i.due, owner), []).append(i)
+        wanted: set[str] = set()
+        for (due, owner), items in groups.items():
+            group = f"{due.isoformat()}:{owner or '-'}"
+            key = f"items:{group}"
+            wanted.add(key)
+            titles = "; ".join(i.title for i in items)
+            title = titles if len(items) == 1 else f"{len(items)} items: {titles}"
+            target = self._target("items", f"{letter.letter_id}:{group}", title[:300], "items")
+            watch = self.watches.get(key)
+            if watch is not None:
+                watch.state.target = target  # the next reminder lists what is still open
+                watch.resume()
+                continue
+            self._watch(
+                key,
+                DeadlineState(
+                    target=target,
+                    due=due,
+                    timezone=st.timezone,
+                    policy=st.policy.model_copy(
+                        update={"escalate_after_days": [], "accountability_at": {}}
+                    ),
+                    owner_person_id=owner,
                 ),
-                owner_person_id=item.assignee_person_id or st.letter.head_person_id,
-            ),
-        )
+            )
+        for key, watch in self.watches.items():
+            if key.startswith("items:") and key not in wanted:
+                watch.cancel()
 
     def _stop(self, key: str) -> None:
         watch = self.watches.get(key)
@@ -394,8 +415,7 @@ class CycleOrgWorkflow:
             },
             item_ids=decided,
         )
-        for item_id in decided:
-            self._stop(f"item:{item_id}")
+        self._arm_items()
         await self._flag_missed()
 
     async def _close_year(self) -> None:
@@ -487,6 +507,11 @@ class CycleOrgWorkflow:
         await workflow.wait_condition(lambda: self.st is not None)
         return self._state().letter
 
+    async def _issued(self) -> None:
+        """A request can arrive between the letter's write and the workflow learning of it (the
+        read model already shows it): wait for it rather than refuse."""
+        await workflow.wait_condition(lambda: self.st is not None)
+
     # --- signing, returning, amending -----------------------------------------------------
 
     def _open(self) -> CycleOrgState:
@@ -539,6 +564,7 @@ class CycleOrgWorkflow:
 
     @workflow.update
     async def sign(self, req: SignRequest) -> LetterSnapshot:
+        await self._issued()
         async with self.lock:
             self._check_sign(req)
             st = self._state()
@@ -563,7 +589,8 @@ class CycleOrgWorkflow:
 
     @sign.validator
     def _validate_sign(self, req: SignRequest) -> None:
-        self._check_sign(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_sign(req)
 
     def _check_return(self, req: ReturnRequest) -> None:
         st = self._open()
@@ -577,6 +604,7 @@ class CycleOrgWorkflow:
 
     @workflow.update
     async def return_letter(self, req: ReturnRequest) -> LetterSnapshot:
+        await self._issued()
         async with self.lock:
             self._check_return(req)
             st = self._state()
@@ -599,7 +627,8 @@ class CycleOrgWorkflow:
 
     @return_letter.validator
     def _validate_return(self, req: ReturnRequest) -> None:
-        self._check_return(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_return(req)
 
     def _check_amend(self, req: AmendRequest) -> None:
         st = self._open()
@@ -630,6 +659,7 @@ class CycleOrgWorkflow:
     @workflow.update
     async def amend(self, req: AmendRequest) -> LetterSnapshot:
         """Add or change items: a new version, to be signed again (children stay as issued)."""
+        await self._issued()
         async with self.lock:
             self._check_amend(req)
             st = self._state()
@@ -690,17 +720,14 @@ class CycleOrgWorkflow:
             )
             if was_signed or "sign" not in self.watches or not self.watches["sign"].running:
                 self._arm_signature()
-            if letter.ever_signed:
-                for item_id in touched:
-                    item = new.item(item_id)
-                    assert item is not None
-                    self._arm_item(item)
+            self._arm_items()
             self.wake = True
             return new
 
     @amend.validator
     def _validate_amend(self, req: AmendRequest) -> None:
-        self._check_amend(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_amend(req)
 
     # --- progress on items ----------------------------------------------------------------
 
@@ -731,6 +758,7 @@ class CycleOrgWorkflow:
 
     @workflow.update
     async def report_progress(self, req: ProgressRequest) -> LetterSnapshot:
+        await self._issued()
         async with self.lock:
             item = self._check_progress(req)
             st = self._state()
@@ -755,12 +783,13 @@ class CycleOrgWorkflow:
                 {"item_id": item.id, "actual": req.actual, "evidence": req.evidence},
                 item_ids=[item.id],
             )
-            self._arm_item(updated)  # reached the target: no more reminders for it
+            self._arm_items()  # reached the target: no more reminders for it
             return new
 
     @report_progress.validator
     def _validate_progress(self, req: ProgressRequest) -> None:
-        self._check_progress(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_progress(req)
 
     # --- commitments ----------------------------------------------------------------------
 
@@ -786,6 +815,7 @@ class CycleOrgWorkflow:
 
     @workflow.update
     async def submit_commitment(self, req: CommitmentRequest) -> CommitmentSnapshot:
+        await self._issued()
         async with self.lock:
             existing = self._check_commit(req)
             if existing is not None:
@@ -817,7 +847,8 @@ class CycleOrgWorkflow:
 
     @submit_commitment.validator
     def _validate_commit(self, req: CommitmentRequest) -> None:
-        self._check_commit(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_commit(req)
 
     def _tell_issuer(self, subject: str, text: str) -> tuple[str, str, str] | None:
         issuer = self._state().letter.issuer_person_id
@@ -854,6 +885,7 @@ class CycleOrgWorkflow:
 
     @workflow.update
     async def decide_commitment(self, req: CommitmentDecision) -> CommitmentSnapshot:
+        await self._issued()
         async with self.lock:
             c = self._check_decision(req)
             now = workflow.now()
@@ -897,4 +929,5 @@ class CycleOrgWorkflow:
 
     @decide_commitment.validator
     def _validate_decision(self, req: CommitmentDecision) -> None:
-        self._check_decision(req)
+        if self.st is not None:  # else the handler waits for the letter, then checks
+            self._check_decision(req)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from services.accountability import Accountability
 from services.audit import AuditEvent, verify_chain
 from services.cycles import Cycle, Item, Letter
 from services.deadlines import deadline_instant
@@ -272,12 +273,81 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         keys = s.exec(select(Notification.dedupe_key)).all()
         assert len(keys) == len(set(keys))
         assert verify_chain(s).ok
+    # Deadlines of the year: an unsigned letter reminds its head, then escalates up the chain.
+    sign_by = date(YEAR, 1, 31)
+    assert _slots(w, f"{cid}:gb-2") == [
+        ("reminder", _at(sign_by, -7), "p-014"),
+        ("reminder", _at(sign_by, -3), "p-014"),
+        ("reminder", _at(sign_by, -1), "p-014"),
+        ("escalation", _at(sign_by, 0), "p-001"),  # gb-2's head → the city's head
+        ("escalation", _at(sign_by, 3), "p-001"),
+        ("escalation", _at(sign_by, 7), "p-001"),
+        ("escalation", _at(sign_by, 14), "p-001"),
+    ]
+    assert _slots(w, f"{cid}:city") == []  # signed in time: nothing to remind
+    with Session(w.stack.engine) as s:
+        gb2 = s.get(Letter, f"{cid}:gb-2")
+        assert gb2 is not None and gb2.overdue_level == 4
+        acc = s.exec(
+            select(Accountability.kind, Accountability.person_id, Accountability.overdue_days)
+            .where(Accountability.entity_id == f"{cid}:gb-2")
+            .order_by(col(Accountability.overdue_days))
+        ).all()
+        assert [tuple(a) for a in acc] == [
+            ("reminder_talk", "p-014", 7),
+            ("written_inquiry", "p-014", 14),
+        ]
+    prog = (await w.call("GET", f"/api/v1/cycles/{cid}", w.committee)).json()
+    # gb-2, gb-3, gb-1-b2 and gb-1-b3 never signed: all four escalated to the last step.
+    assert prog["overdue"]["letters"] == {"4": 4}
+    assert {lv["level"]: lv["letters_overdue"] for lv in prog["levels"]} == {0: 0, 1: 2, 2: 2}
+    # Commitments: gb-1 signed but pledged nothing (reminded, then escalated); gb-1-b1 pledged.
+    commitments_by = date(YEAR, 2, 28)
+    got = _slots(w, f"{cid}:gb-1", entity_type="commitments")
+    assert got[:4] == [
+        ("reminder", _at(commitments_by, -7), "p-005"),
+        ("reminder", _at(commitments_by, -3), "p-005"),
+        ("reminder", _at(commitments_by, -1), "p-005"),
+        ("escalation", _at(commitments_by, 0), "p-001"),
+    ]
+    assert _slots(w, f"{cid}:gb-1-b1", entity_type="commitments") == []
+    # Items: one reminder per due date and person before the due date, listing that person's
+    # open items; none for an item already reached.
+    end, b1_letter = date(YEAR, 12, 15), f"{cid}:gb-1-b1"
+    assert _slots(w, f"{b1_letter}:{end}:p-009", entity_type="items") == [
+        ("reminder", _at(end, d), "p-009") for d in (-7, -3, -1)
+    ]
+    meetings_reminders = _slots(w, f"{b1_letter}:{end}:p-008", entity_type="items")
+    assert meetings_reminders == [("reminder", _at(end, d), "p-008") for d in (-7, -3, -1)]
+    mid_due = date(YEAR, 6, 30)
+    assert _slots(w, f"{b1_letter}:{mid_due}:p-008", entity_type="items") == []
+
     for org in ("city", "gb-1", "gb-1-b1"):
         await record(w.stack.client.get_workflow_handle(f"cycle:{cid}:org:{org}"), f"cycle_{org}")
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> bool:
     return (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+def _at(d: date, days: int) -> datetime:
+    return deadline_instant(d + timedelta(days=days), TZ)
+
+
+def _slots(
+    w: World, entity_id: str, entity_type: str = "letter"
+) -> list[tuple[str, datetime | None, str | None]]:
+    with Session(w.stack.engine) as s:
+        rows = s.exec(
+            select(Notification)
+            .where(
+                Notification.entity_id == entity_id,
+                Notification.entity_type == entity_type,
+                col(Notification.kind).in_(["reminder", "escalation"]),
+            )
+            .order_by(col(Notification.scheduled_for))
+        ).all()
+        return [(n.kind, utc(n.scheduled_for), n.recipient_person_id) for n in rows]
 
 
 def _problem(w: World, org: str, title: str) -> Problem | None:
