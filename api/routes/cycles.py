@@ -15,6 +15,7 @@ from services.accounts import Role
 from services.cycle_models import CycleRecord, cycle_id_for
 from services.cycles import Cycle, CycleIn, CycleProgress, checked_plan, cycle_progress, get_cycle
 from services.errors import Conflict, Forbidden, Invalid
+from services.orgs import get_org
 from services.problems import today_in
 from workflows.cycle_launch import CycleAlreadyLaunched, start_cycle
 
@@ -48,8 +49,8 @@ async def launch(
 ) -> Launched:
     """Launch the year's cycle for a root org: the root's letter is issued to its head."""
     principal.require_role(Role.committee, Role.admin)
+    principal.require_scope(get_org(session, body.root_org_id))  # 403 before judging the plan
     root, plan = checked_plan(session, body)
-    principal.require_scope(root)
     errors = []
     if plan.calendar.sign_by.year != body.year:
         errors.append(

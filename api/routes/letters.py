@@ -114,8 +114,11 @@ def _actor(session: Session, principal: Principal, letter: Letter) -> Actor:
     )
 
 
-def _letter(session: Session, principal: Principal, cycle_id: str, org_id: str) -> Letter:
-    """The letter in scope; 409 when its org is in the cycle but its parent has not signed."""
+def _letter(
+    session: Session, principal: Principal, cycle_id: str, org_id: str, acting: bool = True
+) -> Letter:
+    """The letter in scope. When its org is in the cycle but its parent has not signed: 409 for
+    an action on it, 404 for a read, both saying why."""
     cycle = get_cycle(session, cycle_id)
     row = session.get(Letter, letter_id_for(cycle_id, org_id))
     if row is None:
@@ -129,10 +132,12 @@ def _letter(session: Session, principal: Principal, cycle_id: str, org_id: str) 
             if parent is None or parent.signed_version is None
             else f"its parent {org.parent_id!r} signed; the letter is being issued, retry"
         )
-        raise Conflict(
-            f"the letter of {org_id!r} is not issued yet: {why}; letters go down level by level",
-            state="not_issued",
+        detail = (
+            f"the letter of {org_id!r} is not issued yet: {why}; letters go down level by level"
         )
+        if not acting:
+            raise NotFound(detail, field="org_id")
+        raise Conflict(detail, state="not_issued")
     if not principal.in_scope(row.org_path):
         raise Forbidden(f"the letter of {org_id!r} is outside this account's scope")
     return row
@@ -224,7 +229,7 @@ def get_letter(
     cycle_id: str, org_id: str, session: SessionDep, principal: PrincipalDep
 ) -> LetterOut:
     """The letter with its items: what the head reads, and the ``content_hash`` to sign."""
-    row = _letter(session, principal, cycle_id, org_id)
+    row = _letter(session, principal, cycle_id, org_id, acting=False)
     return LetterOut.of(row, letter_items(session, row.id))
 
 

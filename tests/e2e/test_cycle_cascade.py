@@ -245,3 +245,58 @@ async def test_a_worker_killed_mid_cascade_finishes_it_with_nothing_repeated(
                 assert prog["levels"][1]["letters_issued"] == 550
             finally:
                 await terminate_all(dev_env.client, sqlite_engine, [])
+
+
+async def test_a_long_year_continues_as_new_and_keeps_its_state(
+    settings, sqlite_engine: Engine, dev_env: WorkflowEnvironment
+) -> None:
+    """Hundreds of progress reports grow the org workflow's history until the server suggests
+    continuing as new: it does, between two updates, carrying its letter, commitments and
+    deadlines; nothing is lost or written twice."""
+    from services.cycle_models import Actor, CommitmentRequest, ProgressRequest
+    from workflows.cycle_org import CycleOrgWorkflow
+
+    root = f"n{uuid.uuid4().hex[:6]}"
+    load(sqlite_engine, synthetic_tree(1, depth=1, root=root))
+    async with running_stack(settings, sqlite_engine, dev_env.client) as stack:
+        try:
+            cid = await launch(stack, root, ("committee",))
+            head = stack.token(Role.member, root, f"h-{root}")
+            await sign_as_head(stack, {root: head}, cid, root)
+            handle = dev_env.client.get_workflow_handle_for(
+                CycleOrgWorkflow.run, f"cycle:{cid}:org:{root}"
+            )
+            first_run = (await handle.describe()).run_id
+            actor = Actor(account_id="test", person_id=f"h-{root}", org_member=True)
+            item_id = f"{cid}:{root}:1"
+            await handle.execute_update(
+                CycleOrgWorkflow.submit_commitment,
+                CommitmentRequest(
+                    actor=actor, commitment_id="C-LONG", text="t", item_ids=[item_id]
+                ),
+            )
+            reports = 0
+            while (await handle.describe()).run_id == first_run:
+                reports += 1
+                assert reports < 2000, "the history never grew long enough to continue as new"
+                await handle.execute_update(
+                    CycleOrgWorkflow.report_progress,
+                    ProgressRequest(
+                        actor=actor, item_id=item_id, actual=reports / 1000, note="", evidence=[]
+                    ),
+                )
+            # The new run has everything: the letter, the progress so far, the commitment.
+            letter = await handle.query(CycleOrgWorkflow.letter)
+            assert letter is not None and letter.state.value == "signed"
+            assert letter.item(item_id).actual == reports / 1000  # type: ignore[union-attr]
+            r = await stack.call("GET", "/api/v1/commitments/C-LONG", head)
+            assert r.status_code == 200 and r.json()["state"] == "submitted"
+            # And it goes on working; every report was written once.
+            r = await stack.call(
+                "POST", f"/api/v1/items/{item_id}/progress", head, json={"actual": 12}
+            )
+            assert r.status_code == 200 and r.json()["actual"] == 12, r.text
+            n = count(sqlite_engine, AuditEvent.action == "progress", model=AuditEvent)
+            assert n == reports + 1
+        finally:
+            await terminate_all(dev_env.client, sqlite_engine, [])
