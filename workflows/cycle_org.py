@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.cycles import issue_letter, persist_commitment, persist_letter, record_launch
@@ -62,6 +62,13 @@ PERSIST_RETRY = RetryPolicy(
     backoff_coefficient=2,
     maximum_interval=timedelta(seconds=10),
     maximum_attempts=12,
+)
+# The workflow's own steps (issuing, deciding, closing) must not fail the org's year because the
+# database was away for a while: retry them until it is back.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2,
+    maximum_interval=timedelta(minutes=5),
 )
 # A late letter (issued after sign_by, or changed after signing) still gets this long to sign.
 GRACE_DAYS = 7
@@ -126,7 +133,7 @@ class CycleOrgWorkflow:
                 issue_letter,
                 IssueLetterInput(cycle_id=inp.cycle_id, org_id=inp.org_id, at=workflow.now()),
                 start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=PERSIST_RETRY,
+                retry_policy=STEP_RETRY,
             )
             self.st = CycleOrgState(
                 letter=issued.snapshot,
@@ -337,7 +344,10 @@ class CycleOrgWorkflow:
         payload: dict[str, Any] | None = None,
         item_ids: list[str] | None = None,
         notify: tuple[str, str, str] | None = None,
+        retry: RetryPolicy = PERSIST_RETRY,
     ) -> None:
+        """Write the change; a human step's write gives up after a while (the API answers 503
+        and nothing changed), the workflow's own steps pass ``STEP_RETRY``."""
         st = self._state()
         await workflow.execute_activity(
             persist_letter,
@@ -352,7 +362,7 @@ class CycleOrgWorkflow:
                 notify=notify,
             ),
             start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=PERSIST_RETRY,
+            retry_policy=retry,
         )
         st.events += 1
         st.letter = new
@@ -414,6 +424,7 @@ class CycleOrgWorkflow:
                 "missed": [x for x in decided if by_id[x].state is ItemState.missed],
             },
             item_ids=decided,
+            retry=STEP_RETRY,
         )
         self._arm_items()
         await self._flag_missed()
@@ -449,7 +460,7 @@ class CycleOrgWorkflow:
             "closed_on": st.calendar.closes_on.isoformat(),
         }
         new = st.letter.model_copy(update={"items": items, "closed_at": now, "summary": summary})
-        await self._persist(new, "close", "system:cycle", {"summary": summary})
+        await self._persist(new, "close", "system:cycle", {"summary": summary}, retry=STEP_RETRY)
         self.closed = True
         await self._flag_missed()
 
@@ -462,9 +473,10 @@ class CycleOrgWorkflow:
         if not missed:
             return
         wid = workflow.info().workflow_id
-        await asyncio.gather(
-            *(
-                workflow.execute_activity(
+
+        async def flag(i: ItemSnapshot) -> None:
+            try:
+                await workflow.execute_activity(
                     flag_problem,
                     FlagProblemInput(
                         problem_id=indicator_problem_id(i.id),
@@ -488,12 +500,15 @@ class CycleOrgWorkflow:
                         policy=st.policy,
                     ),
                     start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=PERSIST_RETRY,
+                    retry_policy=STEP_RETRY,
                 )
-                for i in missed
-            )
-        )
-        st.flagged.extend(i.id for i in missed)
+            except ActivityError as exc:
+                # Refused for good (e.g. the org was removed): the year goes on; the item stays
+                # missed in the read model and the refusal is in the workflow's history.
+                workflow.logger.warning("missed item %s not flagged: %s", i.id, exc.cause)
+            st.flagged.append(i.id)
+
+        await asyncio.gather(*(flag(i) for i in missed))
 
     # --- reads ----------------------------------------------------------------------------
 
