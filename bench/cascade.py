@@ -91,7 +91,12 @@ async def run(n: int, concurrency: int) -> None:
                         f"/api/v1/letters?cycle={cid}&status=issued&page={page}&page_size=500",
                         committee,
                     )
-                    fresh += [x["org_id"] for x in got["items"] if x["org_id"] not in taken]
+                    # Pages shift while heads sign: an org may show up on two pages of a round.
+                    fresh += [
+                        x["org_id"]
+                        for x in got["items"]
+                        if x["org_id"] not in taken and x["org_id"] not in fresh
+                    ]
                     if page * 500 >= got["total"]:
                         break
                     page += 1
