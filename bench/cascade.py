@@ -83,7 +83,7 @@ async def run(n: int, concurrency: int) -> None:
             cid = launched["cycle_id"]
             tasks: list[asyncio.Task[None]] = []
             while len(signed) < n:
-                page, fresh = 1, []
+                page, fresh = 1, set[str]()
                 while True:  # every issued letter not yet taken by a signer
                     got = await call(
                         "list letters",
@@ -92,15 +92,11 @@ async def run(n: int, concurrency: int) -> None:
                         committee,
                     )
                     # Pages shift while heads sign: an org may show up on two pages of a round.
-                    fresh += [
-                        x["org_id"]
-                        for x in got["items"]
-                        if x["org_id"] not in taken and x["org_id"] not in fresh
-                    ]
+                    fresh |= {x["org_id"] for x in got["items"]} - taken
                     if page * 500 >= got["total"]:
                         break
                     page += 1
-                for org in fresh:
+                for org in sorted(fresh):
                     taken.add(org)
                     tasks.append(asyncio.create_task(sign(cid, org)))
                 for t in [t for t in tasks if t.done()]:
