@@ -25,5 +25,6 @@ lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen mypy .
+	$(UV) run --frozen lint-imports
 
 check: lint test

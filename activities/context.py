@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from services.settings import Settings
+from services.core.settings import Settings
 
 
 @dataclass

@@ -4,41 +4,44 @@
 (``cycle:{cycle}:org:{child}``), each of which issues its own letter. Starting is idempotent (a
 child already started is found, not started again), so a retried page, a replayed parent or a
 worker killed mid-page never issues a letter twice. The workflow is started by its type name:
-this module may import the workflow module, not the other way round.
-"""
+this module may import the workflow module, not the other way round."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Any
 
 import structlog
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from activities.context import deps
-from services.cycle_models import (
+from services.core.db import session_scope
+from services.core.errors import Invalid, NotFound
+from services.cycle.client import CycleAlreadyLaunched, start_cycle
+from services.cycle.contracts import (
+    ISSUE_CHILDREN_ACTIVITY,
+    LAUNCH_ACTIVITY,
     ChildPage,
     ChildPageInput,
     CycleRecord,
+    LaunchInput,
+    LaunchResult,
     cycle_id_for,
     org_workflow_id,
 )
-from services.cycles import CycleIn, checked_plan, child_org_ids
-from services.db import session_scope
-from services.errors import Invalid, NotFound
-from workflows.cycle_launch import CycleAlreadyLaunched, start_cycle
+from services.cycle.store import CycleIn, checked_plan, child_org_ids
 
 log = structlog.get_logger(__name__)
 
+
 CYCLE_ORG_WORKFLOW = "CycleOrgWorkflow"
+
+
 STARTS_IN_FLIGHT = 16  # concurrent start requests: fast, without flooding the server
 
 
-@activity.defn
+@activity.defn(name=ISSUE_CHILDREN_ACTIVITY)
 async def issue_child_letters(inp: ChildPageInput) -> ChildPage:
     d = deps()
     if d.client is None:
@@ -74,21 +77,7 @@ async def issue_child_letters(inp: ChildPageInput) -> ChildPage:
     )
 
 
-class LaunchInput(BaseModel):
-    root_org_id: str
-    year: int
-    title: str
-    plan: dict[str, Any]
-    launched_by: str
-    at: datetime
-
-
-class LaunchResult(BaseModel):
-    cycle_id: str
-    launched: bool  # False: that year's cycle existed already (a retry, or launched by hand)
-
-
-@activity.defn
+@activity.defn(name=LAUNCH_ACTIVITY)
 async def launch_cycle(inp: LaunchInput) -> LaunchResult:
     """What ``POST /api/v1/cycles`` does, for the annual schedule; idempotent per root and year."""
     d = deps()

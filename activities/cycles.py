@@ -10,15 +10,20 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.context import deps
-from services.cycle_models import (
+from services.core.db import session_scope
+from services.cycle.contracts import (
+    ISSUE_LETTER_ACTIVITY,
+    PERSIST_COMMITMENT_ACTIVITY,
+    PERSIST_LETTER_ACTIVITY,
+    RECORD_LAUNCH_ACTIVITY,
     CommitmentChange,
     CycleRecord,
     IssuedLetter,
     IssueLetterInput,
     LetterChange,
 )
-from services.cycle_plan import Plan
-from services.cycles import (
+from services.cycle.plan import Plan
+from services.cycle.store import (
     build_letter,
     get_cycle,
     load_letter,
@@ -26,18 +31,18 @@ from services.cycles import (
     persist_letter_change,
     record_cycle,
 )
-from services.db import session_scope
-from services.notifications import NotificationIn, notify
-from services.orgs import get_org
+from services.notify.models import NotificationIn
+from services.notify.store import notify
+from services.org.queries import get_org
 
 
-@activity.defn
+@activity.defn(name=RECORD_LAUNCH_ACTIVITY)
 def record_launch(rec: CycleRecord) -> bool:
     with session_scope(deps().engine) as session:
         return record_cycle(session, rec)
 
 
-@activity.defn
+@activity.defn(name=ISSUE_LETTER_ACTIVITY)
 def issue_letter(inp: IssueLetterInput) -> IssuedLetter:
     """Version 1 of the org's letter, from the cycle's plan; a retry returns what was stored."""
     d = deps()
@@ -103,7 +108,7 @@ def _tell(key: str, org_path: str, entity: tuple[str, str], at_msg: tuple[str, s
         notify(session, spec, d.settings)
 
 
-@activity.defn
+@activity.defn(name=PERSIST_LETTER_ACTIVITY)
 def persist_letter(ch: LetterChange) -> bool:
     with session_scope(deps().engine) as session:
         created = persist_letter_change(session, ch)
@@ -112,7 +117,7 @@ def persist_letter(ch: LetterChange) -> bool:
     return created
 
 
-@activity.defn
+@activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)
 def persist_commitment(ch: CommitmentChange) -> bool:
     with session_scope(deps().engine) as session:
         created = persist_commitment_change(session, ch)

@@ -2,65 +2,28 @@
 
 Idempotent end to end: the notification and the accountability record are keyed by the slot's
 dedupe key, the escalation's audit event by the same key, and the overdue level only ever rises to
-the slot's level, so a retried activity or a restarted worker changes nothing the second time.
-"""
+the slot's level, so a retried activity or a restarted worker changes nothing the second time."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from pydantic import BaseModel
 from sqlalchemy import column, table, update
 from temporalio import activity
 
 from activities.context import deps
-from services.accountability import AccountabilityIn, record_accountability
-from services.audit import append_event
-from services.db import session_scope
-from services.deadlines import Slot, SlotKind
-from services.notifications import NotificationIn, notify, record_notification
-from services.orgs import chain_of_heads, get_org
+from services.audit.chain import append_event
+from services.core.db import session_scope
+from services.deadlines.accountability import AccountabilityIn, record_accountability
+from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
+from services.deadlines.rules import escalation_chain
+from services.notify.models import NotificationIn
+from services.notify.store import notify, record_notification
+from services.org.queries import chain_of_heads, get_org
 
 # Read-model tables whose rows carry an ``overdue_level`` column, by entity type.
 OVERDUE_TABLES = {"problem": "problems", "letter": "letters", "item": "items"}
 
 
-class DeadlineTarget(BaseModel):
-    """What a deadline belongs to: enough to address and describe it, nothing more."""
-
-    entity_type: str  # problem, letter, item, commitment
-    entity_id: str
-    org_id: str
-    title: str
-    what: str  # "rectification", "signature", "commitments", "item", "re-check"
-
-
-class FireSlotInput(BaseModel):
-    target: DeadlineTarget
-    owner_person_id: str | None
-    due: date
-    timezone: str
-    slot: Slot
-    dedupe_key: str
-    fired_at: datetime  # workflow time when the timer fired
-
-
-class FireSlotResult(BaseModel):
-    recipient_person_id: str | None
-    accountability_created: bool
-
-
-def escalation_chain(owner: str | None, heads: list[str | None]) -> list[str | None]:
-    """owner → org head → parent org head → … → root head, without repeating a person in a row."""
-    chain: list[str | None] = []
-    for person in [owner, *heads]:
-        if person is None or (chain and chain[-1] == person):
-            continue
-        chain.append(person)
-    return chain or [None]
-
-
-@activity.defn
+@activity.defn(name=FIRE_SLOT_ACTIVITY)
 def fire_deadline_slot(inp: FireSlotInput) -> FireSlotResult:
     d = deps()
     t, slot = inp.target, inp.slot

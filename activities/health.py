@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
 from sqlalchemy import text
 from temporalio import activity
 
 from activities.context import deps
+from services.core.health import CHECK_DATABASE_ACTIVITY, CheckDatabaseInput, CheckDatabaseResult
 
 
-class CheckDatabaseInput(BaseModel):
-    probe: str
-
-
-class CheckDatabaseResult(BaseModel):
-    probe: str
-    dialect: str
-    worker_identity: str
-
-
-@activity.defn
+@activity.defn(name=CHECK_DATABASE_ACTIVITY)
 def check_database(inp: CheckDatabaseInput) -> CheckDatabaseResult:
     engine = deps().engine
     with engine.connect() as conn:

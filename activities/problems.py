@@ -7,62 +7,29 @@ deterministic id (``indicator_problem_id(item_id)`` = ``IND-<item_id>``), so a r
 or a replayed caller, finds the first rectification and starts nothing twice.
 
 This lives apart from ``activities.rectification`` because it imports ``workflows.starters``,
-which imports the rectification workflow, which imports ``activities.rectification``.
-"""
+which imports the rectification workflow, which imports ``activities.rectification``."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
 import structlog
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import deps
-from services.db import session_scope
-from services.deadlines import ReminderPolicy, local_date
-from services.errors import Invalid, NotFound
-from services.orgs import get_org
-from services.problems import ProblemIn, new_snapshot
-from workflows.starters import start_rectification
+from services.core.clock import local_date
+from services.core.db import session_scope
+from services.core.errors import Invalid, NotFound
+from services.org.queries import get_org
+from services.rectification.client import start_rectification
+from services.rectification.contracts import FLAG_ACTIVITY, FlagProblemInput, FlagProblemResult
+from services.rectification.store import new_snapshot
 
 log = structlog.get_logger(__name__)
 
 
-PROBLEM_ID_MAX = 40  # services.problems.Problem.id
-
-
-def indicator_problem_id(item_id: str) -> str:
-    """The id of the problem a missed item flags: one problem per item, however often asked.
-
-    ``IND-<item_id>`` when it fits the problem id column; a longer item id (items allow 200
-    characters) is replaced by a digest of it, still deterministic.
-    """
-    pid = f"IND-{item_id}"
-    if len(pid) <= PROBLEM_ID_MAX:
-        return pid
-    return "IND-" + hashlib.sha256(item_id.encode()).hexdigest()[: PROBLEM_ID_MAX - 4]
-
-
-class FlagProblemInput(BaseModel):
-    problem_id: str  # deterministic, chosen by the caller (e.g. indicator_problem_id)
-    problem: ProblemIn
-    created_by: str  # who flags: an account id, or the calling workflow's id
-    # A calling workflow's clock and timezone: the problem opens then, its default due date
-    # counts from that calendar day. Default: now, in the configured timezone.
-    at: datetime | None = None
-    timezone: str | None = None
-    policy: ReminderPolicy | None = None  # the cycle's reminder policy; default the system's
-
-
-class FlagProblemResult(BaseModel):
-    problem_id: str
-    state: str | None  # None: the rectification had finished long ago (see the read model)
-
-
-@activity.defn
+@activity.defn(name=FLAG_ACTIVITY)
 async def flag_problem(inp: FlagProblemInput) -> FlagProblemResult:
     """Start (or find) ``rect:{problem_id}``; idempotent, so safe to retry."""
     d = deps()

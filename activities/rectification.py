@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.context import deps
-from services.db import session_scope
-from services.notifications import NotificationIn, notify
-from services.problems import persist_transition
-from services.rectification_models import Transition
+from services.core.db import session_scope
+from services.notify.models import NotificationIn
+from services.notify.store import notify
+from services.rectification.contracts import (
+    PERSIST_ACTIVITY,
+    RECHECK_ACTIVITY,
+    RecheckRequest,
+    Transition,
+)
+from services.rectification.store import persist_transition
 
 
-@activity.defn
+@activity.defn(name=PERSIST_ACTIVITY)
 def persist_rectification(t: Transition) -> bool:
     """Row + audit event in one transaction; a retry after a commit finds its key, does nothing."""
     with session_scope(deps().engine) as session:
         return persist_transition(session, t)
 
 
-class RecheckRequest(BaseModel):
-    problem_id: str
-    title: str
-    org_path: str
-    verifier_person_id: str | None
-    recheck_due: date
-    fired_at: datetime
-
-
-@activity.defn
+@activity.defn(name=RECHECK_ACTIVITY)
 def request_recheck(inp: RecheckRequest) -> None:
     """Ask the verifier to confirm the fix held; one message per problem and re-check date."""
     d = deps()

@@ -29,10 +29,10 @@ from api.routes import (
     problems,
     reports,
 )
-from services.db import make_engine, session_scope
-from services.logging import get_logger
-from services.settings import Settings
-from services.temporal_client import connect
+from services.core.db import make_engine, session_scope
+from services.core.logging import get_logger
+from services.core.settings import Settings
+from services.core.temporal import connect
 
 log = get_logger(__name__)
 
@@ -52,7 +52,7 @@ def create_app(
                 log.warning("temporal_unreachable", error=str(exc))
         app.state.dutyledger = AppState(settings=settings, engine=eng, temporal=client)
         if settings.bootstrap_admin_token is not None:
-            from services.accounts import ensure_bootstrap_admin
+            from services.accounts.store import ensure_bootstrap_admin
 
             with session_scope(eng) as session:
                 if ensure_bootstrap_admin(

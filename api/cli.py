@@ -18,11 +18,12 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import select
 
-from services.accounts import AccountIn, Role, create_account
-from services.db import make_engine, session_scope
-from services.errors import DomainError
-from services.logging import configure_logging, get_logger
-from services.settings import Settings
+from services.accounts.models import AccountIn, Role
+from services.accounts.store import create_account
+from services.core.db import make_engine, session_scope
+from services.core.errors import DomainError
+from services.core.logging import configure_logging, get_logger
+from services.core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 orgs_app = typer.Typer(no_args_is_help=True, help="The organization tree.")
@@ -96,7 +97,7 @@ async def _dev(settings: Settings, demo: bool | None) -> None:
     from api.app import create_app
     from api.runtime import DevTemporalServer, serve
     from services.demo import load_demo
-    from services.orgs import Org
+    from services.org.models import Org
     from services.schema import migrate as do_migrate
 
     server = DevTemporalServer(settings)
@@ -162,7 +163,7 @@ def worker() -> None:
 
     async def body(settings: Settings) -> None:
         from api.runtime import serve
-        from services.temporal_client import connect
+        from services.core.temporal import connect
 
         engine = make_engine(settings.resolved_database_url)
         client = await connect(settings)
@@ -191,7 +192,7 @@ def orgs_import(
     """Import an org tree (and people) from JSON or CSV, all or nothing."""
 
     def body() -> None:
-        from services.orgs import import_tree, parse_csv, parse_json
+        from services.org.store import import_tree, parse_csv, parse_json
 
         settings = _settings()
         text = file.read_text(encoding="utf-8-sig")
@@ -238,10 +239,10 @@ def schedule_annual(
     """Create (or replace) the Schedule that launches ROOT's cycle every year on MONTH/DAY."""
 
     async def body(settings: Settings) -> None:
-        from services.cycles import CycleIn, checked_plan
-        from services.temporal_client import connect
-        from workflows.annual_cycle import AnnualCycleInput
-        from workflows.annual_schedule import create_annual_schedule
+        from services.core.temporal import connect
+        from services.cycle.contracts import AnnualCycleInput
+        from services.cycle.schedule import create_annual_schedule
+        from services.cycle.store import CycleIn, checked_plan
 
         raw = json.loads(plan.read_text(encoding="utf-8"))
         year = int(str(raw.get("calendar", {}).get("sign_by", "2000"))[:4] or 2000)
@@ -272,8 +273,8 @@ def schedule_show(root: Annotated[str, typer.Option(help="the root org")]) -> No
     """Print the annual Schedule of ROOT: next launches and the recent ones."""
 
     async def body(settings: Settings) -> None:
-        from services.temporal_client import connect
-        from workflows.annual_schedule import annual_schedule_id
+        from services.core.temporal import connect
+        from services.cycle.schedule import annual_schedule_id
 
         client = await connect(settings)
         desc = await client.get_schedule_handle(annual_schedule_id(root)).describe()

@@ -11,8 +11,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.errors import DomainError
-from services.logging import get_logger
+from services.core.errors import DomainError
+from services.core.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
 log = get_logger(__name__)

@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from activities.context import ActivityDeps
-from services.logging import get_logger
-from services.settings import Settings, venv_binary
-from services.temporal_client import connect
-from workflows.worker import build_worker
+from api.worker import build_worker
+from services.core.logging import get_logger
+from services.core.settings import Settings, venv_binary
+from services.core.temporal import connect
 
 log = get_logger(__name__)
 
@@ -53,7 +53,7 @@ class DevTemporalServer:
             str((s.data_dir / "temporal.db").resolve()),
             "--log-level",
             "warn",
-            # Measured ~2x faster on 2 cores, and still crash-safe (DESIGN.md §4).
+            # Measured ~2x faster on 2 cores, and still crash-safe (docs/design.md §4).
             "--sqlite-pragma",
             "journal_mode=wal",
             "--sqlite-pragma",

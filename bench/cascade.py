@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from bench.harness import Latencies, PeakRss, embedded_stack, run_main
-from services.accounts import Role
-from services.cycle_plan import default_plan
+from services.accounts.models import Role
+from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
 
 YEAR = 2027

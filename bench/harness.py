@@ -25,11 +25,12 @@ import httpx
 import psutil
 
 from api.runtime import DevTemporalServer
-from services.accounts import AccountIn, Role, create_account
-from services.db import make_engine, session_scope
+from services.accounts.models import AccountIn, Role
+from services.accounts.store import create_account
+from services.core.db import make_engine, session_scope
+from services.core.settings import Settings
+from services.ledger.aggregates import percentile
 from services.schema import migrate
-from services.settings import Settings
-from services.stats import percentile
 from tests.support.ports import free_port
 
 EXE = str(Path(sys.executable).parent / "dutyledger")

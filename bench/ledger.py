@@ -28,14 +28,17 @@ from sqlmodel import Session
 
 from api.routes.ledger import COLUMNS
 from bench.harness import PeakRss, run_main
-from services.audit import AuditChainHead, AuditEvent, event_hash
-from services.db import make_engine
-from services.export import csv_stream, xlsx_stream
-from services.ledger import LedgerFilter, iter_ledger, ledger_page, stats_report
-from services.orgs import Org
-from services.problems import SEVERITY_RANK, Problem, Severity
+from services.audit.chain import AuditChainHead, AuditEvent, event_hash
+from services.core.db import make_engine
+from services.ledger.aggregates import percentile
+from services.ledger.export import csv_stream, xlsx_stream
+from services.ledger.filters import LedgerFilter
+from services.ledger.queries import iter_ledger, ledger_page
+from services.ledger.stats import stats_report
+from services.org.models import Org
+from services.rectification.contracts import SEVERITY_RANK, Severity
+from services.rectification.models import Problem
 from services.schema import migrate
-from services.stats import percentile
 from tests.support.postgres import PostgresCluster, postgres_available
 
 TZ = "Asia/Shanghai"

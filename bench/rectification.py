@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from bench.harness import Latencies, PeakRss, embedded_stack, run_main
-from services.accounts import Role
+from services.accounts.models import Role
 from services.demo import demo_tree
 
 OWNER = "p-009"

@@ -33,9 +33,9 @@ import psutil
 from sqlalchemy import create_engine, text
 
 from bench.harness import PeakRss, embedded_stack, run_main
-from services.accounts import Role
+from services.accounts.models import Role
 from services.demo import demo_tree
-from services.stats import percentile
+from services.ledger.aggregates import percentile
 
 
 def soonest_midnight(after: datetime) -> tuple[str, datetime]:

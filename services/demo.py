@@ -1,19 +1,23 @@
 """The demo organization loaded by ``dutyledger dev`` on an empty database.
 
 One city committee, 3 general branches, 10 branches and 40 people (every org has a head), plus one
-account per role. Deterministic ids so the README's curl examples work on every machine.
-"""
+account per role. Deterministic ids so the README's curl examples work on every machine."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from services.accounts import AccountIn, Role, create_account
-from services.orgs import OrgIn, OrgTreeIn, PersonIn, import_tree
+from services.accounts.models import AccountIn, Role
+from services.accounts.store import create_account
+from services.org.contracts import OrgIn, OrgTreeIn, PersonIn
+from services.org.store import import_tree
 
 _SURNAMES = ["Li", "Wang", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu"]
+
+
 _GIVEN = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Qiang", "Xiu", "Jun", "Hong", "Ping", "Tao"]
+
 
 GENERAL_BRANCHES = {"gb-1": 3, "gb-2": 3, "gb-3": 4}  # general branch -> number of branches
 

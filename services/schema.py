@@ -12,13 +12,15 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import services.accountability
-import services.accounts
-import services.audit
-import services.cycles
-import services.notifications
-import services.orgs
-import services.problems  # noqa: F401  (registers the tables)
+import services.accounts.models
+import services.audit.chain
+import services.cycle.models
+import services.deadlines.accountability
+import services.evidence.models
+import services.notify.models
+import services.org.models
+import services.rectification.models
+import services.reports.models  # noqa: F401  (registers the tables)
 
 metadata = SQLModel.metadata
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import make_engine
+from services.core.db import make_engine
+from services.core.settings import Settings, venv_binary
+from services.core.temporal import DATA_CONVERTER
 from services.schema import migrate
-from services.settings import Settings, venv_binary
-from services.temporal_client import DATA_CONVERTER
 from tests.support.postgres import PostgresCluster, postgres_available
 
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -2,38 +2,35 @@
 
 It moves the plan file's dates to the year it runs in (in the plan's timezone) and launches that
 year's cycle through the ``launch_cycle`` activity, which is idempotent per root and year: a
-schedule that fires twice, or a cycle already launched by hand, starts nothing new.
-"""
+schedule that fires twice, or a cycle already launched by hand, starts nothing new."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cycle_cascade import LaunchInput, LaunchResult, launch_cycle
-    from services.cycle_plan import Plan, plan_for_year
-    from services.deadlines import local_date
+    from services.core.clock import local_date
+    from services.cycle.contracts import (
+        ANNUAL_WORKFLOW,
+        LAUNCH_ACTIVITY,
+        AnnualCycleInput,
+        LaunchInput,
+        LaunchResult,
+    )
+    from services.cycle.plan import plan_for_year
 
 
-class AnnualCycleInput(BaseModel):
-    root_org_id: str
-    title: str  # "{year}" is replaced by the year
-    plan: Plan  # dates in any year: moved to the year the schedule fires in
-    created_by: str
-
-
-@workflow.defn
+@workflow.defn(name=ANNUAL_WORKFLOW)
 class AnnualCycleWorkflow:
     @workflow.run
     async def run(self, inp: AnnualCycleInput) -> LaunchResult:
         year = local_date(workflow.now(), inp.plan.timezone).year
         plan = plan_for_year(inp.plan, year)
-        return await workflow.execute_activity(
-            launch_cycle,
+        result: LaunchResult = await workflow.execute_activity(
+            LAUNCH_ACTIVITY,
             LaunchInput(
                 root_org_id=inp.root_org_id,
                 year=year,
@@ -43,5 +40,7 @@ class AnnualCycleWorkflow:
                 at=workflow.now(),
             ),
             start_to_close_timeout=timedelta(minutes=2),
+            result_type=LaunchResult,
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),
         )
+        return result

@@ -6,28 +6,39 @@ most 500 per activity, each child a workflow of its own started by business key,
 goes level by level and no workflow ever has pending children. Human steps (sign, return, amend,
 progress, commitments) are validated Updates that persist their change before returning. Item
 decisions fall due at each item's due date, the year closes at ``closes_on``; deadlines (signing,
-commitments, items) run in ``DeadlineWatch``es. Continues as new when the history grows long.
-"""
+commitments, items) run in ``DeadlineWatch``es. Continues as new when the history grows long."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.cycles import issue_letter, persist_commitment, persist_letter, record_launch
-    from activities.deadlines import DeadlineTarget
-    from activities.problems import FlagProblemInput, flag_problem, indicator_problem_id
-    from services.cycle_models import (
+    from services.core import retries
+    from services.core.clock import deadline_instant, local_date
+    from services.core.failures import as_failure
+    from services.cycle.contracts import (
+        AMEND_UPDATE,
+        COMMIT_UPDATE,
+        DECIDE_UPDATE,
         DECIDED_ITEM_STATES,
-        Actor,
+        ISSUE_CHILDREN_ACTIVITY,
+        ISSUE_LETTER_ACTIVITY,
+        ISSUED_UPDATE,
+        PERSIST_COMMITMENT_ACTIVITY,
+        PERSIST_LETTER_ACTIVITY,
+        PROGRESS_UPDATE,
+        RECORD_LAUNCH_ACTIVITY,
+        RETURN_UPDATE,
+        SIGN_UPDATE,
+        WORKFLOW,
         AmendRequest,
         ChildPage,
         ChildPageInput,
@@ -36,7 +47,9 @@ with workflow.unsafe.imports_passed_through():
         CommitmentRequest,
         CommitmentSnapshot,
         CommitmentState,
-        CycleRecord,
+        CycleOrgInput,
+        CycleOrgState,
+        IssuedLetter,
         IssueLetterInput,
         ItemSnapshot,
         ItemState,
@@ -49,67 +62,34 @@ with workflow.unsafe.imports_passed_through():
         content_hash,
         item_from_template,
     )
-    from services.cycle_plan import Calendar
-    from services.deadlines import ReminderPolicy, deadline_instant, local_date
-    from services.problems import Category, ProblemIn, Severity, Source
-    from workflows.deadline_watch import DeadlineState, DeadlineWatch
+    from services.cycle.rules import (
+        check_amend,
+        check_commit,
+        check_decision,
+        check_progress,
+        check_return,
+        check_sign,
+        open_state,
+    )
+    from services.deadlines.contracts import DeadlineState, DeadlineTarget
+    from services.rectification.contracts import (
+        FLAG_ACTIVITY,
+        Category,
+        FlagProblemInput,
+        ProblemIn,
+        Severity,
+        Source,
+        indicator_problem_id,
+    )
+    from workflows.deadline_watch import DeadlineWatch
 
-ILLEGAL = "IllegalTransition"
-FORBIDDEN = "Forbidden"
-INVALID = "Invalid"
-PERSIST_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=12,
-)
-# The workflow's own steps (issuing, deciding, closing) must not fail the org's year because the
-# database was away for a while: retry them until it is back.
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2,
-    maximum_interval=timedelta(minutes=5),
-)
 # A late letter (issued after sign_by, or changed after signing) still gets this long to sign.
 GRACE_DAYS = 7
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-class CycleOrgState(BaseModel):
-    """Everything the workflow carries across continue-as-new."""
-
-    letter: LetterSnapshot
-    calendar: Calendar
-    timezone: str
-    policy: ReminderPolicy
-    events: int  # letter events persisted so far: the next key is e{events + 1}
-    commitments: dict[str, CommitmentSnapshot] = Field(default_factory=dict)
-    cascade_after: str | None = None
-    cascade_done: bool = False
-    children_issued: int = 0
-    deadlines: dict[str, DeadlineState] = Field(default_factory=dict)
-    flagged: list[str] = Field(default_factory=list)
-
-
-class CycleOrgInput(BaseModel):
-    cycle_id: str
-    org_id: str
-    launch: CycleRecord | None = None  # the root only: record the cycle first
-    carried: CycleOrgState | None = None
-
-
-def _illegal(message: str, state: str) -> ApplicationError:
-    return ApplicationError(message, {"state": state}, type=ILLEGAL)
-
-
-def _forbidden(message: str) -> ApplicationError:
-    return ApplicationError(message, type=FORBIDDEN)
-
-
-def _invalid(field: str, message: str) -> ApplicationError:
-    return ApplicationError(message, {"field": field}, type=INVALID)
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW)
 class CycleOrgWorkflow:
     @workflow.init
     def __init__(self, inp: CycleOrgInput) -> None:
@@ -127,13 +107,17 @@ class CycleOrgWorkflow:
         if self.st is None:
             if inp.launch is not None:
                 await workflow.execute_activity(
-                    record_launch, inp.launch, start_to_close_timeout=timedelta(seconds=30)
+                    RECORD_LAUNCH_ACTIVITY,
+                    inp.launch,
+                    result_type=bool,
+                    start_to_close_timeout=timedelta(seconds=30),
                 )
-            issued = await workflow.execute_activity(
-                issue_letter,
+            issued: IssuedLetter = await workflow.execute_activity(
+                ISSUE_LETTER_ACTIVITY,
                 IssueLetterInput(cycle_id=inp.cycle_id, org_id=inp.org_id, at=workflow.now()),
+                result_type=IssuedLetter,
                 start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=STEP_RETRY,
+                retry_policy=retries.STEP,
             )
             self.st = CycleOrgState(
                 letter=issued.snapshot,
@@ -212,7 +196,7 @@ class CycleOrgWorkflow:
     async def _issue_children_page(self) -> None:
         st = self._state()
         page: ChildPage = await workflow.execute_activity(
-            "issue_child_letters",
+            ISSUE_CHILDREN_ACTIVITY,
             ChildPageInput(
                 cycle_id=st.letter.cycle_id, org_id=st.letter.org_id, after=st.cascade_after
             ),
@@ -344,13 +328,13 @@ class CycleOrgWorkflow:
         payload: dict[str, Any] | None = None,
         item_ids: list[str] | None = None,
         notify: tuple[str, str, str] | None = None,
-        retry: RetryPolicy = PERSIST_RETRY,
+        retry: RetryPolicy = retries.PERSIST,
     ) -> None:
         """Write the change; a human step's write gives up after a while (the API answers 503
-        and nothing changed), the workflow's own steps pass ``STEP_RETRY``."""
+        and nothing changed), the workflow's own steps pass ``retries.STEP``."""
         st = self._state()
         await workflow.execute_activity(
-            persist_letter,
+            PERSIST_LETTER_ACTIVITY,
             LetterChange(
                 key=f"letter:{new.letter_id}:e{st.events + 1}",
                 snapshot=new,
@@ -376,7 +360,7 @@ class CycleOrgWorkflow:
         notify: tuple[str, str, str] | None,
     ) -> None:
         await workflow.execute_activity(
-            persist_commitment,
+            PERSIST_COMMITMENT_ACTIVITY,
             CommitmentChange(
                 key=f"commitment:{new.commitment_id}:v{new.version}",
                 snapshot=new,
@@ -387,7 +371,7 @@ class CycleOrgWorkflow:
                 notify=notify,
             ),
             start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=PERSIST_RETRY,
+            retry_policy=retries.PERSIST,
         )
         self._state().commitments[new.commitment_id] = new
 
@@ -424,7 +408,7 @@ class CycleOrgWorkflow:
                 "missed": [x for x in decided if by_id[x].state is ItemState.missed],
             },
             item_ids=decided,
-            retry=STEP_RETRY,
+            retry=retries.STEP,
         )
         self._arm_items()
         await self._flag_missed()
@@ -460,7 +444,7 @@ class CycleOrgWorkflow:
             "closed_on": st.calendar.closes_on.isoformat(),
         }
         new = st.letter.model_copy(update={"items": items, "closed_at": now, "summary": summary})
-        await self._persist(new, "close", "system:cycle", {"summary": summary}, retry=STEP_RETRY)
+        await self._persist(new, "close", "system:cycle", {"summary": summary}, retry=retries.STEP)
         self.closed = True
         await self._flag_missed()
 
@@ -477,7 +461,7 @@ class CycleOrgWorkflow:
         async def flag(i: ItemSnapshot) -> None:
             try:
                 await workflow.execute_activity(
-                    flag_problem,
+                    FLAG_ACTIVITY,
                     FlagProblemInput(
                         problem_id=indicator_problem_id(i.id),
                         problem=ProblemIn(
@@ -500,7 +484,7 @@ class CycleOrgWorkflow:
                         policy=st.policy,
                     ),
                     start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=STEP_RETRY,
+                    retry_policy=retries.STEP,
                 )
             except ActivityError as exc:
                 # Refused for good (e.g. the org was removed): the year goes on; the item stays
@@ -516,7 +500,7 @@ class CycleOrgWorkflow:
     def letter(self) -> LetterSnapshot | None:
         return self.st.letter if self.st else None
 
-    @workflow.update
+    @workflow.update(name=ISSUED_UPDATE)
     async def issued_view(self) -> LetterSnapshot:
         """Returns once the letter is in the read model (read-your-write on launch)."""
         await workflow.wait_condition(lambda: self.st is not None)
@@ -529,59 +513,16 @@ class CycleOrgWorkflow:
 
     # --- signing, returning, amending -----------------------------------------------------
 
-    def _open(self) -> CycleOrgState:
-        if self.st is None:
-            raise _illegal("the letter is still being issued; retry", "issuing")
-        if self.closed:
-            raise _illegal("the cycle's year has closed for this org", "closed")
-        return self.st
+    def _checked(self, rule: Callable[[CycleOrgState, R], T], req: R) -> T:
+        """Run one of ``services.cycle.rules``; a refusal rejects the Update (409/403/422)."""
+        with as_failure():
+            return rule(open_state(self.st, self.closed), req)
 
-    def _require_head(self, actor: Actor, doing: str) -> None:
-        letter = self._state().letter
-        if actor.person_id is None or actor.person_id != letter.head_person_id:
-            raise _forbidden(
-                f"only the head of {letter.org_name} ({letter.head_person_id or 'none set'}) "
-                f"may {doing}"
-            )
-
-    def _require_issuer(self, actor: Actor, doing: str) -> None:
-        letter = self._state().letter
-        if letter.issuer_person_id is None:
-            if not actor.root_committee:
-                raise _forbidden(f"only the committee of the cycle's root may {doing}")
-        elif actor.person_id != letter.issuer_person_id:
-            raise _forbidden(
-                f"only the head of the parent org ({letter.issuer_person_id}) may {doing}"
-            )
-
-    def _check_sign(self, req: SignRequest) -> None:
-        st = self._open()
-        letter = st.letter
-        self._require_head(req.actor, "sign its letter")
-        if letter.state is LetterState.signed:
-            raise _illegal(
-                f"version {letter.version} is already signed (by {letter.signed_by}); "
-                "a second signature is not allowed",
-                letter.state.value,
-            )
-        if letter.state is LetterState.returned:
-            raise _illegal(
-                f"version {letter.version} was returned for revision; wait for the reissued letter",
-                letter.state.value,
-            )
-        if req.content_hash != letter.content_hash:
-            raise _illegal(
-                f"content_hash does not match version {letter.version} of the letter "
-                f"(expected {letter.content_hash}); read the current letter and sign what you "
-                "read",
-                letter.state.value,
-            )
-
-    @workflow.update
+    @workflow.update(name=SIGN_UPDATE)
     async def sign(self, req: SignRequest) -> LetterSnapshot:
         await self._issued()
         async with self.lock:
-            self._check_sign(req)
+            self._checked(check_sign, req)
             st = self._state()
             first = not st.letter.ever_signed
             new = st.letter.model_copy(
@@ -605,23 +546,13 @@ class CycleOrgWorkflow:
     @sign.validator
     def _validate_sign(self, req: SignRequest) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_sign(req)
+            self._checked(check_sign, req)
 
-    def _check_return(self, req: ReturnRequest) -> None:
-        st = self._open()
-        self._require_head(req.actor, "return its letter")
-        if st.letter.state is not LetterState.issued:
-            raise _illegal(
-                f"only an issued letter can be returned; version {st.letter.version} is "
-                f"{st.letter.state.value}",
-                st.letter.state.value,
-            )
-
-    @workflow.update
+    @workflow.update(name=RETURN_UPDATE)
     async def return_letter(self, req: ReturnRequest) -> LetterSnapshot:
         await self._issued()
         async with self.lock:
-            self._check_return(req)
+            self._checked(check_return, req)
             st = self._state()
             letter = st.letter
             new = letter.model_copy(
@@ -643,40 +574,14 @@ class CycleOrgWorkflow:
     @return_letter.validator
     def _validate_return(self, req: ReturnRequest) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_return(req)
+            self._checked(check_return, req)
 
-    def _check_amend(self, req: AmendRequest) -> None:
-        st = self._open()
-        self._require_issuer(req.actor, "amend this letter")
-        if not req.changes:
-            raise _invalid("changes", "name at least one item to add or change")
-        seen: set[str] = set()
-        for n, ch in enumerate(req.changes):
-            if ch.template.due > st.calendar.closes_on:
-                raise _invalid(
-                    f"changes.{n}.template.due",
-                    f"{ch.template.due} is after the cycle closes ({st.calendar.closes_on})",
-                )
-            if ch.id is None:
-                continue
-            item = st.letter.item(ch.id)
-            if item is None:
-                raise _invalid(f"changes.{n}.id", f"no item {ch.id!r} in this letter")
-            if ch.id in seen:
-                raise _invalid(f"changes.{n}.id", f"item {ch.id!r} is changed twice")
-            seen.add(ch.id)
-            if item.state in DECIDED_ITEM_STATES:
-                raise _illegal(
-                    f"item {ch.id!r} is already {item.state.value}; it cannot change",
-                    item.state.value,
-                )
-
-    @workflow.update
+    @workflow.update(name=AMEND_UPDATE)
     async def amend(self, req: AmendRequest) -> LetterSnapshot:
         """Add or change items: a new version, to be signed again (children stay as issued)."""
         await self._issued()
         async with self.lock:
-            self._check_amend(req)
+            self._checked(check_amend, req)
             st = self._state()
             letter = st.letter
             items = list(letter.items)
@@ -742,40 +647,15 @@ class CycleOrgWorkflow:
     @amend.validator
     def _validate_amend(self, req: AmendRequest) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_amend(req)
+            self._checked(check_amend, req)
 
     # --- progress on items ----------------------------------------------------------------
 
-    def _check_progress(self, req: ProgressRequest) -> ItemSnapshot:
-        st = self._open()
-        item = st.letter.item(req.item_id)
-        if item is None:
-            raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
-        if item.assignee_person_id is None:
-            if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
-                raise _forbidden(
-                    f"item {item.id!r} is collective: members of {st.letter.org_name} report on it"
-                )
-        elif req.actor.person_id != item.assignee_person_id:
-            raise _forbidden(
-                f"only the assignee ({item.assignee_person_id}) reports on {item.id!r}"
-            )
-        if not st.letter.ever_signed:
-            raise _illegal(
-                "the letter is not signed yet: its items are not in force", st.letter.state.value
-            )
-        if item.state in DECIDED_ITEM_STATES:
-            raise _illegal(
-                f"item {item.id!r} was decided ({item.state.value}) at its due date",
-                item.state.value,
-            )
-        return item
-
-    @workflow.update
+    @workflow.update(name=PROGRESS_UPDATE)
     async def report_progress(self, req: ProgressRequest) -> LetterSnapshot:
         await self._issued()
         async with self.lock:
-            item = self._check_progress(req)
+            item = self._checked(check_progress, req)
             st = self._state()
             updated = item.model_copy(
                 update={
@@ -804,35 +684,15 @@ class CycleOrgWorkflow:
     @report_progress.validator
     def _validate_progress(self, req: ProgressRequest) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_progress(req)
+            self._checked(check_progress, req)
 
     # --- commitments ----------------------------------------------------------------------
 
-    def _check_commit(self, req: CommitmentRequest) -> CommitmentSnapshot | None:
-        """None for a new pledge; the existing one for a retried request."""
-        st = self._open()
-        if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
-            raise _forbidden(f"only members of {st.letter.org_name} pledge on its items")
-        if not st.letter.ever_signed:
-            raise _illegal(
-                "commitments follow the signature: the letter is not signed yet",
-                st.letter.state.value,
-            )
-        existing = st.commitments.get(req.commitment_id)
-        if existing is not None:
-            if existing.person_id == req.actor.person_id and existing.text == req.text:
-                return existing
-            raise _illegal(f"commitment {req.commitment_id!r} exists", existing.state.value)
-        for n, item_id in enumerate(req.item_ids):
-            if st.letter.item(item_id) is None:
-                raise _invalid(f"item_ids.{n}", f"no item {item_id!r} in this letter")
-        return None
-
-    @workflow.update
+    @workflow.update(name=COMMIT_UPDATE)
     async def submit_commitment(self, req: CommitmentRequest) -> CommitmentSnapshot:
         await self._issued()
         async with self.lock:
-            existing = self._check_commit(req)
+            existing = self._checked(check_commit, req)
             if existing is not None:
                 return existing
             st = self._state()
@@ -863,46 +723,17 @@ class CycleOrgWorkflow:
     @submit_commitment.validator
     def _validate_commit(self, req: CommitmentRequest) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_commit(req)
+            self._checked(check_commit, req)
 
     def _tell_issuer(self, subject: str, text: str) -> tuple[str, str, str] | None:
         issuer = self._state().letter.issuer_person_id
         return (issuer, subject, text) if issuer else None
 
-    def _check_decision(self, req: CommitmentDecision) -> CommitmentSnapshot:
-        st = self._open()
-        c = st.commitments.get(req.commitment_id)
-        if c is None:
-            raise _invalid("commitment_id", f"no commitment {req.commitment_id!r} here")
-        if req.decision in ("approve", "return"):
-            self._require_issuer(req.actor, f"{req.decision} a commitment")
-            if c.state is not CommitmentState.submitted:
-                raise _illegal(
-                    f"commitment {c.commitment_id!r} is {c.state.value}; only a submitted one "
-                    f"can be {'approved' if req.decision == 'approve' else 'returned'}",
-                    c.state.value,
-                )
-        elif req.decision == "resubmit":
-            if req.actor.person_id != c.person_id:
-                raise _forbidden(f"only {c.person_id} may resubmit this commitment")
-            if c.state is not CommitmentState.returned:
-                raise _illegal(
-                    f"commitment {c.commitment_id!r} is {c.state.value}; only a returned one "
-                    "can be resubmitted",
-                    c.state.value,
-                )
-            for n, item_id in enumerate(req.item_ids or []):
-                if st.letter.item(item_id) is None:
-                    raise _invalid(f"item_ids.{n}", f"no item {item_id!r} in this letter")
-        else:
-            raise _invalid("decision", f"unknown decision {req.decision!r}")
-        return c
-
-    @workflow.update
+    @workflow.update(name=DECIDE_UPDATE)
     async def decide_commitment(self, req: CommitmentDecision) -> CommitmentSnapshot:
         await self._issued()
         async with self.lock:
-            c = self._check_decision(req)
+            c = self._checked(check_decision, req)
             now = workflow.now()
             upd: dict[str, Any] = {"version": c.version + 1}
             tell: tuple[str, str, str] | None
@@ -945,4 +776,4 @@ class CycleOrgWorkflow:
     @decide_commitment.validator
     def _validate_decision(self, req: CommitmentDecision) -> None:
         if self.st is not None:  # else the handler waits for the letter, then checks
-            self._check_decision(req)
+            self._checked(check_decision, req)

@@ -10,32 +10,25 @@ Rules:
 - Slots already in the past when a deadline is armed (start or new due date) are not sent late,
   except the most recent escalation, which fires at once so the overdue level is right.
 - A slot fires at most once per due date (its key includes the due date): a new owner keeps the
-  due date, so only the remaining slots go to the new owner.
-"""
+  due date, so only the remaining slots go to the new owner."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deadlines import DeadlineTarget, FireSlotInput, fire_deadline_slot
-    from services.deadlines import ReminderPolicy, Slot, SlotKind, slot_key, slots_for
-
-
-class DeadlineState(BaseModel):
-    target: DeadlineTarget
-    due: date
-    timezone: str
-    policy: ReminderPolicy = Field(default_factory=ReminderPolicy)
-    owner_person_id: str | None = None
-    armed_at: datetime | None = None
-    fired: list[str] = Field(default_factory=list)
-    overdue_level: int = 0
-    cancelled: bool = False
+    from services.deadlines.contracts import (
+        FIRE_SLOT_ACTIVITY,
+        FireSlotInput,
+        Slot,
+        SlotKind,
+        slot_key,
+        slots_for,
+    )
+from services.deadlines.contracts import DeadlineState
 
 
 class DeadlineWatch:
@@ -118,7 +111,7 @@ class DeadlineWatch:
                 break
             key = self._key(slot)
             await workflow.execute_activity(
-                fire_deadline_slot,
+                FIRE_SLOT_ACTIVITY,
                 FireSlotInput(
                     target=self.state.target,
                     owner_person_id=self.state.owner_person_id,

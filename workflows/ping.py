@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.health import CheckDatabaseInput, CheckDatabaseResult, check_database
+    from services.core.health import (
+        CHECK_DATABASE_ACTIVITY,
+        PING_WORKFLOW,
+        CheckDatabaseInput,
+        CheckDatabaseResult,
+        PingInput,
+    )
 
 
-class PingInput(BaseModel):
-    probe: str
-
-
-@workflow.defn
+@workflow.defn(name=PING_WORKFLOW)
 class PingWorkflow:
     @workflow.run
     async def run(self, inp: PingInput) -> CheckDatabaseResult:
-        return await workflow.execute_activity(
-            check_database,
+        result: CheckDatabaseResult = await workflow.execute_activity(
+            CHECK_DATABASE_ACTIVITY,
             CheckDatabaseInput(probe=inp.probe),
+            result_type=CheckDatabaseResult,
             start_to_close_timeout=timedelta(seconds=10),
         )
+        return result

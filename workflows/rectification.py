@@ -5,57 +5,46 @@ an illegal action at once (the API answers 409 with the allowed actions), the ha
 under a lock — re-checking, because two updates can both pass validation before the first one
 has persisted — awaits the activity that writes the row and the audit event, and returns the new
 snapshot. The due date's reminders and escalations run in a ``DeadlineWatch``; the re-check after
-closure is a timer here. Continues as new when the history grows long.
-"""
+closure is a timer here. Continues as new when the history grows long."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.deadlines import DeadlineTarget
-    from activities.rectification import RecheckRequest, persist_rectification, request_recheck
-    from services.deadlines import ReminderPolicy, deadline_instant, local_date
-    from services.rectification_models import ActionRequest, ProblemSnapshot, Transition
-    from services.rectification_rules import (
-        RULES,
+    from services.core import retries
+    from services.core.clock import deadline_instant
+    from services.core.errors import Conflict
+    from services.core.failures import as_failure
+    from services.deadlines.contracts import DeadlineState, DeadlineTarget
+    from services.rectification.contracts import (
+        ACT_UPDATE,
+        CREATED_UPDATE,
+        PERSIST_ACTIVITY,
+        RECHECK_ACTIVITY,
+        WORKFLOW,
+        ActionRequest,
+        ProblemSnapshot,
+        RecheckRequest,
+        RectInput,
+        Transition,
+    )
+    from services.rectification.rules import (
         WORKING_STATES,
         Action,
-        Actor,
         Flags,
         RectState,
-        illegal_reason,
-        next_state,
+        check_action,
     )
-    from workflows.deadline_watch import DeadlineState, DeadlineWatch
-
-ILLEGAL = "IllegalTransition"
-PERSIST_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=500),
-    backoff_coefficient=2,
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=12,
-)
+    from services.rectification.transitions import Clock, apply_action
+    from workflows.deadline_watch import DeadlineWatch
 
 
-class RectInput(BaseModel):
-    snapshot: ProblemSnapshot
-    timezone: str
-    policy: ReminderPolicy
-    recheck_days: int
-    # Carried across continue-as-new:
-    deadline: DeadlineState | None = None
-    recheck_requested: bool = False
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW)
 class RectificationWorkflow:
     @workflow.init
     def __init__(self, inp: RectInput) -> None:
@@ -145,7 +134,7 @@ class RectificationWorkflow:
         s = self.s
         assert s.recheck_due is not None
         await workflow.execute_activity(
-            request_recheck,
+            RECHECK_ACTIVITY,
             RecheckRequest(
                 problem_id=s.problem_id,
                 title=s.title,
@@ -164,7 +153,7 @@ class RectificationWorkflow:
     def snapshot(self) -> ProblemSnapshot:
         return self.s
 
-    @workflow.update
+    @workflow.update(name=CREATED_UPDATE)
     async def created_view(self) -> ProblemSnapshot:
         """Returns once the flagged problem is in the read model (read-your-write on create)."""
         await workflow.wait_condition(lambda: self.created)
@@ -172,11 +161,14 @@ class RectificationWorkflow:
 
     # --- the human steps ------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=ACT_UPDATE)
     async def act(self, req: ActionRequest) -> ProblemSnapshot:
         async with self.lock:
             self._check(req)  # again: the state may have moved since validation
-            new, payload = self._apply(req)
+            clock = Clock(
+                now=workflow.now(), timezone=self.inp.timezone, recheck_days=self.inp.recheck_days
+            )
+            new, payload = apply_action(self.s, req, clock)
             await self._persist(new, req.action.value, req.actor, payload)
             self._after(req.action, new)
             return self.s
@@ -187,84 +179,17 @@ class RectificationWorkflow:
 
     def _check(self, req: ActionRequest) -> None:
         s = self.s
-        if not self.created:
-            raise ApplicationError("the problem is still being recorded; retry", type=ILLEGAL)
-        flags = Flags(extension_pending=s.extension_pending, recheck_open=s.recheck_open)
-        reason = illegal_reason(req.action, s.state, flags)
-        if reason is not None:
-            raise ApplicationError(reason, {"state": s.state.value}, type=ILLEGAL)
-        _, actor = RULES[req.action]
-        if actor is Actor.owner and req.actor_person_id != s.owner_person_id:
-            raise ApplicationError(
-                f"only the owner ({s.owner_person_id}) may {req.action.value}", type="Forbidden"
+        with as_failure():
+            if not self.created:
+                raise Conflict("the problem is still being recorded; retry", state=s.state.value)
+            check_action(
+                req.action,
+                s.state,
+                Flags(extension_pending=s.extension_pending, recheck_open=s.recheck_open),
+                s.owner_person_id,
+                req.actor_person_id,
+                req.actor_role,
             )
-        if req.action in (Action.verify, Action.recheck) and (
-            req.actor_person_id is not None and req.actor_person_id == s.owner_person_id
-        ):
-            raise ApplicationError(
-                "the owner of a rectification can never verify it (segregation of duties)",
-                type="Forbidden",
-            )
-
-    def _apply(self, req: ActionRequest) -> tuple[ProblemSnapshot, dict[str, Any]]:
-        s, b, a = self.s, req.body, req.action
-        now = workflow.now()
-        upd: dict[str, Any] = {"version": s.version + 1}
-        passed: bool | None = None
-        payload: dict[str, Any] = dict(b)
-        if a is Action.confirm:
-            upd["owner_person_id"] = b["owner_person_id"]
-        elif a is Action.dismiss:
-            upd["closed_at"] = now
-        elif a is Action.assign:
-            upd["owner_person_id"] = b["owner_person_id"]
-            payload["previous_owner"] = s.owner_person_id
-        elif a is Action.plan:
-            upd["plan"] = {
-                "measures": b["measures"],
-                "target_date": b["target_date"],
-                "status": "submitted",
-            }
-        elif a is Action.approve_plan:
-            upd["plan"] = {**(s.plan or {}), "status": "approved", "approved_by": req.actor}
-        elif a is Action.return_plan:
-            upd["plan"] = {**(s.plan or {}), "status": "returned", "return_reason": b["reason"]}
-        elif a is Action.progress:
-            upd["progress_percent"] = b["percent"]
-        elif a is Action.extension:
-            upd["extension_pending"] = True
-            upd["requested_due"] = date.fromisoformat(b["new_due"])
-            payload["current_due"] = s.due.isoformat() if s.due else None
-        elif a is Action.approve_extension:
-            payload["previous_due"] = s.due.isoformat() if s.due else None
-            upd.update(
-                due=s.requested_due, extension_pending=False, requested_due=None, overdue_level=0
-            )
-        elif a is Action.deny_extension:
-            upd.update(extension_pending=False, requested_due=None)
-        elif a is Action.completion:
-            upd["progress_percent"] = 100
-        elif a is Action.verify:
-            passed = b["result"] == "pass"
-            if passed:
-                today = local_date(now, self.inp.timezone)  # the org's calendar day, not UTC's
-                recheck = today + timedelta(days=self.inp.recheck_days)
-                upd.update(
-                    closed_at=now,
-                    verifier_person_id=req.actor_person_id,
-                    recheck_due=recheck,
-                    recheck_open=True,
-                )
-        elif a in (Action.reopen, Action.recheck):
-            passed = bool(b.get("held", False)) if a is Action.recheck else False
-            if passed:
-                upd["recheck_open"] = False
-            else:
-                upd.update(closed_at=None, recheck_open=False, recheck_due=None, overdue_level=0)
-                upd["due"] = date.fromisoformat(b["due"])
-                payload["previous_due"] = s.due.isoformat() if s.due else None
-        upd["state"] = next_state(a, s.state, passed)
-        return s.model_copy(update=upd), payload
 
     def _after(self, action: Action, new: ProblemSnapshot) -> None:
         """Adopt the persisted snapshot and steer the deadline: reminders only for owed work."""
@@ -289,13 +214,13 @@ class RectificationWorkflow:
         self, new: ProblemSnapshot, action: str, actor: str, payload: dict[str, Any]
     ) -> None:
         await workflow.execute_activity(
-            persist_rectification,
+            PERSIST_ACTIVITY,
             Transition(
                 snapshot=new, action=action, actor=actor, at=workflow.now(), payload=payload
             ),
             # A write takes milliseconds; a lost worker's attempt is retried after this long.
             start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=PERSIST_RETRY,
+            retry_policy=retries.PERSIST,
         )
         if action == "flag":
             self.s = new.model_copy(update={"overdue_level": None})

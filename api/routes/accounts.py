@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, SessionDep
-from services.accounts import AccountCreated, AccountIn, Role, create_account
-from services.errors import Forbidden
-from services.orgs import get_org
+from services.accounts.models import AccountCreated, AccountIn, Role
+from services.accounts.store import create_account
+from services.core.errors import Forbidden
+from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 

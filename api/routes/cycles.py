@@ -11,13 +11,15 @@ from sqlmodel import col, select
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.pagination import Page
-from services.accounts import Role
-from services.cycle_models import CycleRecord, cycle_id_for
-from services.cycles import Cycle, CycleIn, CycleProgress, checked_plan, cycle_progress, get_cycle
-from services.errors import Conflict, Forbidden, Invalid
-from services.orgs import get_org
-from services.problems import today_in
-from workflows.cycle_launch import CycleAlreadyLaunched, start_cycle
+from services.accounts.models import Role
+from services.core.clock import today_in
+from services.core.errors import Conflict, Forbidden, Invalid
+from services.cycle.client import CycleAlreadyLaunched, start_cycle
+from services.cycle.contracts import CycleRecord, cycle_id_for
+from services.cycle.models import Cycle
+from services.cycle.progress import CycleProgress, cycle_progress
+from services.cycle.store import CycleIn, checked_plan, get_cycle
+from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["cycles"])
 
@@ -56,7 +58,7 @@ async def launch(
         errors.append(
             {"field": "plan.calendar.sign_by", "message": f"must fall in the year {body.year}"}
         )
-    if plan.calendar.closes_on < today_in(state.settings):
+    if plan.calendar.closes_on < today_in(state.settings.timezone):
         errors.append({"field": "plan.calendar.closes_on", "message": "is already past"})
     if errors:
         raise Invalid("the plan's calendar does not fit the cycle", errors=errors)

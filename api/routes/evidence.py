@@ -13,8 +13,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, SessionDep, StateDep
-from services.errors import DomainError, Forbidden, NotFound, TooLarge
-from services.problems import Evidence
+from services.core.errors import DomainError, Forbidden, NotFound, TooLarge
+from services.evidence.models import Evidence
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -13,7 +11,7 @@ from sqlalchemy import text
 
 from api.deps import StateDep
 from api.problems import problem
-from workflows.ping import PingInput, PingWorkflow
+from services.core.temporal import ping_through_worker
 
 router = APIRouter(tags=["health"])
 
@@ -44,13 +42,7 @@ async def readyz(
             checks["temporal"] = f"down: {type(exc).__name__}: {exc}"[:300]
         if deep and checks["temporal"] == "ok":
             try:
-                await state.temporal.execute_workflow(
-                    PingWorkflow.run,
-                    PingInput(probe="readyz"),
-                    id=f"ping:{uuid.uuid4()}",
-                    task_queue=state.settings.temporal_task_queue,
-                    execution_timeout=timedelta(seconds=10),
-                )
+                await ping_through_worker(state.temporal, state.settings)
                 checks["worker"] = "ok"
             except Exception as exc:
                 checks["worker"] = f"down: {type(exc).__name__}: {exc}"[:300]

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 
 from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
-from services.accountability import AccountabilityOut, list_accountability
-from services.accounts import Role
-from services.errors import Forbidden
-from services.notifications import NotificationOut, inbox
+from services.accounts.models import Role
+from services.core.errors import Forbidden
+from services.deadlines.accountability import AccountabilityOut, list_accountability
+from services.notify.models import NotificationOut
+from services.notify.store import inbox
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 

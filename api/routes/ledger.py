@@ -17,20 +17,14 @@ from sqlmodel import Session
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep
 from api.pagination import Page
-from services.accounts import Principal
-from services.errors import Invalid
-from services.export import Column, csv_stream, xlsx_stream
-from services.ledger import (
-    LedgerFilter,
-    LedgerRow,
-    StatsReport,
-    check_scope,
-    iter_ledger,
-    ledger_page,
-    stats_report,
-)
-from services.problems import Category, Severity, Source
-from services.rectification_rules import RectState
+from services.accounts.principal import Principal
+from services.core.errors import Invalid
+from services.ledger.export import Column, csv_stream, xlsx_stream
+from services.ledger.filters import LedgerFilter, LedgerRow
+from services.ledger.queries import check_scope, iter_ledger, ledger_page
+from services.ledger.stats import StatsReport, stats_report
+from services.rectification.contracts import Category, Severity, Source
+from services.rectification.rules import RectState
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["ledger"])
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Awaitable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, func, select
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
+from api.deps import PageDep, PrincipalDep, SessionDep, TemporalClient, TemporalDep
 from api.pagination import Page
-from services.accounts import Principal, Role
-from services.cycle_models import (
+from services.accounts.models import Role
+from services.accounts.principal import Principal
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.cycle import client as cycle_client
+from services.cycle.contracts import (
     Actor,
     AmendRequest,
     CommitmentDecision,
@@ -32,25 +33,17 @@ from services.cycle_models import (
     ReturnRequest,
     SignRequest,
     letter_id_for,
-    org_workflow_id,
 )
-from services.cycle_plan import ItemTemplate
-from services.cycles import (
-    Commitment,
-    CommitmentOut,
-    Item,
-    ItemOut,
-    Letter,
-    LetterOut,
-    PublicCommitment,
-    get_cycle,
-    letter_items,
-)
-from services.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
-from services.orgs import ID_PATTERN, Org, Person, get_org, under_path
-from services.problems import evidence_errors
-from workflows.cycle_org import CycleOrgWorkflow
+from services.cycle.models import Commitment, Item, Letter
+from services.cycle.plan import ItemTemplate
+from services.cycle.store import get_cycle
+from services.cycle.views import CommitmentOut, ItemOut, LetterOut, PublicCommitment, letter_items
+from services.evidence.store import evidence_errors
+from services.org.contracts import ID_PATTERN
+from services.org.models import Org, Person
+from services.org.queries import get_org, under_path
 
+T = TypeVar("T")
 router = APIRouter(prefix="/api/v1", tags=["letters"])
 public = APIRouter(prefix="/public/v1", tags=["public"])
 
@@ -149,36 +142,10 @@ def _is_issuer(principal: Principal, actor: Actor, letter: Letter) -> bool:
     return principal.person_id == letter.issuer_person_id
 
 
-async def _update(
-    temporal: Client, session: Session, cycle_id: str, org_id: str, update: Any, arg: Any
-) -> Any:
-    """Run one Update on the org's workflow; its refusals become 409/403/422 problem+json."""
+async def _run(session: Session, step: Awaitable[T]) -> T:
+    """Await one of the cycle client's steps with no DB connection held, then read afresh."""
     session.commit()  # give the connection back to the pool while Temporal works
-    handle = temporal.get_workflow_handle_for(
-        CycleOrgWorkflow.run, org_workflow_id(cycle_id, org_id)
-    )
-    try:
-        result = await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        if isinstance(cause, ApplicationError):
-            details = cause.details[0] if cause.details else {}
-            if cause.type == "IllegalTransition":
-                raise Conflict(cause.message, state=details.get("state")) from None
-            if cause.type == "Forbidden":
-                raise Forbidden(cause.message) from None
-            if cause.type == "Invalid":
-                field = details.get("field", "body")
-                errors = [{"field": field, "message": cause.message}]
-                raise Invalid(cause.message, errors=errors) from None
-        raise Unavailable(f"the change could not be applied; retry later ({cause})") from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise Conflict(
-                f"the cycle's year has closed for {org_id!r}: nothing can change any more",
-                state="closed",
-            ) from None
-        raise Unavailable(f"Temporal refused the update: {exc.message}") from None
+    result = await step
     session.expire_all()
     return result
 
@@ -246,7 +213,7 @@ async def sign(
     if principal.person_id is None or principal.person_id != row.head_person_id:
         raise Forbidden(f"only the head of {row.org_name} ({row.head_person_id}) may sign")
     req = SignRequest(actor=_actor(session, principal, row), content_hash=body.content_hash)
-    await _update(temporal, session, cycle_id, org_id, CycleOrgWorkflow.sign, req)
+    await _run(session, cycle_client.sign(temporal, cycle_id, org_id, req))
     return get_letter(cycle_id, org_id, session, principal)
 
 
@@ -264,7 +231,7 @@ async def return_letter(
     if principal.person_id is None or principal.person_id != row.head_person_id:
         raise Forbidden(f"only the head of {row.org_name} ({row.head_person_id}) may return it")
     req = ReturnRequest(actor=_actor(session, principal, row), reason=body.reason)
-    await _update(temporal, session, cycle_id, org_id, CycleOrgWorkflow.return_letter, req)
+    await _run(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
     return get_letter(cycle_id, org_id, session, principal)
 
 
@@ -299,19 +266,8 @@ async def amend_items(
         for it in body.items
     ]
     req = AmendRequest(actor=actor, changes=changes, reason=body.reason)
-    try:
-        await _update(temporal, session, cycle_id, org_id, CycleOrgWorkflow.amend, req)
-    except Invalid as exc:
-        raise _renamed(exc, "changes.", "items.") from None
+    await _run(session, cycle_client.amend(temporal, cycle_id, org_id, req))
     return get_letter(cycle_id, org_id, session, principal)
-
-
-def _renamed(exc: Invalid, old: str, new: str) -> Invalid:
-    errors = [
-        {**e, "field": new + e["field"].removeprefix(old).replace("template.", "")}
-        for e in exc.extra.get("errors", [])
-    ]
-    return Invalid(exc.detail, errors=errors)
 
 
 # --- items -----------------------------------------------------------------------------------
@@ -393,9 +349,7 @@ async def report_progress(
     req = ProgressRequest(
         actor=actor, item_id=item_id, actual=body.actual, note=body.note, evidence=body.evidence
     )
-    await _update(
-        temporal, session, item.cycle_id, item.org_id, CycleOrgWorkflow.report_progress, req
-    )
+    await _run(session, cycle_client.report_progress(temporal, item.cycle_id, item.org_id, req))
     return ItemOut.of(_item(session, principal, item_id))
 
 
@@ -427,7 +381,7 @@ async def submit_commitment(
         raise Forbidden(f"only members of {row.org_name} pledge on its items")
     cid = _commitment_id(principal, idempotency_key)
     req = CommitmentRequest(actor=actor, commitment_id=cid, text=body.text, item_ids=body.item_ids)
-    await _update(temporal, session, cycle_id, org_id, CycleOrgWorkflow.submit_commitment, req)
+    await _run(session, cycle_client.submit_commitment(temporal, cycle_id, org_id, req))
     return CommitmentOut.of(_commitment(session, principal, cid))
 
 
@@ -483,7 +437,7 @@ def get_commitment(
 async def _decide(
     session: Session,
     principal: Principal,
-    temporal: Client,
+    temporal: TemporalClient,
     commitment_id: str,
     decision: str,
     **body: Any,
@@ -497,7 +451,7 @@ async def _decide(
     if decision == "resubmit" and principal.person_id != c.person_id:
         raise Forbidden(f"only {c.person_id} may resubmit this commitment")
     req = CommitmentDecision(actor=actor, commitment_id=commitment_id, decision=decision, **body)
-    await _update(temporal, session, c.cycle_id, c.org_id, CycleOrgWorkflow.decide_commitment, req)
+    await _run(session, cycle_client.decide_commitment(temporal, c.cycle_id, c.org_id, req))
     return CommitmentOut.of(_commitment(session, principal, commitment_id))
 
 

@@ -10,24 +10,13 @@ from sqlmodel import Session
 
 from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
-from services.accounts import Principal, Role
-from services.errors import Forbidden, Invalid, TooLarge
-from services.orgs import (
-    ImportResult,
-    Org,
-    OrgIn,
-    OrgOut,
-    OrgTreeIn,
-    PersonIn,
-    PersonOut,
-    create_org,
-    create_person,
-    get_org,
-    import_tree,
-    list_subtree,
-    parse_csv,
-    parse_json,
-)
+from services.accounts.models import Role
+from services.accounts.principal import Principal
+from services.core.errors import Forbidden, Invalid, TooLarge
+from services.org.contracts import ImportResult, OrgIn, OrgOut, OrgTreeIn, PersonIn, PersonOut
+from services.org.models import Org
+from services.org.queries import get_org, list_subtree
+from services.org.store import create_org, create_person, import_tree, parse_csv, parse_json
 
 router = APIRouter(prefix="/api/v1", tags=["orgs"])
 

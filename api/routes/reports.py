@@ -16,20 +16,14 @@ from sqlmodel import col, select
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.pagination import Page
-from api.routes.problems import create_problem
-from services.accounts import Role
-from services.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
-from services.orgs import get_org, under_path
-from services.problems import (
-    Category,
-    ProblemIn,
-    PublicReport,
-    PublicReportIn,
-    Severity,
-    Source,
-    TriageIn,
-    new_problem_id,
-)
+from services.accounts.models import Role
+from services.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
+from services.org.queries import get_org, under_path
+from services.rectification import client as rectification
+from services.rectification.contracts import Category, ProblemIn, Severity, Source
+from services.rectification.store import new_problem_id
+from services.reports.contracts import PublicReportIn, TriageIn
+from services.reports.models import PublicReport
 
 public = APIRouter(prefix="/public/v1", tags=["public"])
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -184,7 +178,7 @@ async def triage(
         )
         # The id is derived from the report, so a retried triage finds the same problem.
         problem_id = new_problem_id("report", report.id)
-        await create_problem(
+        await rectification.open_problem(
             session, temporal, state.settings, problem, problem_id, principal.account_id
         )
         report.status, report.problem_id = "flagged", problem_id

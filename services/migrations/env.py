@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from services.db import make_engine
+from services.core.db import make_engine
 from services.schema import include_object, metadata
 
 config = context.config

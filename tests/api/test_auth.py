@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.accounts import Account, Role
+from services.accounts.models import Account, Role
 from tests.api.test_orgs_import import tree
 from tests.support.stack import Stack, running_stack
 

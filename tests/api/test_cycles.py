@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session, func, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.cycles import Commitment, Cycle, Letter
+from services.cycle.models import Commitment, Cycle, Letter
 from tests.support.cycles import YEAR, eventually, item, launch, letter, sign, small_plan
 from tests.support.world import World, world
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from services.db import make_engine
+from services.core.db import make_engine
 from tests.support.stack import running_stack
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.accounts import Role
-from services.orgs import Org, Person
+from services.accounts.models import Role
+from services.org.models import Org, Person
 from tests.support.stack import Stack, running_stack
 
 

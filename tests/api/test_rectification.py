@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.accounts import Role
-from services.audit import AuditEvent
-from services.deadlines import local_date
-from services.problems import Problem
-from services.rectification_rules import RULES, Action, Flags, RectState, allowed_actions
+from services.accounts.models import Role
+from services.audit.chain import AuditEvent
+from services.core.clock import local_date
+from services.rectification.models import Problem
+from services.rectification.rules import RULES, Action, Flags, RectState, allowed_actions
 from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 

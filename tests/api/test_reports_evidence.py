@@ -10,7 +10,9 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.problems import Evidence, Problem, PublicReport
+from services.evidence.models import Evidence
+from services.rectification.models import Problem
+from services.reports.models import PublicReport
 from tests.support.world import World, world
 
 

@@ -12,10 +12,11 @@ import pytest
 from openpyxl import load_workbook
 from temporalio.testing import WorkflowEnvironment
 
-from services.accountability import AccountabilityIn, record_accountability
-from services.accounts import Role
-from services.db import session_scope
-from services.notifications import NotificationIn, record_notification
+from services.accounts.models import Role
+from services.core.db import session_scope
+from services.deadlines.accountability import AccountabilityIn, record_accountability
+from services.notify.models import NotificationIn
+from services.notify.store import record_notification
 from tests.support.ledger_data import load_fixed_ledger
 from tests.support.world import World, world
 

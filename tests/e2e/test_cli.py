@@ -10,9 +10,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from services.accounts import Account, hash_token
-from services.db import make_engine
-from services.orgs import Org
+from services.accounts.models import Account
+from services.accounts.store import hash_token
+from services.core.db import make_engine
+from services.org.models import Org
 
 EXE = str(Path(sys.executable).parent / "dutyledger")
 

@@ -18,14 +18,15 @@ from sqlmodel import Session, func, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from services.accounts import Role
-from services.audit import AuditEvent, verify_chain
-from services.cycle_plan import default_plan
-from services.cycles import Cycle, Letter
-from services.db import session_scope
+from services.accounts.models import Role
+from services.audit.chain import AuditEvent, verify_chain
+from services.core.db import session_scope
+from services.cycle.models import Cycle, Letter
+from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
-from services.notifications import Notification
-from services.orgs import OrgTreeIn, import_tree
+from services.notify.models import Notification
+from services.org.contracts import OrgTreeIn
+from services.org.store import import_tree
 from tests.support.cycles import eventually
 from tests.support.stack import Stack, running_stack
 from tests.support.worker_process import worker_process
@@ -253,7 +254,8 @@ async def test_a_long_year_continues_as_new_and_keeps_its_state(
     """Hundreds of progress reports grow the org workflow's history until the server suggests
     continuing as new: it does, between two updates, carrying its letter, commitments and
     deadlines; nothing is lost or written twice."""
-    from services.cycle_models import Actor, CommitmentRequest, ProgressRequest
+    from services.cycle import client as cycle_client
+    from services.cycle.contracts import Actor, CommitmentRequest, ProgressRequest
     from workflows.cycle_org import CycleOrgWorkflow
 
     root = f"n{uuid.uuid4().hex[:6]}"
@@ -269,8 +271,10 @@ async def test_a_long_year_continues_as_new_and_keeps_its_state(
             first_run = (await handle.describe()).run_id
             actor = Actor(account_id="test", person_id=f"h-{root}", org_member=True)
             item_id = f"{cid}:{root}:1"
-            await handle.execute_update(
-                CycleOrgWorkflow.submit_commitment,
+            await cycle_client.submit_commitment(
+                dev_env.client,
+                cid,
+                root,
                 CommitmentRequest(
                     actor=actor, commitment_id="C-LONG", text="t", item_ids=[item_id]
                 ),
@@ -279,8 +283,10 @@ async def test_a_long_year_continues_as_new_and_keeps_its_state(
             while (await handle.describe()).run_id == first_run:
                 reports += 1
                 assert reports < 2000, "the history never grew long enough to continue as new"
-                await handle.execute_update(
-                    CycleOrgWorkflow.report_progress,
+                await cycle_client.report_progress(
+                    dev_env.client,
+                    cid,
+                    root,
                     ProgressRequest(
                         actor=actor, item_id=item_id, actual=reports / 1000, note="", evidence=[]
                     ),

@@ -9,12 +9,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from temporalio.testing import WorkflowEnvironment
 
-from services.accounts import Role
-from services.audit import AuditEvent, verify_chain
-from services.db import session_scope
+from services.accounts.models import Role
+from services.audit.chain import AuditEvent, verify_chain
+from services.core.db import session_scope
 from services.demo import demo_tree
-from services.orgs import import_tree
-from services.problems import Problem
+from services.org.store import import_tree
+from services.rectification.models import Problem
 from tests.support.stack import running_stack
 from tests.support.worker_process import worker_process
 from tests.support.world import OWNER

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
-from services.audit import append_event
-from services.db import session_scope
-from services.problems import Problem, persist_transition
-from services.rectification_models import ProblemSnapshot, Transition
-from services.rectification_rules import RectState
+from services.audit.chain import append_event
+from services.core.db import session_scope
+from services.rectification.contracts import ProblemSnapshot, Transition
+from services.rectification.models import Problem
+from services.rectification.rules import RectState
+from services.rectification.store import persist_transition
 
 Y = 2026
 

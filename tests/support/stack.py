@@ -15,10 +15,11 @@ from temporalio.worker import Worker
 
 from activities.context import ActivityDeps
 from api.app import create_app
-from services.accounts import AccountIn, Role, create_account
-from services.db import session_scope
-from services.settings import Settings
-from workflows.worker import build_worker
+from api.worker import build_worker
+from services.accounts.models import AccountIn, Role
+from services.accounts.store import create_account
+from services.core.db import session_scope
+from services.core.settings import Settings
 
 
 @dataclass

@@ -13,14 +13,14 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from services.accounts import Role
-from services.cycle_models import org_workflow_id
-from services.cycles import Cycle, Letter
-from services.db import session_scope
+from services.accounts.models import Role
+from services.core.db import session_scope
+from services.core.settings import Settings
+from services.cycle.contracts import org_workflow_id
+from services.cycle.models import Cycle, Letter
 from services.demo import demo_tree
-from services.orgs import import_tree
-from services.problems import Problem
-from services.settings import Settings
+from services.org.store import import_tree
+from services.rectification.models import Problem
 from tests.support.stack import Stack, running_stack
 
 # Demo people: p-001 heads the city committee, p-005 heads gb-1, p-008 heads gb-1-b1 and p-009 is

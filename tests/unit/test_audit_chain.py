@@ -10,8 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from services.audit import append_event, entity_timeline, verify_chain
-from services.db import session_scope
+from services.audit.chain import append_event, entity_timeline, verify_chain
+from services.core.db import session_scope
 
 T0 = datetime(2027, 1, 5, 9, 30, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""The cycle plan: DESIGN.md's document parses, the default plan is valid, refusals name fields."""
+"""The cycle plan: docs/design.md's document parses, the default plan is valid, refusals name fields."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from services.cycle_plan import Plan, default_plan, plan_errors, validate_against_tree
+from services.cycle.plan import Plan, default_plan, plan_errors, validate_against_tree
 
 DOC: dict[str, Any] = {
     "timezone": "Asia/Shanghai",

@@ -7,14 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.deadlines import (
-    ReminderPolicy,
-    SlotKind,
-    deadline_instant,
-    local_date,
-    slot_key,
-    slots_for,
-)
+from services.core.clock import deadline_instant, local_date
+from services.deadlines.contracts import ReminderPolicy, SlotKind, slot_key, slots_for
 
 
 def test_deadline_is_end_of_day_in_the_timezone() -> None:

@@ -12,21 +12,24 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.context import ActivityDeps, bind
-from activities.deadlines import DeadlineTarget, FireSlotInput, escalation_chain, fire_deadline_slot
-from services.accountability import Accountability
-from services.audit import verify_chain
-from services.db import session_scope
-from services.deadlines import ReminderPolicy, slot_key, slots_for
-from services.demo import demo_tree
-from services.notifications import (
-    DeliveryError,
-    Notification,
-    NotificationDelivery,
-    NotificationIn,
-    notify,
+from activities.deadlines import fire_deadline_slot
+from services.audit.chain import verify_chain
+from services.core.db import session_scope
+from services.core.settings import Settings
+from services.deadlines.accountability import Accountability
+from services.deadlines.contracts import (
+    DeadlineTarget,
+    FireSlotInput,
+    ReminderPolicy,
+    slot_key,
+    slots_for,
 )
-from services.orgs import import_tree
-from services.settings import Settings
+from services.deadlines.rules import escalation_chain
+from services.demo import demo_tree
+from services.notify.channels import DeliveryError
+from services.notify.models import Notification, NotificationDelivery, NotificationIn
+from services.notify.store import notify
+from services.org.store import import_tree
 from tests.support.peers import smtp_server, webhook_server
 
 

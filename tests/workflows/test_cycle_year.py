@@ -14,12 +14,12 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from services.accountability import Accountability
-from services.audit import AuditEvent, verify_chain
-from services.cycles import Cycle, Item, Letter
-from services.deadlines import deadline_instant
-from services.notifications import Notification
-from services.problems import Problem
+from services.audit.chain import AuditEvent, verify_chain
+from services.core.clock import deadline_instant
+from services.cycle.models import Cycle, Item, Letter
+from services.deadlines.accountability import Accountability
+from services.notify.models import Notification
+from services.rectification.models import Problem
 from tests.support.cycles import YEAR, eventually, launch, letter, sign
 from tests.support.histories import record
 from tests.support.world import World, world

@@ -15,9 +15,17 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import context
 from activities.context import ActivityDeps, bind
-from activities.problems import FlagProblemInput, flag_problem, indicator_problem_id
-from services.audit import AuditEvent
-from services.problems import Problem, ProblemIn, Severity, default_due, today_in
+from activities.problems import flag_problem
+from services.audit.chain import AuditEvent
+from services.core.clock import today_in
+from services.rectification.contracts import (
+    FlagProblemInput,
+    ProblemIn,
+    Severity,
+    indicator_problem_id,
+)
+from services.rectification.models import Problem
+from services.rectification.store import default_due
 from tests.support.world import World, world
 
 
@@ -73,7 +81,9 @@ async def test_flag_problem_retried_starts_one_rectification(w: World) -> None:
             item_id,
         )
         # No due given: the default for its severity.
-        assert p.due == default_due(w.stack.settings, Severity.minor, today_in(w.stack.settings))
+        assert p.due == default_due(
+            w.stack.settings, Severity.minor, today_in(w.stack.settings.timezone)
+        )
         trail = s.exec(select(AuditEvent).where(col(AuditEvent.entity_id) == pid)).all()
         assert len(trail) == 1
 

@@ -7,9 +7,10 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from activities.context import ActivityDeps
+from api.worker import build_worker
+from services.core.health import PingInput
 from tests.support.histories import record
-from workflows.ping import PingInput, PingWorkflow
-from workflows.worker import build_worker
+from workflows.ping import PingWorkflow
 
 
 async def _round_trip(env: WorkflowEnvironment, settings, engine) -> None:
@@ -39,7 +40,7 @@ async def test_two_workers_in_one_process_keep_their_own_database(
 ) -> None:
     import pytest
 
-    from services.db import make_engine
+    from services.core.db import make_engine
     from services.schema import migrate
 
     if pg_cluster is None:

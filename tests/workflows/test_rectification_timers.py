@@ -15,10 +15,10 @@ from sqlmodel import Session, col, select
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
-from services.accountability import Accountability
-from services.deadlines import deadline_instant
-from services.notifications import Notification
-from services.problems import Problem
+from services.core.clock import deadline_instant
+from services.deadlines.accountability import Accountability
+from services.notify.models import Notification
+from services.rectification.models import Problem
 from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 

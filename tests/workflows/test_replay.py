@@ -8,9 +8,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from services.temporal_client import DATA_CONVERTER
+from api.worker import WORKFLOWS
+from services.core.temporal import DATA_CONVERTER
 from tests.support.histories import HISTORIES
-from workflows.worker import WORKFLOWS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 

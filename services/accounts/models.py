@@ -1,0 +1,56 @@
+"""API identities: accounts with a role, an org-subtree scope and a bearer token stored as a hash.
+
+Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (a fast hash is right for
+random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from services.core.clock import utcnow
+from services.org.contracts import ID_PATTERN
+
+TOKEN_PREFIX = "dl_"
+
+
+class Role(StrEnum):
+    admin = "admin"
+    committee = "committee"
+    member = "member"
+    auditor = "auditor"
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: str = SQLField(primary_key=True, max_length=64)
+    person_id: str | None = SQLField(default=None, foreign_key="people.id", index=True)
+    role: str = SQLField(max_length=20)
+    # None only for installation-wide admins (who may create new roots).
+    scope_org_id: str | None = SQLField(default=None, foreign_key="orgs.id", index=True)
+    token_hash: str = SQLField(max_length=64, unique=True)
+    label: str = SQLField(default="", max_length=200)
+    disabled: bool = False
+    created_at: datetime = SQLField(default_factory=utcnow)
+
+
+class AccountIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    role: Role
+    scope_org_id: str | None = Field(default=None, pattern=ID_PATTERN)
+    label: str = Field(default="", max_length=200)
+
+
+class AccountCreated(BaseModel):
+    account_id: str
+    token: str
+    role: Role
+    scope_org_id: str | None
+    person_id: str | None

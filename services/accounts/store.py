@@ -1,0 +1,93 @@
+"""API identities: accounts with a role, an org-subtree scope and a bearer token stored as a hash.
+
+Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (a fast hash is right for
+random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlmodel import Session, select
+
+from services.accounts.models import TOKEN_PREFIX, Account, AccountCreated, AccountIn, Role
+from services.accounts.principal import Principal
+from services.core.errors import Conflict, Invalid, Unauthorized
+from services.org.models import Org, Person
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_account(session: Session, spec: AccountIn, token: str | None = None) -> AccountCreated:
+    if spec.scope_org_id is None and spec.role is not Role.admin:
+        raise Invalid(
+            "only admins may be installation-wide",
+            errors=[{"field": "scope_org_id", "message": f"required for role {spec.role.value!r}"}],
+        )
+    if spec.scope_org_id is not None and session.get(Org, spec.scope_org_id) is None:
+        raise Invalid(
+            "unknown scope org",
+            errors=[{"field": "scope_org_id", "message": f"unknown org {spec.scope_org_id!r}"}],
+        )
+    if spec.person_id is not None and session.get(Person, spec.person_id) is None:
+        raise Invalid(
+            "unknown person",
+            errors=[{"field": "person_id", "message": f"unknown person {spec.person_id!r}"}],
+        )
+    token = token or new_token()
+    digest = hash_token(token)
+    if session.exec(select(Account).where(Account.token_hash == digest)).first() is not None:
+        raise Conflict("an account with this token already exists")
+    account = Account(
+        id="acc-" + secrets.token_hex(8),
+        person_id=spec.person_id,
+        role=spec.role.value,
+        scope_org_id=spec.scope_org_id,
+        token_hash=digest,
+        label=spec.label,
+    )
+    session.add(account)
+    session.flush()
+    return AccountCreated(
+        account_id=account.id,
+        token=token,
+        role=spec.role,
+        scope_org_id=spec.scope_org_id,
+        person_id=spec.person_id,
+    )
+
+
+def authenticate(session: Session, token: str | None) -> Principal:
+    if not token:
+        raise Unauthorized("missing bearer token")
+    account = session.exec(select(Account).where(Account.token_hash == hash_token(token))).first()
+    if account is None or account.disabled:
+        raise Unauthorized("invalid or disabled token")
+    scope_path = "/"
+    if account.scope_org_id is not None:
+        scope = session.get(Org, account.scope_org_id)
+        if scope is None:
+            raise Unauthorized("the account's scope org no longer exists")
+        scope_path = scope.path
+    return Principal(
+        account_id=account.id,
+        role=Role(account.role),
+        scope_org_id=account.scope_org_id,
+        scope_path=scope_path,
+        person_id=account.person_id,
+    )
+
+
+def ensure_bootstrap_admin(session: Session, token: str) -> bool:
+    """Create an installation-wide admin holding ``token`` unless it exists; True when created."""
+    digest = hash_token(token)
+    if session.exec(select(Account).where(Account.token_hash == digest)).first() is not None:
+        return False
+    create_account(session, AccountIn(role=Role.admin, label="bootstrap admin"), token)
+    return True

@@ -1,0 +1,254 @@
+"""The tamper-evident trail: an append-only hash chain of every state change.
+
+Each event stores ``prev_hash`` and ``hash = sha256(prev_hash || canonical(event))`` plus a gapless
+``seq``. A one-row ``audit_chain_head`` holds the last seq and hash; appending updates it first, so
+concurrent writers serialize on that row (PostgreSQL row lock, SQLite write lock) and the chain
+never forks. ``verify_chain`` recomputes everything and names the first event that was modified,
+inserted or deleted.
+
+Appends are idempotent: ``idempotency_key`` (computed in the workflow: entity id + version) is
+UNIQUE, and a retried activity that finds its key already written appends nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_audit_events_idempotency_key"),
+        # Timelines and the point-in-time ledger: one entity's events in order.
+        Index("ix_audit_events_entity", "entity_type", "entity_id", "seq"),
+    )
+
+    seq: int = Field(primary_key=True)
+    idempotency_key: str = Field(max_length=200)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=60)
+    entity_type: str = Field(max_length=40)
+    entity_id: str = Field(max_length=200, index=True)
+    org_path: str = Field(default="", max_length=2000, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AuditChainHead(SQLModel, table=True):
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    last_hash: str = Field(default=GENESIS_HASH, max_length=64)
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    payload: dict[str, Any]
+    at: datetime
+    prev_hash: str
+    hash: str
+
+
+class ChainVerification(BaseModel):
+    ok: bool
+    events_checked: int
+    first_bad_event: int | None = None
+    problem: str | None = None
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        return at.replace(tzinfo=UTC)
+    return at.astimezone(UTC)
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8 kept; the input to every hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(
+    prev_hash: str,
+    *,
+    seq: int,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    org_path: str,
+    payload: dict[str, Any],
+    at: datetime,
+) -> str:
+    body = canonical(
+        {
+            "seq": seq,
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "org_path": org_path,
+            "payload": payload,
+            # Microseconds are dropped: not every database keeps them.
+            "at": _utc(at).replace(microsecond=0).isoformat(),
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def _ensure_head(session: Session) -> None:
+    if session.get(AuditChainHead, 1) is None:
+        session.add(AuditChainHead(id=1))
+        session.flush()
+
+
+def append_event(
+    session: Session,
+    *,
+    idempotency_key: str,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    payload: dict[str, Any],
+    at: datetime,
+    org_path: str = "",
+) -> tuple[AuditEvent, bool]:
+    """Append one event in the caller's transaction; returns (event, created).
+
+    A second call with the same ``idempotency_key`` returns the stored event and writes nothing.
+    """
+    existing = session.exec(
+        select(AuditEvent).where(AuditEvent.idempotency_key == idempotency_key)
+    ).first()
+    if existing is not None:
+        return existing, False
+    _ensure_head(session)
+    # Take the chain's lock first: the UPDATE serializes concurrent appenders on the head row.
+    session.execute(
+        update(AuditChainHead).where(col(AuditChainHead.id) == 1).values(seq=AuditChainHead.seq + 1)
+    )
+    head_query = select(AuditChainHead).where(AuditChainHead.id == 1)
+    head = session.exec(head_query.execution_options(populate_existing=True)).one()
+    at = _utc(at).replace(microsecond=0)
+    payload = json.loads(canonical(payload))  # what is stored is exactly what was hashed
+    digest = event_hash(
+        head.last_hash,
+        seq=head.seq,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        org_path=org_path,
+        payload=payload,
+        at=at,
+    )
+    event = AuditEvent(
+        seq=head.seq,
+        idempotency_key=idempotency_key,
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        org_path=org_path,
+        payload=payload,
+        at=at,
+        prev_hash=head.last_hash,
+        hash=digest,
+    )
+    head.last_hash = digest
+    session.add(event)
+    session.add(head)
+    session.flush()
+    return event, True
+
+
+def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        query = select(AuditEvent).where(AuditEvent.seq > last).order_by(col(AuditEvent.seq))
+        rows = session.exec(query.limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def verify_chain(session: Session) -> ChainVerification:
+    """Recompute the chain in seq order; name the first modified, inserted or deleted event."""
+    prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    for ev in _events(session):
+        checked += 1
+        if ev.seq != expected_seq:
+            return ChainVerification(
+                ok=False,
+                events_checked=checked,
+                first_bad_event=expected_seq if ev.seq > expected_seq else ev.seq,
+                problem=f"event {expected_seq} is missing (deleted?); next stored is {ev.seq}",
+            )
+        if ev.prev_hash != prev:
+            return ChainVerification(
+                ok=False,
+                events_checked=checked,
+                first_bad_event=ev.seq,
+                problem=f"event {ev.seq} does not link to its predecessor (inserted or reordered)",
+            )
+        recomputed = event_hash(
+            prev,
+            seq=ev.seq,
+            actor=ev.actor,
+            action=ev.action,
+            entity_type=ev.entity_type,
+            entity_id=ev.entity_id,
+            org_path=ev.org_path,
+            payload=ev.payload,
+            at=ev.at,
+        )
+        if recomputed != ev.hash:
+            return ChainVerification(
+                ok=False,
+                events_checked=checked,
+                first_bad_event=ev.seq,
+                problem=f"event {ev.seq} was modified: its content no longer matches its hash",
+            )
+        prev = ev.hash
+        expected_seq += 1
+    head = session.get(AuditChainHead, 1)
+    head_seq, head_hash = (head.seq, head.last_hash) if head else (0, GENESIS_HASH)
+    if head_seq != checked or head_hash != prev:
+        return ChainVerification(
+            ok=False,
+            events_checked=checked,
+            first_bad_event=checked + 1 if head_seq > checked else head_seq,
+            problem=(
+                f"the chain head records {head_seq} events ending in {head_hash[:12]}…, "
+                f"but {checked} events ending in {prev[:12]}… are stored (tail deleted or appended)"
+            ),
+        )
+    return ChainVerification(ok=True, events_checked=checked)
+
+
+def entity_timeline(session: Session, entity_type: str, entity_id: str) -> list[AuditEventOut]:
+    rows = session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+        .order_by(col(AuditEvent.seq))
+    ).all()
+    return [AuditEventOut.model_validate(r, from_attributes=True) for r in rows]

@@ -1,0 +1,57 @@
+"""The one place a Temporal client is made: pydantic converter, TLS or API key from settings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from services.core.health import (
+    PING_WORKFLOW,
+    CheckDatabaseResult,
+    PingInput,
+)
+from services.core.settings import Settings
+
+DATA_CONVERTER = pydantic_data_converter
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    if settings.temporal_tls_cert and settings.temporal_tls_key:
+        return TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+            server_root_ca_cert=(
+                settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+            ),
+        )
+    # An API key (Temporal Cloud) implies TLS.
+    return settings.temporal_tls or settings.temporal_api_key is not None
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.resolved_temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=tls_config(settings),
+        api_key=(
+            settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+        ),
+        data_converter=DATA_CONVERTER,
+    )
+
+
+async def ping_through_worker(client: Client, settings: Settings) -> CheckDatabaseResult:
+    """A ping workflow through a worker and its database: proves the whole loop is up."""
+    result: CheckDatabaseResult = await client.execute_workflow(
+        PING_WORKFLOW,
+        PingInput(probe="readyz"),
+        id=f"ping:{uuid.uuid4()}",
+        task_queue=settings.temporal_task_queue,
+        execution_timeout=timedelta(seconds=10),
+        result_type=CheckDatabaseResult,
+    )
+    return result

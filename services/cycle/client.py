@@ -1,0 +1,129 @@
+"""The only code that starts or updates the annual cycle's org workflows (API, activities).
+
+Typed both ways: requests are contracts, results are snapshots, and a workflow's refusal comes
+back as the domain error its rule raised (``services.core.failures``).
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from services.core.errors import Conflict, Unavailable
+from services.core.failures import domain_error
+from services.core.settings import Settings
+from services.cycle.contracts import (
+    AMEND_UPDATE,
+    COMMIT_UPDATE,
+    DECIDE_UPDATE,
+    ISSUED_UPDATE,
+    PROGRESS_UPDATE,
+    RETURN_UPDATE,
+    SIGN_UPDATE,
+    WORKFLOW,
+    AmendRequest,
+    CommitmentDecision,
+    CommitmentRequest,
+    CommitmentSnapshot,
+    CycleOrgInput,
+    CycleRecord,
+    LetterSnapshot,
+    ProgressRequest,
+    ReturnRequest,
+    SignRequest,
+    org_workflow_id,
+)
+
+Result = TypeVar("Result", bound=BaseModel)
+
+
+class CycleAlreadyLaunched(Exception):
+    """The root's cycle for that year exists (running or finished): nothing new was started."""
+
+    def __init__(self, cycle_id: str) -> None:
+        super().__init__(cycle_id)
+        self.cycle_id = cycle_id
+
+
+async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -> LetterSnapshot:
+    """Start the root org's workflow (which records the cycle) and wait for the root's letter.
+
+    The workflow id is the business key ``cycle:{root}-{year}:org:{root}`` and ids are never
+    reused, so launching the same root and year twice raises ``CycleAlreadyLaunched``.
+    """
+    wid = org_workflow_id(launch.cycle_id, launch.root_org_id)
+    try:
+        await client.start_workflow(
+            WORKFLOW,
+            CycleOrgInput(cycle_id=launch.cycle_id, org_id=launch.root_org_id, launch=launch),
+            id=wid,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        raise CycleAlreadyLaunched(launch.cycle_id) from None
+    letter: LetterSnapshot = await client.get_workflow_handle(wid).execute_update(
+        ISSUED_UPDATE, result_type=LetterSnapshot
+    )
+    return letter
+
+
+async def _update(
+    client: Client,
+    cycle_id: str,
+    org_id: str,
+    update: str,
+    req: BaseModel,
+    result_type: type[Result],
+) -> Result:
+    """Run one Update on the org's workflow; a refusal raises the rule's domain error."""
+    handle = client.get_workflow_handle(org_workflow_id(cycle_id, org_id))
+    try:
+        result: Result = await handle.execute_update(update, req, result_type=result_type)
+        return result
+    except WorkflowUpdateFailedError as exc:
+        raise domain_error(exc.cause) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict(
+                f"the cycle's year has closed for {org_id!r}: nothing can change any more",
+                state="closed",
+            ) from None
+        raise Unavailable(f"Temporal refused the update: {exc.message}") from None
+
+
+async def sign(client: Client, cycle_id: str, org_id: str, req: SignRequest) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, SIGN_UPDATE, req, LetterSnapshot)
+
+
+async def return_letter(
+    client: Client, cycle_id: str, org_id: str, req: ReturnRequest
+) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, RETURN_UPDATE, req, LetterSnapshot)
+
+
+async def amend(client: Client, cycle_id: str, org_id: str, req: AmendRequest) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, AMEND_UPDATE, req, LetterSnapshot)
+
+
+async def report_progress(
+    client: Client, cycle_id: str, org_id: str, req: ProgressRequest
+) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, PROGRESS_UPDATE, req, LetterSnapshot)
+
+
+async def submit_commitment(
+    client: Client, cycle_id: str, org_id: str, req: CommitmentRequest
+) -> CommitmentSnapshot:
+    return await _update(client, cycle_id, org_id, COMMIT_UPDATE, req, CommitmentSnapshot)
+
+
+async def decide_commitment(
+    client: Client, cycle_id: str, org_id: str, req: CommitmentDecision
+) -> CommitmentSnapshot:
+    return await _update(client, cycle_id, org_id, DECIDE_UPDATE, req, CommitmentSnapshot)

@@ -1,0 +1,194 @@
+"""The annual cycle's rules: who may sign, return, amend, report and pledge, and when.
+
+Pure functions of an org's workflow state and a request, raising domain errors (409 naming the
+state, 403 naming who may, 422 naming the field). The org workflow runs them in its validators
+and again under its lock (``services.core.failures.as_failure``); nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from services.core.errors import Conflict, Forbidden, Invalid
+from services.cycle.contracts import (
+    DECIDED_ITEM_STATES,
+    Actor,
+    AmendRequest,
+    CommitmentDecision,
+    CommitmentRequest,
+    CommitmentSnapshot,
+    CommitmentState,
+    CycleOrgState,
+    ItemSnapshot,
+    LetterSnapshot,
+    LetterState,
+    ProgressRequest,
+    ReturnRequest,
+    SignRequest,
+)
+
+
+def _illegal(message: str, state: str) -> Conflict:
+    return Conflict(message, state=state)
+
+
+def _forbidden(message: str) -> Forbidden:
+    return Forbidden(message)
+
+
+def _invalid(field: str, message: str) -> Invalid:
+    return Invalid(message, errors=[{"field": field, "message": message}])
+
+
+def open_state(st: CycleOrgState | None, closed: bool) -> CycleOrgState:
+    """The org's state, if it takes changes now: its letter issued, its year not closed."""
+    if st is None:
+        raise _illegal("the letter is still being issued; retry", "issuing")
+    if closed:
+        raise _illegal("the cycle's year has closed for this org", "closed")
+    return st
+
+
+def require_head(letter: LetterSnapshot, actor: Actor, doing: str) -> None:
+    if actor.person_id is None or actor.person_id != letter.head_person_id:
+        raise _forbidden(
+            f"only the head of {letter.org_name} ({letter.head_person_id or 'none set'}) "
+            f"may {doing}"
+        )
+
+
+def require_issuer(letter: LetterSnapshot, actor: Actor, doing: str) -> None:
+    if letter.issuer_person_id is None:
+        if not actor.root_committee:
+            raise _forbidden(f"only the committee of the cycle's root may {doing}")
+    elif actor.person_id != letter.issuer_person_id:
+        raise _forbidden(f"only the head of the parent org ({letter.issuer_person_id}) may {doing}")
+
+
+def check_sign(st: CycleOrgState, req: SignRequest) -> None:
+    letter = st.letter
+    require_head(st.letter, req.actor, "sign its letter")
+    if letter.state is LetterState.signed:
+        raise _illegal(
+            f"version {letter.version} is already signed (by {letter.signed_by}); "
+            "a second signature is not allowed",
+            letter.state.value,
+        )
+    if letter.state is LetterState.returned:
+        raise _illegal(
+            f"version {letter.version} was returned for revision; wait for the reissued letter",
+            letter.state.value,
+        )
+    if req.content_hash != letter.content_hash:
+        raise _illegal(
+            f"content_hash does not match version {letter.version} of the letter "
+            f"(expected {letter.content_hash}); read the current letter and sign what you "
+            "read",
+            letter.state.value,
+        )
+
+
+def check_return(st: CycleOrgState, req: ReturnRequest) -> None:
+    require_head(st.letter, req.actor, "return its letter")
+    if st.letter.state is not LetterState.issued:
+        raise _illegal(
+            f"only an issued letter can be returned; version {st.letter.version} is "
+            f"{st.letter.state.value}",
+            st.letter.state.value,
+        )
+
+
+def check_amend(st: CycleOrgState, req: AmendRequest) -> None:
+    require_issuer(st.letter, req.actor, "amend this letter")
+    if not req.changes:
+        raise _invalid("items", "name at least one item to add or change")
+    seen: set[str] = set()
+    for n, ch in enumerate(req.changes):
+        if ch.template.due > st.calendar.closes_on:
+            raise _invalid(
+                f"items.{n}.due",
+                f"{ch.template.due} is after the cycle closes ({st.calendar.closes_on})",
+            )
+        if ch.id is None:
+            continue
+        item = st.letter.item(ch.id)
+        if item is None:
+            raise _invalid(f"items.{n}.id", f"no item {ch.id!r} in this letter")
+        if ch.id in seen:
+            raise _invalid(f"items.{n}.id", f"item {ch.id!r} is changed twice")
+        seen.add(ch.id)
+        if item.state in DECIDED_ITEM_STATES:
+            raise _illegal(
+                f"item {ch.id!r} is already {item.state.value}; it cannot change",
+                item.state.value,
+            )
+
+
+def check_progress(st: CycleOrgState, req: ProgressRequest) -> ItemSnapshot:
+    item = st.letter.item(req.item_id)
+    if item is None:
+        raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
+    if item.assignee_person_id is None:
+        if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
+            raise _forbidden(
+                f"item {item.id!r} is collective: members of {st.letter.org_name} report on it"
+            )
+    elif req.actor.person_id != item.assignee_person_id:
+        raise _forbidden(f"only the assignee ({item.assignee_person_id}) reports on {item.id!r}")
+    if not st.letter.ever_signed:
+        raise _illegal(
+            "the letter is not signed yet: its items are not in force", st.letter.state.value
+        )
+    if item.state in DECIDED_ITEM_STATES:
+        raise _illegal(
+            f"item {item.id!r} was decided ({item.state.value}) at its due date",
+            item.state.value,
+        )
+    return item
+
+
+def check_commit(st: CycleOrgState, req: CommitmentRequest) -> CommitmentSnapshot | None:
+    """None for a new pledge; the existing one for a retried request."""
+    if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
+        raise _forbidden(f"only members of {st.letter.org_name} pledge on its items")
+    if not st.letter.ever_signed:
+        raise _illegal(
+            "commitments follow the signature: the letter is not signed yet",
+            st.letter.state.value,
+        )
+    existing = st.commitments.get(req.commitment_id)
+    if existing is not None:
+        if existing.person_id == req.actor.person_id and existing.text == req.text:
+            return existing
+        raise _illegal(f"commitment {req.commitment_id!r} exists", existing.state.value)
+    for n, item_id in enumerate(req.item_ids):
+        if st.letter.item(item_id) is None:
+            raise _invalid(f"item_ids.{n}", f"no item {item_id!r} in this letter")
+    return None
+
+
+def check_decision(st: CycleOrgState, req: CommitmentDecision) -> CommitmentSnapshot:
+    c = st.commitments.get(req.commitment_id)
+    if c is None:
+        raise _invalid("commitment_id", f"no commitment {req.commitment_id!r} here")
+    if req.decision in ("approve", "return"):
+        require_issuer(st.letter, req.actor, f"{req.decision} a commitment")
+        if c.state is not CommitmentState.submitted:
+            raise _illegal(
+                f"commitment {c.commitment_id!r} is {c.state.value}; only a submitted one "
+                f"can be {'approved' if req.decision == 'approve' else 'returned'}",
+                c.state.value,
+            )
+    elif req.decision == "resubmit":
+        if req.actor.person_id != c.person_id:
+            raise _forbidden(f"only {c.person_id} may resubmit this commitment")
+        if c.state is not CommitmentState.returned:
+            raise _illegal(
+                f"commitment {c.commitment_id!r} is {c.state.value}; only a returned one "
+                "can be resubmitted",
+                c.state.value,
+            )
+        for n, item_id in enumerate(req.item_ids or []):
+            if st.letter.item(item_id) is None:
+                raise _invalid(f"item_ids.{n}", f"no item {item_id!r} in this letter")
+    else:
+        raise _invalid("decision", f"unknown decision {req.decision!r}")
+    return c

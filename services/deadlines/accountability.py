@@ -1,0 +1,87 @@
+"""Accountability records: what an escalation step created (a reminder talk, a written inquiry,
+public criticism), naming org, person, reason and the linked letter, item or problem."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import UniqueConstraint, func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from services.core.clock import utcnow
+from services.org.queries import under_path
+
+
+class Accountability(SQLModel, table=True):
+    __tablename__ = "accountability"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_accountability_dedupe_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=300)
+    kind: str = Field(max_length=40)
+    org_id: str = Field(max_length=64, index=True)
+    org_path: str = Field(max_length=2000, index=True)
+    person_id: str | None = Field(default=None, max_length=64)
+    reason: str
+    entity_type: str = Field(max_length=40)
+    entity_id: str = Field(max_length=200, index=True)
+    overdue_days: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AccountabilityIn(BaseModel):
+    dedupe_key: str
+    kind: str
+    org_id: str
+    org_path: str
+    person_id: str | None
+    reason: str
+    entity_type: str
+    entity_id: str
+    overdue_days: int = 0
+
+
+class AccountabilityOut(BaseModel):
+    id: int
+    kind: str
+    org_id: str
+    person_id: str | None
+    reason: str
+    entity_type: str
+    entity_id: str
+    overdue_days: int
+    created_at: datetime
+
+
+def record_accountability(session: Session, spec: AccountabilityIn) -> tuple[Accountability, bool]:
+    existing = session.exec(
+        select(Accountability).where(Accountability.dedupe_key == spec.dedupe_key)
+    ).first()
+    if existing is not None:
+        return existing, False
+    row = Accountability(**spec.model_dump())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return session.exec(
+            select(Accountability).where(Accountability.dedupe_key == spec.dedupe_key)
+        ).one(), False
+    return row, True
+
+
+def list_accountability(
+    session: Session, org_path: str, offset: int, limit: int
+) -> tuple[list[AccountabilityOut], int]:
+    cond = under_path(Accountability.org_path, org_path)
+    total = session.exec(select(func.count()).select_from(Accountability).where(cond)).one()
+    rows = session.exec(
+        select(Accountability)
+        .where(cond)
+        .order_by(col(Accountability.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [AccountabilityOut.model_validate(r, from_attributes=True) for r in rows], int(total)

@@ -1,0 +1,260 @@
+"""The rectification ledger: filters, sorting, stable paging, point-in-time views, statistics.
+
+Reads only the SQL read model. The live view reads the ``problems`` table; the point-in-time view
+(``as_of``) rebuilds each problem's state, due date and overdue level from the audit chain — the
+event history — as it stood at the end of that day, so it answers "where did things stand" even
+for rows that have changed since."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from services.audit.chain import AuditEvent
+from services.core.errors import Invalid
+from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
+from services.org.models import Org
+from services.org.queries import like_prefix
+from services.rectification.models import Problem
+
+
+def end_of_day(d: date, timezone: str) -> datetime:
+    return datetime.combine(d, time(23, 59, 59), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _aware(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+
+
+def on_time(
+    state: str, due: date | None, closed: datetime | None, today: date, tz: str
+) -> bool | None:
+    """Closed: closed by the end of its due day. Open: its due day has not passed. No due: None."""
+    if due is None or state == "dismissed":
+        return None
+    if closed is not None and state == "closed":
+        return closed <= end_of_day(due, tz)
+    return today <= due
+
+
+def _scope_path(session: Session, f: LedgerFilter, scope_path: str) -> tuple[str, str | None]:
+    """The org path to filter on (the caller's scope or a requested org within it)."""
+    if f.org is None:
+        return scope_path, None
+    org = session.get(Org, f.org)
+    if org is None:
+        raise Invalid("unknown org", errors=[{"field": "org", "message": f"unknown org {f.org!r}"}])
+    if not org.path.startswith(scope_path):
+        from services.core.errors import Forbidden
+
+        raise Forbidden(f"org {f.org!r} is outside this account's scope")
+    return org.path, org.id
+
+
+def check_scope(session: Session, f: LedgerFilter, scope_path: str) -> None:
+    """Raise now (404/403) for an unknown or out-of-scope org: a streamed export cannot later."""
+    _scope_path(session, f, scope_path)
+
+
+def _conditions(f: LedgerFilter, path: str, org_id: str | None) -> list[Any]:
+    P = Problem
+    cond: list[Any] = [P.org_path.like(like_prefix(path), escape="\\")]  # type: ignore[attr-defined]
+    if org_id is not None and not f.subtree:
+        cond.append(P.org_id == org_id)
+    if f.cycle is not None:
+        cond.append(P.cycle_id == f.cycle)
+    for values, column in (
+        (f.severity, P.severity),
+        (f.source, P.source),
+        (f.category, P.category),
+    ):
+        if values:
+            cond.append(column.in_(values))  # type: ignore[attr-defined]
+    if f.q:
+        needle = like_prefix(f.q.lower()).rstrip("%")
+        pattern = f"%{needle}%"
+        cond.append(
+            or_(
+                func.lower(P.title).like(pattern, escape="\\"),
+                func.lower(P.description).like(pattern, escape="\\"),
+            )
+        )
+    return cond
+
+
+def _order(f: LedgerFilter) -> list[Any]:
+    desc = f.sort.startswith("-")
+    key = SortKey(f.sort.removeprefix("-"))
+    P = Problem
+    column: Any = {
+        SortKey.due: P.due,
+        SortKey.opened: P.opened_at,
+        SortKey.org: P.org_path,
+        SortKey.severity: P.severity_rank,
+        SortKey.overdue_level: P.overdue_level,
+    }[key]
+    primary = column.desc() if desc else column.asc()
+    nulls = column.is_(None)  # rows without a due date sort last either way
+    return [nulls, primary, P.id.asc()]  # type: ignore[attr-defined]
+
+
+def _filtered(stmt: Any, f: LedgerFilter, path: str, org_id: str | None) -> Any:
+    P = Problem
+    stmt = stmt.where(*_conditions(f, path, org_id))
+    if f.state:
+        stmt = stmt.where(col(P.state).in_(f.state))
+    if f.min_overdue_level is not None:
+        stmt = stmt.where(col(P.overdue_level) >= f.min_overdue_level)
+    if f.due_before is not None:
+        stmt = stmt.where(col(P.due) < f.due_before)
+    return stmt
+
+
+def live_query(session: Session, f: LedgerFilter, scope_path: str) -> Select[Problem, str]:
+    path, org_id = _scope_path(session, f, scope_path)
+    stmt = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
+    result: Select[Problem, str] = _filtered(stmt, f, path, org_id).order_by(*_order(f))
+    return result
+
+
+def _row(p: Problem, org_name: str, today: date, tz: str, **asof: Any) -> LedgerRow:
+    state = asof.get("state", p.state)
+    due = asof.get("due", p.due)
+    closed = _aware(asof.get("closed", p.closed_at))
+    opened = _aware(p.opened_at)
+    assert opened is not None
+    end = closed or end_of_day(today, tz)
+    return LedgerRow(
+        problem_id=p.id,
+        org_id=p.org_id,
+        org_name=org_name,
+        org_path=p.org_path,
+        cycle_id=p.cycle_id,
+        title=p.title,
+        source=p.source,
+        category=p.category,
+        severity=p.severity,
+        owner_person_id=asof.get("owner", p.owner_person_id),
+        state=state,
+        overdue_level=asof.get("overdue_level", p.overdue_level),
+        extension_pending=asof.get("extension_pending", p.extension_pending),
+        due=due,
+        opened=opened,
+        closed=closed,
+        days_open=max(0, (end - opened).days),
+        on_time=on_time(state, due, closed, today, tz),
+    )
+
+
+def _state_as_of(session: Session, ids: list[str], cutoff: datetime) -> dict[str, dict[str, Any]]:
+    """Each problem's last recorded transition at or before ``cutoff``, from the audit chain."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        last = (
+            select(col(AuditEvent.entity_id), func.max(col(AuditEvent.seq)).label("seq"))
+            .where(
+                col(AuditEvent.entity_type) == "problem",
+                col(AuditEvent.entity_id).in_(chunk),
+                col(AuditEvent.at) <= cutoff,
+                col(AuditEvent.action) != "escalate",
+            )
+            .group_by(col(AuditEvent.entity_id))
+            .subquery()
+        )
+        rows = session.execute(
+            select(col(AuditEvent.entity_id), col(AuditEvent.payload), col(AuditEvent.at)).join(
+                last, col(AuditEvent.seq) == last.c.seq
+            )
+        ).all()
+        for entity_id, payload, at in rows:
+            out[entity_id] = {"payload": payload, "at": _aware(at)}
+        levels = session.execute(
+            select(col(AuditEvent.entity_id), col(AuditEvent.payload)).where(
+                col(AuditEvent.entity_type) == "problem",
+                col(AuditEvent.entity_id).in_(chunk),
+                col(AuditEvent.at) <= cutoff,
+                col(AuditEvent.action) == "escalate",
+            )
+        ).all()
+        for entity_id, payload in levels:
+            rec = out.get(entity_id)
+            if rec is None or str(payload.get("due")) != str(rec["payload"].get("due")):
+                continue  # an escalation of an earlier due date, superseded by an extension
+            rec["level"] = max(rec.get("level", 0), int(payload.get("overdue_level", 0)))
+    return out
+
+
+def _as_of_fields(rec: dict[str, Any], cutoff: datetime) -> dict[str, Any]:
+    payload = rec["payload"]
+    due = payload.get("due")
+    state = payload.get("state")
+    return {
+        "state": state,
+        "due": date.fromisoformat(due) if due else None,
+        "owner": payload.get("owner"),
+        "extension_pending": bool(payload.get("extension_pending", False)),
+        "overdue_level": rec.get("level", 0),
+        "closed": rec["at"] if state == "closed" else None,
+    }
+
+
+def iter_ledger(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, batch: int = 2000
+) -> Iterator[LedgerRow]:
+    """Every matching row in order, streamed from a server-side cursor in batches."""
+    today = f.as_of or datetime.now(ZoneInfo(tz)).date()
+    if f.as_of is None:
+        stmt = live_query(session, f, scope_path).execution_options(yield_per=batch)
+        for p, org_name in session.execute(stmt):
+            yield _row(p, org_name, today, tz)
+        return
+    yield from _as_of_rows(session, f, scope_path, tz, today, batch)
+
+
+def _as_of_rows(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, batch: int
+) -> Iterator[LedgerRow]:
+    cutoff = end_of_day(today, tz)
+    base = f.model_copy(update={"state": [], "overdue": None, "due_before": None})
+    stmt = live_query(session, base, scope_path).where(col(Problem.opened_at) <= cutoff)
+    rows = session.execute(stmt).all()
+    for i in range(0, len(rows), batch):
+        chunk = rows[i : i + batch]
+        states = _state_as_of(session, [p.id for p, _ in chunk], cutoff)
+        for p, org_name in chunk:
+            rec = states.get(p.id)
+            if rec is None:
+                continue
+            fields = _as_of_fields(rec, cutoff)
+            row = _row(p, org_name, today, tz, **fields)
+            if f.state and row.state not in f.state:
+                continue
+            if f.min_overdue_level is not None and row.overdue_level < f.min_overdue_level:
+                continue
+            if f.due_before is not None and (row.due is None or row.due >= f.due_before):
+                continue
+            yield row
+
+
+def ledger_page(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, offset: int, limit: int
+) -> tuple[list[LedgerRow], int]:
+    if f.as_of is not None:
+        rows = list(iter_ledger(session, f, scope_path, tz))
+        return rows[offset : offset + limit], len(rows)
+    stmt = live_query(session, f, scope_path)
+    total = session.execute(
+        select(func.count()).select_from(stmt.order_by(None).subquery())
+    ).scalar_one()
+    today = datetime.now(ZoneInfo(tz)).date()
+    page = session.execute(stmt.offset(offset).limit(limit)).all()
+    return [_row(p, name, today, tz) for p, name in page], int(total)

@@ -1,0 +1,115 @@
+"""Notifications: an in-app inbox row per message, delivered through the configured channels.
+
+Exactly-once per slot: a notification's ``dedupe_key`` is UNIQUE, and every channel's delivery is
+recorded in ``notification_deliveries`` (UNIQUE per notification and channel), so a retried
+activity or a restarted worker re-sends only what was never delivered. The one window no database
+can close — a crash after the peer accepted a message but before the delivery row committed — is
+covered on the wire: SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery``
+header both derived from the dedupe key, so receivers can drop a repeat."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import smtplib
+import time
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import httpx
+
+from services.core.logging import get_logger
+from services.core.settings import Settings
+from services.notify.models import DELIVERY_HEADER, SIGNATURE_HEADER, Notification
+from services.org.models import Person
+
+log = get_logger(__name__)
+
+
+class DeliveryError(Exception):
+    """A channel failed; the activity is retried and re-sends only undelivered channels."""
+
+
+def _message_id(dedupe_key: str) -> str:
+    return f"<{hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]}@dutyledger>"
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _send_log(n: Notification, recipient: Person | None, settings: Settings) -> None:
+    log.info(
+        "notification",
+        kind=n.kind,
+        to=n.recipient_person_id,
+        email=recipient.email if recipient else None,
+        subject=n.subject,
+        dedupe_key=n.dedupe_key,
+    )
+
+
+def _send_smtp(n: Notification, recipient: Person | None, settings: Settings) -> None:
+    if recipient is None or not recipient.email:
+        log.info("notification_no_email", to=n.recipient_person_id, dedupe_key=n.dedupe_key)
+        return
+    msg = EmailMessage()
+    msg["From"] = settings.smtp_sender
+    msg["To"] = recipient.email
+    msg["Subject"] = n.subject
+    msg["Message-ID"] = _message_id(n.dedupe_key) if n.dedupe_key else make_msgid()
+    msg.set_content(n.body)
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
+            if settings.smtp_starttls:
+                smtp.starttls()
+            if settings.smtp_username:
+                password = (
+                    settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+                )
+                smtp.login(settings.smtp_username, password)
+            smtp.send_message(msg)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"smtp: {exc}") from exc
+
+
+def _send_webhook(n: Notification, recipient: Person | None, settings: Settings) -> None:
+    if not settings.webhook_url:
+        raise DeliveryError("webhook channel is enabled but DUTYLEDGER_WEBHOOK_URL is not set")
+    body = json.dumps(
+        {
+            "dedupe_key": n.dedupe_key,
+            "kind": n.kind,
+            "recipient_person_id": n.recipient_person_id,
+            "recipient_email": recipient.email if recipient else None,
+            "subject": n.subject,
+            "body": n.body,
+            "entity_type": n.entity_type,
+            "entity_id": n.entity_id,
+            "scheduled_for": n.scheduled_for.isoformat() if n.scheduled_for else None,
+        },
+        sort_keys=True,
+    ).encode()
+    headers = {"Content-Type": "application/json", DELIVERY_HEADER: n.dedupe_key}
+    if settings.webhook_secret is not None:
+        headers[SIGNATURE_HEADER] = webhook_signature(
+            settings.webhook_secret.get_secret_value(), body
+        )
+    # A few quick retries with backoff here; beyond that the activity's own retry policy takes over.
+    last: str = ""
+    for attempt in range(3):
+        try:
+            r = httpx.post(settings.webhook_url, content=body, headers=headers, timeout=10)
+            if r.status_code < 300:
+                return
+            last = f"HTTP {r.status_code}"
+            if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+                break  # the receiver refuses this message; retrying will not change that
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.2 * 2**attempt)
+    raise DeliveryError(f"webhook: {last}")
+
+
+SENDERS = {"log": _send_log, "smtp": _send_smtp, "webhook": _send_webhook}

@@ -1,0 +1,84 @@
+"""Notifications: an in-app inbox row per message, delivered through the configured channels.
+
+Exactly-once per slot: a notification's ``dedupe_key`` is UNIQUE, and every channel's delivery is
+recorded in ``notification_deliveries`` (UNIQUE per notification and channel), so a retried
+activity or a restarted worker re-sends only what was never delivered. The one window no database
+can close — a crash after the peer accepted a message but before the delivery row committed — is
+covered on the wire: SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery``
+header both derived from the dedupe key, so receivers can drop a repeat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from services.core.clock import utcnow
+
+CHANNELS = ("log", "smtp", "webhook")
+
+
+SIGNATURE_HEADER = "X-Dutyledger-Signature"
+
+
+DELIVERY_HEADER = "X-Dutyledger-Delivery"
+
+
+class Notification(SQLModel, table=True):
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("dedupe_key", name="uq_notifications_dedupe_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=300)
+    recipient_person_id: str | None = Field(default=None, max_length=64, index=True)
+    kind: str = Field(max_length=40)
+    subject: str = Field(max_length=300)
+    body: str
+    entity_type: str = Field(default="", max_length=40)
+    entity_id: str = Field(default="", max_length=200, index=True)
+    org_path: str = Field(default="", max_length=2000, index=True)
+    scheduled_for: datetime | None = None  # when the slot was due (workflow time)
+    fired_at: datetime | None = None  # when the workflow's timer fired (workflow time)
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+class NotificationDelivery(SQLModel, table=True):
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (UniqueConstraint("notification_id", "channel", name="uq_delivery_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notifications.id", index=True)
+    channel: str = Field(max_length=20)
+    delivered_at: datetime = Field(default_factory=utcnow)
+
+
+class NotificationIn(BaseModel):
+    dedupe_key: str
+    recipient_person_id: str | None
+    kind: str
+    subject: str
+    body: str
+    entity_type: str = ""
+    entity_id: str = ""
+    org_path: str = ""
+    scheduled_for: datetime | None = None
+    fired_at: datetime | None = None
+
+
+class NotificationOut(BaseModel):
+    id: int
+    recipient_person_id: str | None
+    kind: str
+    subject: str
+    body: str
+    entity_type: str
+    entity_id: str
+    scheduled_for: datetime | None
+    fired_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None
+    channels: list[str] = []

@@ -1,0 +1,131 @@
+"""Notifications: an in-app inbox row per message, delivered through the configured channels.
+
+Exactly-once per slot: a notification's ``dedupe_key`` is UNIQUE, and every channel's delivery is
+recorded in ``notification_deliveries`` (UNIQUE per notification and channel), so a retried
+activity or a restarted worker re-sends only what was never delivered. The one window no database
+can close — a crash after the peer accepted a message but before the delivery row committed — is
+covered on the wire: SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery``
+header both derived from the dedupe key, so receivers can drop a repeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col, select
+
+from services.core.clock import utcnow
+from services.core.logging import get_logger
+from services.core.settings import Settings
+from services.notify.channels import SENDERS, DeliveryError
+from services.notify.models import (
+    Notification,
+    NotificationDelivery,
+    NotificationIn,
+    NotificationOut,
+)
+from services.org.models import Person
+
+log = get_logger(__name__)
+
+
+def record_notification(session: Session, spec: NotificationIn) -> Notification:
+    """Insert the inbox row unless its dedupe key exists; return the stored row either way."""
+    existing = session.exec(
+        select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
+    ).first()
+    if existing is not None:
+        return existing
+    row = Notification(**spec.model_dump())
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # a concurrent retry won the race
+        return session.exec(
+            select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
+        ).one()
+    session.flush()
+    return row
+
+
+def deliver(session: OrmSession, n: Notification, settings: Settings) -> list[str]:
+    """Send through every configured channel not yet delivered; record each delivery as it succeeds.
+
+    Commits after each channel so a later failure does not undo a delivery already made.
+    Raises DeliveryError if any channel failed (the caller's retry re-sends only those).
+    """
+    assert n.id is not None
+    done = set(
+        session.execute(
+            select(NotificationDelivery.channel).where(NotificationDelivery.notification_id == n.id)
+        ).scalars()
+    )
+    recipient = session.get(Person, n.recipient_person_id) if n.recipient_person_id else None
+    failures: list[str] = []
+    sent: list[str] = []
+    for channel in settings.notify_channels:
+        if channel in done:
+            continue
+        sender = SENDERS.get(channel)
+        if sender is None:
+            failures.append(f"unknown channel {channel!r}")
+            continue
+        try:
+            sender(n, recipient, settings)
+        except DeliveryError as exc:
+            failures.append(str(exc))
+            continue
+        session.add(NotificationDelivery(notification_id=n.id, channel=channel))
+        session.commit()
+        sent.append(channel)
+    if not failures and n.sent_at is None:
+        n.sent_at = utcnow()
+        session.add(n)
+        session.commit()
+    if failures:
+        raise DeliveryError("; ".join(failures))
+    return sent
+
+
+def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notification:
+    """Record (once) and deliver (each channel once) one notification."""
+    n = record_notification(session, spec)
+    session.commit()
+    if n.sent_at is None:
+        deliver(session, n, settings)
+    return n
+
+
+def inbox(
+    session: Session, person_id: str | None, org_path: str, offset: int, limit: int
+) -> tuple[list[NotificationOut], int]:
+    from sqlalchemy import func
+
+    from services.org.queries import under_path
+
+    cond: list[Any] = [under_path(Notification.org_path, org_path)]
+    if person_id is not None:
+        cond.append(Notification.recipient_person_id == person_id)
+    total = session.exec(select(func.count()).select_from(Notification).where(*cond)).one()
+    rows = session.exec(
+        select(Notification)
+        .where(*cond)
+        .order_by(col(Notification.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    ids = [r.id for r in rows]
+    channels: dict[int, list[str]] = {}
+    if ids:
+        for d in session.exec(
+            select(NotificationDelivery).where(col(NotificationDelivery.notification_id).in_(ids))
+        ).all():
+            channels.setdefault(d.notification_id, []).append(d.channel)
+    out = [
+        NotificationOut.model_validate(r, from_attributes=True).model_copy(
+            update={"channels": sorted(channels.get(r.id or 0, []))}
+        )
+        for r in rows
+    ]
+    return out, int(total)

@@ -1,0 +1,76 @@
+"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
+
+Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
+indexed prefix query on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # annotations only: contracts stay free of tables
+    from services.org.models import Org
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+_ID_RE = re.compile(ID_PATTERN)
+
+
+ORG_KINDS = ("committee", "general_branch", "branch", "department", "group", "office", "team")
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    title: str = Field(default="", max_length=200)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    org_id: str | None = None
+
+
+class OrgIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    kind: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
+    parent_id: str | None = None
+    head_person_id: str | None = None
+
+
+class OrgTreeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    people: list[PersonIn] = Field(default_factory=list)
+    orgs: list[OrgIn] = Field(default_factory=list)
+
+
+class OrgOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    parent_id: str | None
+    path: str
+    depth: int
+    head_person_id: str | None
+
+    @classmethod
+    def of(cls, org: Org) -> OrgOut:
+        return cls.model_validate(org, from_attributes=True)
+
+
+class PersonOut(BaseModel):
+    id: str
+    name: str
+    title: str
+    email: str | None
+    org_id: str | None
+
+
+class ImportResult(BaseModel):
+    orgs_created: int
+    people_created: int

@@ -1,0 +1,38 @@
+"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
+
+Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
+indexed prefix query on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, String
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from services.core.clock import utcnow
+
+
+class Org(SQLModel, table=True):
+    __tablename__ = "orgs"
+
+    id: str = SQLField(primary_key=True, max_length=64)
+    name: str = SQLField(max_length=200)
+    kind: str = SQLField(max_length=40)
+    parent_id: str | None = SQLField(default=None, foreign_key="orgs.id", index=True)
+    path: str = SQLField(sa_column=Column(String(2000), nullable=False, index=True))
+    depth: int = 0
+    head_person_id: str | None = SQLField(default=None, max_length=64)
+    created_at: datetime = SQLField(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    __tablename__ = "people"
+
+    id: str = SQLField(primary_key=True, max_length=64)
+    name: str = SQLField(max_length=200)
+    title: str = SQLField(default="", max_length=200)
+    email: str | None = SQLField(default=None, max_length=320)
+    org_id: str | None = SQLField(default=None, foreign_key="orgs.id", index=True)
+    created_at: datetime = SQLField(default_factory=utcnow)

@@ -1,0 +1,55 @@
+"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
+
+The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
+(row + audit event in one transaction, idempotent by version) and answers reads."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, Text
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from services.core.clock import utcnow
+from services.rectification.rules import OPEN_STATES as _OPEN
+
+OPEN_STATES = frozenset(s.value for s in _OPEN)
+
+
+class Problem(SQLModel, table=True):
+    __tablename__ = "problems"
+    __table_args__ = (
+        Index("ix_problems_org_path_state", "org_path", "state"),
+        Index("ix_problems_state_due", "state", "due"),
+        Index("ix_problems_overdue", "overdue_level", "state"),
+    )
+
+    id: str = SQLField(primary_key=True, max_length=40)
+    org_id: str = SQLField(foreign_key="orgs.id", index=True, max_length=64)
+    org_path: str = SQLField(max_length=2000, index=True)
+    cycle_id: str | None = SQLField(default=None, max_length=80, index=True)
+    item_id: str | None = SQLField(default=None, max_length=200, index=True)
+    source: str = SQLField(max_length=20, index=True)
+    category: str = SQLField(max_length=20, index=True)
+    severity: str = SQLField(max_length=10, index=True)
+    severity_rank: int = 1
+    title: str = SQLField(max_length=300)
+    description: str = SQLField(default="", sa_column=Column(Text, nullable=False))
+    state: str = SQLField(max_length=30, index=True)
+    owner_person_id: str | None = SQLField(default=None, max_length=64, index=True)
+    verifier_person_id: str | None = SQLField(default=None, max_length=64)
+    due: date | None = SQLField(default=None, index=True)
+    opened_at: datetime = SQLField(index=True)
+    closed_at: datetime | None = None
+    overdue_level: int = 0
+    extension_pending: bool = False
+    requested_due: date | None = None
+    recheck_due: date | None = None
+    recheck_open: bool = False
+    progress_percent: int = 0
+    plan: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)
+    version: int = 0
+    created_by: str = SQLField(default="", max_length=120)
+    updated_at: datetime = SQLField(default_factory=utcnow)

@@ -1,0 +1,150 @@
+"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
+
+The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
+(row + audit event in one transaction, idempotent by version) and answers reads."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import date, datetime, timedelta
+
+from sqlmodel import Session, select
+
+from services.audit.chain import AuditEventOut, append_event, entity_timeline
+from services.core.clock import today_in
+from services.core.errors import Invalid, NotFound
+from services.core.settings import Settings
+from services.org.models import Org
+from services.rectification.contracts import (
+    SEVERITY_RANK,
+    ProblemIn,
+    ProblemSnapshot,
+    Severity,
+    Transition,
+)
+from services.rectification.models import Problem
+from services.rectification.rules import RectState
+
+
+def default_due(settings: Settings, severity: Severity, today: date) -> date:
+    """Due date by severity when the flagger gives none (configured days from today)."""
+    days = {
+        Severity.critical: settings.due_days_critical,
+        Severity.major: settings.due_days_major,
+        Severity.minor: settings.due_days_minor,
+    }[severity]
+    return today + timedelta(days=days)
+
+
+def new_snapshot(
+    settings: Settings,
+    org: Org,
+    body: ProblemIn,
+    problem_id: str,
+    created_by: str,
+    now: datetime,
+    today: date | None = None,
+) -> ProblemSnapshot:
+    """The not-yet-recorded problem handed to its workflow (version 0: the workflow records it).
+
+    ``today`` is the flagger's calendar day (a workflow passes its own clock's), default the
+    configured timezone's today.
+    """
+    today = today or today_in(settings.timezone)
+    if body.due is not None and body.due < today:
+        raise Invalid(
+            "due is in the past", errors=[{"field": "due", "message": "must not be in the past"}]
+        )
+    return ProblemSnapshot(
+        problem_id=problem_id,
+        org_id=org.id,
+        org_path=org.path,
+        cycle_id=body.cycle_id,
+        item_id=body.item_id,
+        source=body.source.value,
+        category=body.category.value,
+        severity=body.severity.value,
+        title=body.title,
+        description=body.description,
+        state=RectState.identified,
+        owner_person_id=None,
+        verifier_person_id=None,
+        due=body.due or default_due(settings, body.severity, today),
+        opened_at=now,
+        closed_at=None,
+        extension_pending=False,
+        requested_due=None,
+        recheck_due=None,
+        recheck_open=False,
+        progress_percent=0,
+        plan=None,
+        version=0,
+        created_by=created_by,
+    )
+
+
+def new_problem_id(account_id: str, idempotency_key: str | None) -> str:
+    """Random, or derived from (account, Idempotency-Key) so a retried request maps to one id."""
+    if idempotency_key:
+        digest = hashlib.sha256(f"{account_id}\0{idempotency_key}".encode()).hexdigest()
+        return "P-" + digest[:12].upper()
+    return "P-" + secrets.token_hex(6).upper()
+
+
+def get_problem(session: Session, problem_id: str) -> Problem:
+    p = session.get(Problem, problem_id)
+    if p is None:
+        raise NotFound(f"problem {problem_id!r} does not exist", field="problem_id")
+    return p
+
+
+def timeline(session: Session, problem_id: str) -> list[AuditEventOut]:
+    return entity_timeline(session, "problem", problem_id)
+
+
+def persist_transition(session: Session, t: Transition) -> bool:
+    """Write the snapshot and its audit event in the caller's transaction; False if already done."""
+    s = t.snapshot
+    key = f"rect:{s.problem_id}:v{s.version}"
+    payload = {
+        **t.payload,
+        "state": s.state.value,
+        "due": s.due.isoformat() if s.due else None,
+        "owner": s.owner_person_id,
+        "extension_pending": s.extension_pending,
+    }
+    _, created = append_event(
+        session,
+        idempotency_key=key,
+        actor=t.actor,
+        action=t.action,
+        entity_type="problem",
+        entity_id=s.problem_id,
+        payload=payload,
+        at=t.at,
+        org_path=s.org_path,
+    )
+    if not created:
+        return False
+    row = session.get(Problem, s.problem_id)
+    values = s.model_dump(exclude={"problem_id", "overdue_level"})
+    values["state"] = s.state.value
+    values["severity_rank"] = SEVERITY_RANK.get(Severity(s.severity), 1)
+    values["updated_at"] = t.at
+    if row is None:
+        row = Problem(id=s.problem_id, overdue_level=s.overdue_level or 0, **values)
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+        if s.overdue_level is not None:
+            row.overdue_level = s.overdue_level
+    session.add(row)
+    session.flush()
+    return True
+
+
+def existing_problem_ids(session: Session, ids: list[str]) -> set[str]:
+    from sqlmodel import col
+
+    return set(session.exec(select(Problem.id).where(col(Problem.id).in_(ids))).all())
