@@ -18,6 +18,8 @@ from services.core.settings import Settings
 from services.org.queries import get_org
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# No list is that long; a bound keeps the offset inside every database's integer range.
+MAX_PAGE = 100_000
 
 
 @dataclass
@@ -88,7 +90,7 @@ class PageParams:
 
 
 def page_params(
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PageParams:
     return PageParams(page=page, page_size=page_size)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
 
 from services.core.errors import DomainError
 from services.core.logging import get_logger
@@ -83,6 +84,18 @@ def install(app: FastAPI) -> None:
             503,
             "Service unavailable",
             "the database is busy or unreachable; retry shortly",
+            request,
+            retry_after=2,
+        )
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(request: Request, exc: RPCError) -> JSONResponse:
+        # Temporal unreachable or refusing: nothing was started or changed; retry.
+        log.warning("temporal_unavailable", path=request.url.path, error=str(exc)[:300])
+        return problem(
+            503,
+            "Service unavailable",
+            "the workflow engine is unreachable; nothing was changed, retry shortly",
             request,
             retry_after=2,
         )

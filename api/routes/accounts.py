@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from sqlmodel import Session
 
 from api.deps import PrincipalDep, SessionDep
 from services.accounts.models import AccountCreated, AccountIn, Role
+from services.accounts.principal import Principal
 from services.accounts.store import create_account
 from services.core.errors import Forbidden
+from services.org.models import Org, Person
 from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -21,7 +24,23 @@ def post_account(body: AccountIn, session: SessionDep, principal: PrincipalDep) 
             raise Forbidden("only an installation-wide admin may create installation-wide accounts")
     else:
         principal.require_scope(get_org(session, body.scope_org_id))
+    if body.person_id is not None:
+        _require_person_in_scope(session, principal, body.person_id)
     return create_account(session, body)
+
+
+def _require_person_in_scope(session: Session, principal: Principal, person_id: str) -> None:
+    """An account acts as its person (signs their letters, owns their rectifications): an admin
+    may bind only people of orgs inside its own scope."""
+    person = session.get(Person, person_id)
+    if person is None:
+        return  # create_account answers 422 naming person_id
+    org = session.get(Org, person.org_id) if person.org_id else None
+    if not principal.in_scope(org.path if org else "/"):
+        raise Forbidden(
+            f"person {person_id!r} belongs to an org outside this account's scope; an account "
+            "may act only as a person inside its creator's scope"
+        )
 
 
 @router.get("/me")

@@ -75,7 +75,7 @@ class AmendIn(BaseModel):
 
 class ProgressIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    actual: float = Field(ge=0)
+    actual: float = Field(ge=0, allow_inf_nan=False)
     note: str = Field(default="", max_length=4000)
     evidence: list[str] = Field(default_factory=list, max_length=50)
 

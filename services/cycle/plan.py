@@ -39,7 +39,7 @@ class Indicator(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     metric: str = Field(min_length=1, max_length=200)
-    target: float = Field(ge=0)
+    target: float = Field(ge=0, allow_inf_nan=False)
     unit: str = Field(min_length=1, max_length=40)
     standard: str = Field(default="", max_length=500)
 

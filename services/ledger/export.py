@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 from services.core.labels import Lang, label
@@ -100,7 +101,11 @@ def write_xlsx(
         values = []
         for c in columns:
             v = c.value(row, lang)
-            if isinstance(v, datetime) and v.tzinfo is not None:
+            if isinstance(v, str):
+                # Control characters are not allowed in a worksheet: openpyxl would raise after
+                # the response's headers were sent. Stored text may hold them; drop them here.
+                v = ILLEGAL_CHARACTERS_RE.sub("", v)
+            elif isinstance(v, datetime) and v.tzinfo is not None:
                 v = v.replace(tzinfo=None)  # Excel has no time zones; values are UTC
             values.append(v)
         ws.append(values)

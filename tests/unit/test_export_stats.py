@@ -9,9 +9,9 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from services.export import Column, csv_stream, write_xlsx
-from services.labels import label
-from services.stats import aging_bucket, mean, percentile, rate
+from services.core.labels import label
+from services.ledger.aggregates import aging_bucket, mean, percentile, rate
+from services.ledger.export import Column, csv_stream, write_xlsx
 
 COLUMNS = [
     Column("id", "Problem", "问题编号"),
@@ -83,3 +83,14 @@ def test_labels_and_stats() -> None:
     )
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 90) == 9.1
     assert mean([1, 2]) == 1.5 and rate(1, 3) == 0.3333 and rate(0, 0) is None
+
+
+def test_xlsx_drops_control_characters_instead_of_failing() -> None:
+    """A title stored with a control character (e.g. from a public report) once made openpyxl
+    raise after the response had started: every XLSX export of that subtree came out empty."""
+    out = io.BytesIO()
+    rows = [{**ROWS[0], "id": "P-\x01bad\x0b title\x1f"}]
+    assert write_xlsx(COLUMNS, rows, "en", "ledger", out) == 1
+    ws = load_workbook(io.BytesIO(out.getvalue())).active
+    assert ws is not None
+    assert ws.cell(row=2, column=1).value == "P-bad title"

@@ -1,0 +1,154 @@
+"""Regressions of the server errors and the privilege escalation found from outside (issue 13):
+each answered 500 (or let a scoped admin act as someone outside its scope) before its fix.
+Real app, real database, real Temporal."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlmodel import Session, func, select
+from temporalio.testing import WorkflowEnvironment
+
+from services.accounts.models import Account, Role
+from services.cycle.models import Cycle
+from tests.conftest import start_time_skipping
+from tests.support.cycles import YEAR, item, launch, small_plan
+from tests.support.world import World, world
+
+HUGE = 9223372036854775807
+
+
+@pytest.fixture
+async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+def _problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_a_huge_page_number_is_422_naming_page_not_500(w: World) -> None:
+    for url, token in (
+        (f"/public/v1/commitments?page={HUGE}", None),
+        (f"/api/v1/orgs?page={HUGE}", w.admin),
+        (f"/api/v1/rectifications?page={HUGE}", w.auditor),
+        (f"/api/v1/cycles?page={HUGE}", w.committee),
+        (f"/api/v1/notifications?page={HUGE}", w.committee),
+    ):
+        body = _problem(await w.call("GET", url, token), 422)
+        assert "page" in {e["field"] for e in body["errors"]}, (url, body)
+    # The largest page allowed still answers, with no rows.
+    r = await w.call("GET", "/api/v1/orgs?page=100000", w.admin)
+    assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+
+def _plan_with_target(target: str) -> bytes:
+    """A plan whose first branch item's target is the literal ``target`` (JSON number text)."""
+    plan = copy.deepcopy(small_plan())
+    plan["templates"]["branch"] = [item("x", f"{YEAR}-05-01", 123456789)]
+    body = json.dumps({"root_org_id": "city", "year": YEAR, "title": "t", "plan": plan})
+    return body.replace("123456789", target).encode()
+
+
+async def test_an_infinite_plan_target_is_422_and_starts_nothing(w: World) -> None:
+    for target in ("1e999", "-1e999"):
+        r = await w.call(
+            "POST",
+            "/api/v1/cycles",
+            w.committee,
+            content=_plan_with_target(target),
+            headers={"Content-Type": "application/json"},
+        )
+        body = _problem(r, 422)
+        fields = {e["field"] for e in body["errors"]}
+        assert fields == {"plan.templates.branch.0.indicator.target"}, body
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(Cycle)).one() == 0
+    # The same root and year can still be launched: nothing was half-started.
+    await launch(w)
+
+
+async def test_an_infinite_target_in_an_amendment_is_422_not_503(w: World) -> None:
+    cid = await launch(w)
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/city/items",
+        w.committee,
+        content=(
+            b'{"items": [{"title": "x", "category": "organization", "responsibility": "primary",'
+            b' "due": "' + f"{YEAR}-05-01".encode() + b'", "indicator": {"metric": "m",'
+            b' "target": 1e999, "unit": "u", "standard": "s"}}]}'
+        ),
+        headers={"Content-Type": "application/json"},
+    )
+    body = _problem(r, 422)
+    assert {e["field"] for e in body["errors"]} == {"items.0.indicator.target"}, body
+
+
+async def test_a_scoped_admin_cannot_bind_an_account_to_a_person_outside_its_scope(
+    w: World,
+) -> None:
+    gb1_admin = w.stack.token(Role.admin, "gb-1")
+    before = _accounts(w)
+    # p-001 is the city's secretary (the issuer of gb-1's letter): outside gb-1.
+    r = await w.call(
+        "POST",
+        "/api/v1/accounts",
+        gb1_admin,
+        json={"role": "committee", "scope_org_id": "gb-1", "person_id": "p-001"},
+    )
+    body = _problem(r, 403)
+    assert "p-001" in body["detail"]
+    assert _accounts(w) == before
+    # A person inside its scope is fine.
+    r = await w.call(
+        "POST",
+        "/api/v1/accounts",
+        gb1_admin,
+        json={"role": "member", "scope_org_id": "gb-1-b1", "person_id": "p-009"},
+    )
+    assert r.status_code == 201, r.text
+
+
+def _accounts(w: World) -> int:
+    with Session(w.stack.engine) as s:
+        return int(s.exec(select(func.count()).select_from(Account)).one())
+
+
+async def test_flagging_while_temporal_is_down_is_503_and_writes_nothing(settings, engine) -> None:
+    """Temporal goes away under a connected API (its own test server, stopped before the call)."""
+    from services.core.db import session_scope
+    from services.demo import demo_tree
+    from services.org.store import import_tree
+    from services.rectification.models import Problem
+    from tests.support.stack import running_stack
+
+    with session_scope(engine) as s:
+        import_tree(s, demo_tree())
+    env = await start_time_skipping()
+    dead = env.client
+    await env.shutdown()
+    async with running_stack(settings, engine, dead, with_worker=False) as stack:
+        body = {
+            "org_id": "gb-1-b1",
+            "source": "inspection",
+            "category": "conduct",
+            "severity": "major",
+            "title": "Minutes not filed",
+        }
+        token = stack.token(Role.committee, "city", "p-001")
+        r = await stack.call(
+            "POST", "/api/v1/problems", token, json=body, headers={"Idempotency-Key": "k1"}
+        )
+        problem = _problem(r, 503)
+        assert r.headers["retry-after"] == "2" and "retry" in problem["detail"]
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(Problem)).one() == 0
