@@ -31,6 +31,7 @@ from services.cycle.store import (
     persist_letter_change,
     record_cycle,
 )
+from services.notify import texts
 from services.notify.models import NotificationIn
 from services.notify.store import notify
 from services.org.queries import get_org
@@ -68,16 +69,15 @@ def issue_letter(inp: IssueLetterInput) -> IssuedLetter:
             letter = stored
         sign_by = plan.calendar.sign_by
     if letter.head_person_id is not None:
+        subject, body = texts.letter_issued(
+            letter.org_name, cycle.title, len(letter.items), letter.content_hash, sign_by
+        )
         spec = NotificationIn(
             dedupe_key=f"letter:{letter.letter_id}:issued",
             recipient_person_id=letter.head_person_id,
             kind="letter_issued",
-            subject=f"Responsibility letter to sign by {sign_by.isoformat()} — {letter.org_name}",
-            body=(
-                f"The “{cycle.title}” responsibility letter for {letter.org_name} lists "
-                f"{len(letter.items)} item(s). Read it and sign (content hash "
-                f"{letter.content_hash[:12]}…) by {sign_by.isoformat()}."
-            ),
+            subject=subject,
+            body=body,
             entity_type="letter",
             entity_id=letter.letter_id,
             org_path=letter.org_path,

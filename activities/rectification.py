@@ -6,6 +6,7 @@ from temporalio import activity
 
 from activities.context import deps
 from services.core.db import session_scope
+from services.notify import texts
 from services.notify.models import NotificationIn
 from services.notify.store import notify
 from services.rectification.contracts import (
@@ -28,15 +29,13 @@ def persist_rectification(t: Transition) -> bool:
 def request_recheck(inp: RecheckRequest) -> None:
     """Ask the verifier to confirm the fix held; one message per problem and re-check date."""
     d = deps()
+    subject, body = texts.recheck_due(inp.problem_id, inp.title, inp.recheck_due)
     spec = NotificationIn(
         dedupe_key=f"problem:{inp.problem_id}:recheck={inp.recheck_due.isoformat()}",
         recipient_person_id=inp.verifier_person_id,
         kind="recheck",
-        subject=f"Re-check due: did the fix hold? — {inp.title}",
-        body=(
-            f"Rectification {inp.problem_id} (“{inp.title}”) was closed; its re-check is due "
-            f"{inp.recheck_due.isoformat()}. Confirm that the fix held, or reopen it."
-        ),
+        subject=subject,
+        body=body,
         entity_type="problem",
         entity_id=inp.problem_id,
         org_path=inp.org_path,

@@ -19,10 +19,12 @@ from api import problems as problem_json
 from api.deps import AppState
 from api.routes import (
     accounts,
+    commitments,
     cycles,
     evidence,
     health,
     inbox,
+    items,
     ledger,
     letters,
     orgs,
@@ -35,6 +37,25 @@ from services.core.settings import Settings
 from services.core.temporal import connect
 
 log = get_logger(__name__)
+
+
+# Every router of the API, in the order their paths are matched.
+ROUTERS = (
+    health.router,
+    orgs.router,
+    accounts.router,
+    inbox.router,
+    ledger.router,
+    problems.router,
+    evidence.router,
+    reports.router,
+    reports.public,
+    cycles.router,
+    letters.router,
+    items.router,
+    commitments.router,
+    commitments.public,
+)
 
 
 def create_app(
@@ -82,17 +103,7 @@ def create_app(
         response.headers["x-request-id"] = request_id
         return response
 
-    app.include_router(health.router)
-    app.include_router(orgs.router)
-    app.include_router(accounts.router)
-    app.include_router(inbox.router)
-    app.include_router(ledger.router)
-    app.include_router(problems.router)
-    app.include_router(evidence.router)
-    app.include_router(reports.router)
-    app.include_router(reports.public)
-    app.include_router(cycles.router)
-    app.include_router(letters.router)
-    app.include_router(letters.public)
+    for router in ROUTERS:
+        app.include_router(router)
     app.state.report_limiter = reports.SlidingWindow()
     return app

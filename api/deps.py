@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Engine
@@ -17,6 +17,7 @@ from services.core.errors import Unavailable
 from services.core.settings import Settings
 from services.org.queries import get_org
 
+T = TypeVar("T")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # No list is that long; a bound keeps the offset inside every database's integer range.
 MAX_PAGE = 100_000
@@ -106,3 +107,12 @@ StateDep = Annotated[AppState, Depends(app_state)]
 TemporalClient = Client
 TemporalDep = Annotated[TemporalClient, Depends(get_temporal)]
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+async def released(session: Session, step: Awaitable[T]) -> T:
+    """Await a domain client's step with no database connection held (Temporal may take a
+    while; the pool is shared), then read afresh: the step's write is in the read model."""
+    session.commit()
+    result = await step
+    session.expire_all()
+    return result

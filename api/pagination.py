@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 T = TypeVar("T")
+
+
+class PageRequest(Protocol):
+    @property
+    def page(self) -> int: ...
+
+    @property
+    def page_size(self) -> int: ...
 
 
 class Page(BaseModel, Generic[T]):
@@ -14,3 +22,7 @@ class Page(BaseModel, Generic[T]):
     total: int
     page: int
     page_size: int
+
+    @classmethod
+    def of(cls, items: list[T], total: int, asked: PageRequest) -> Page[T]:
+        return cls(items=items, total=total, page=asked.page, page_size=asked.page_size)

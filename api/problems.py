@@ -45,64 +45,68 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
+async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+    return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {
-                "field": _field_of(e["loc"]),
-                "message": e["msg"],
-                "in": str(e["loc"][0]) if e["loc"] else "body",
-            }
-            for e in exc.errors()
-        ]
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem(422, "Invalid input", f"invalid value for: {fields}", request, errors=errors)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {
-            404: "Not found",
-            405: "Method not allowed",
-            401: "Unauthorized",
-            403: "Forbidden",
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {
+            "field": _field_of(e["loc"]),
+            "message": e["msg"],
+            "in": str(e["loc"][0]) if e["loc"] else "body",
         }
-        return problem(
-            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request
-        )
+        for e in exc.errors()
+    ]
+    fields = ", ".join(sorted({e["field"] for e in errors}))
+    return problem(422, "Invalid input", f"invalid value for: {fields}", request, errors=errors)
 
-    @app.exception_handler(SATimeoutError)
-    @app.exception_handler(OperationalError)
-    async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
-        # Pool exhausted, database locked or unreachable: the request wrote nothing; retry.
-        log.warning("database_unavailable", path=request.url.path, error=str(exc)[:300])
-        return problem(
-            503,
-            "Service unavailable",
-            "the database is busy or unreachable; retry shortly",
-            request,
-            retry_after=2,
-        )
 
-    @app.exception_handler(RPCError)
-    async def _temporal_down(request: Request, exc: RPCError) -> JSONResponse:
-        # Temporal unreachable or refusing: nothing was started or changed; retry.
-        log.warning("temporal_unavailable", path=request.url.path, error=str(exc)[:300])
-        return problem(
-            503,
-            "Service unavailable",
-            "the workflow engine is unreachable; nothing was changed, retry shortly",
-            request,
-            retry_after=2,
-        )
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    titles = {
+        404: "Not found",
+        405: "Method not allowed",
+        401: "Unauthorized",
+        403: "Forbidden",
+    }
+    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
-        return problem(
-            500, "Internal error", "an unexpected error occurred; it was logged", request
-        )
+
+async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
+    # Pool exhausted, database locked or unreachable: the request wrote nothing; retry.
+    log.warning("database_unavailable", path=request.url.path, error=str(exc)[:300])
+    return problem(
+        503,
+        "Service unavailable",
+        "the database is busy or unreachable; retry shortly",
+        request,
+        retry_after=2,
+    )
+
+
+async def _temporal_down(request: Request, exc: RPCError) -> JSONResponse:
+    # Temporal unreachable or refusing: nothing was started or changed; retry.
+    log.warning("temporal_unavailable", path=request.url.path, error=str(exc)[:300])
+    return problem(
+        503,
+        "Service unavailable",
+        "the workflow engine is unreachable; nothing was changed, retry shortly",
+        request,
+        retry_after=2,
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem(500, "Internal error", "an unexpected error occurred; it was logged", request)
+
+
+def install(app: FastAPI) -> None:
+    """Every error the API answers is problem+json; the most specific handler wins."""
+    app.exception_handler(DomainError)(_domain)
+    app.exception_handler(RequestValidationError)(_validation)
+    app.exception_handler(StarletteHTTPException)(_http)
+    app.exception_handler(SATimeoutError)(_db_busy)
+    app.exception_handler(OperationalError)(_db_busy)
+    app.exception_handler(RPCError)(_temporal_down)
+    app.exception_handler(Exception)(_unexpected)

@@ -32,7 +32,7 @@ def get_notifications(
     if person != principal.person_id and principal.role is Role.member:
         raise Forbidden("members may read only their own notifications")
     rows, total = inbox(session, person, principal.scope_path, page.offset, page.page_size)
-    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)
+    return Page.of(rows, total, page)
 
 
 @router.get("/accountability")
@@ -44,4 +44,4 @@ def get_accountability(
 ) -> Page[AccountabilityOut]:
     path = subtree_path(session, principal, org)
     rows, total = list_accountability(session, path, page.offset, page.page_size)
-    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)
+    return Page.of(rows, total, page)

@@ -97,7 +97,7 @@ def list_rectifications(
     rows, total = ledger_page(
         session, f, principal.scope_path, state.settings.timezone, page.offset, page.page_size
     )
-    return Page(items=rows, total=total, page=page.page, page_size=page.page_size)
+    return Page.of(rows, total, page)
 
 
 @router.get("/stats")

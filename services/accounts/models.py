@@ -1,7 +1,7 @@
-"""API identities: accounts with a role, an org-subtree scope and a bearer token stored as a hash.
+"""Accounts: the table, roles, and the bodies that create one.
 
-Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (a fast hash is right for
-random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token."""
+Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (see ``store``).
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""API identities: accounts with a role, an org-subtree scope and a bearer token stored as a hash.
-
-Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (a fast hash is right for
-random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token."""
+"""The ``Principal``: who a request acts as (account, role, person, subtree scope) and the
+checks every route makes with it (role, scope, write access).
+"""
 
 from __future__ import annotations
 

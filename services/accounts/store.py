@@ -1,7 +1,8 @@
-"""API identities: accounts with a role, an org-subtree scope and a bearer token stored as a hash.
+"""Accounts: creating them, authenticating a bearer token, the bootstrap admin.
 
 Tokens carry 256 bits from ``secrets``; only their SHA-256 is stored (a fast hash is right for
-random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token."""
+random high-entropy secrets: there is nothing to brute-force), so a DB leak reveals no token.
+"""
 
 from __future__ import annotations
 

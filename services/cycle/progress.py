@@ -1,8 +1,6 @@
-"""The annual cycle's read model: cycles, letters, items, commitments; launch checks; persistence.
-
-The org workflows (``cycle:{cycle}:org:{org}``) own the state; this module writes each change
-they make (row + audit event in one transaction, idempotent by a key the workflow computes) and
-answers the API's reads and the cycle's progress view."""
+"""The cycle's progress view: orgs and letters per level, commitments, items and problems by
+state, overdue counts, aggregated from the read model over a subtree.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +17,7 @@ from services.cycle.contracts import (
 from services.cycle.models import Commitment, Cycle, Item, Letter
 from services.org.models import Org
 from services.org.queries import get_org, under_path
+from services.rectification.models import Problem
 
 
 class LevelProgress(BaseModel):
@@ -49,13 +48,8 @@ class CycleProgress(BaseModel):
     overdue: dict[str, dict[str, int]]  # entity → {overdue level → count}
 
 
-def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> CycleProgress:
-    """Aggregated from the read model (never from thousands of workflow queries), over the
-    subtree at path ``under`` (default: the whole tree); levels count from the cycle's root."""
-    from services.rectification.models import Problem
-
-    root = get_org(session, cycle.root_org_id)
-    under = under or root.path
+def _levels(session: Session, cycle: Cycle, root: Org, under: str) -> list[LevelProgress]:
+    """Orgs and letters per level below the root (level 0 is the root)."""
     orgs_by_level: dict[int, int] = {
         int(depth) - root.depth: int(n)
         for depth, n in session.exec(
@@ -76,7 +70,7 @@ def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> 
         by_state[str(state)] = by_state.get(str(state), 0) + int(n)
         if overdue:
             overdue_letters[int(level)] = overdue_letters.get(int(level), 0) + int(n)
-    levels = [
+    return [
         LevelProgress(
             level=lv,
             orgs=orgs_by_level.get(lv, 0),
@@ -88,18 +82,31 @@ def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> 
         for lv in sorted(set(orgs_by_level) | set(letters))
     ]
 
-    def counts(column: Any, *where: Any) -> dict[str, int]:
-        rows = session.exec(select(column, func.count()).where(*where).group_by(column)).all()
-        return {str(k): int(n) for k, n in rows}
 
-    def overdue_levels(model: Any, *where: Any) -> dict[str, int]:
-        rows = session.exec(
-            select(model.overdue_level, func.count())
-            .where(model.overdue_level > 0, *where)
-            .group_by(model.overdue_level)
-        ).all()
-        return {str(k): int(n) for k, n in rows}
+def _counts(session: Session, column: Any, *where: Any) -> dict[str, int]:
+    rows = session.exec(select(column, func.count()).where(*where).group_by(column)).all()
+    return {str(k): int(n) for k, n in rows}
 
+
+def _overdue_levels(session: Session, model: Any, *where: Any) -> dict[str, int]:
+    rows = session.exec(
+        select(model.overdue_level, func.count())
+        .where(model.overdue_level > 0, *where)
+        .group_by(model.overdue_level)
+    ).all()
+    return {str(k): int(n) for k, n in rows}
+
+
+def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> CycleProgress:
+    """Aggregated from the read model (never from thousands of workflow queries), over the
+    subtree at path ``under`` (default: the whole tree); levels count from the cycle's root."""
+    root = get_org(session, cycle.root_org_id)
+    under = under or root.path
+    levels = _levels(session, cycle, root, under)
+    in_cycle = {
+        m: (m.cycle_id == cycle.id, under_path(m.org_path, under))
+        for m in (Commitment, Item, Problem, Letter)
+    }
     return CycleProgress(
         cycle_id=cycle.id,
         root_org_id=cycle.root_org_id,
@@ -109,27 +116,19 @@ def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> 
         timezone=cycle.timezone,
         calendar=dict(cycle.plan.get("calendar", {})),
         launched_at=cycle.launched_at,
-        orgs=sum(orgs_by_level.values()),
+        orgs=sum(lv.orgs for lv in levels),
         letters_issued=sum(lv.letters_issued for lv in levels),
         letters_signed=sum(lv.letters_signed for lv in levels),
         levels=levels,
-        commitments=counts(
-            Commitment.state,
-            Commitment.cycle_id == cycle.id,
-            under_path(Commitment.org_path, under),
-        ),
-        items=counts(Item.state, Item.cycle_id == cycle.id, under_path(Item.org_path, under)),
-        problems=counts(
-            Problem.state, Problem.cycle_id == cycle.id, under_path(Problem.org_path, under)
-        ),
+        commitments=_counts(session, Commitment.state, *in_cycle[Commitment]),
+        items=_counts(session, Item.state, *in_cycle[Item]),
+        problems=_counts(session, Problem.state, *in_cycle[Problem]),
         overdue={
-            "letters": overdue_levels(
-                Letter, Letter.cycle_id == cycle.id, under_path(Letter.org_path, under)
-            ),
-            "problems": overdue_levels(
+            "letters": _overdue_levels(session, Letter, *in_cycle[Letter]),
+            "problems": _overdue_levels(
+                session,
                 Problem,
-                Problem.cycle_id == cycle.id,
-                under_path(Problem.org_path, under),
+                *in_cycle[Problem],
                 col(Problem.state).not_in(["closed", "dismissed"]),
             ),
         },

@@ -7,6 +7,8 @@ and again under its lock (``services.core.failures.as_failure``); nothing here d
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from services.core.errors import Conflict, Forbidden, Invalid
 from services.cycle.contracts import (
     DECIDED_ITEM_STATES,
@@ -18,7 +20,6 @@ from services.cycle.contracts import (
     CommitmentState,
     CycleOrgState,
     ItemSnapshot,
-    LetterSnapshot,
     LetterState,
     ProgressRequest,
     ReturnRequest,
@@ -47,7 +48,20 @@ def open_state(st: CycleOrgState | None, closed: bool) -> CycleOrgState:
     return st
 
 
-def require_head(letter: LetterSnapshot, actor: Actor, doing: str) -> None:
+class LetterParties(Protocol):
+    """Who a letter concerns: a ``LetterSnapshot`` in the workflow, a ``Letter`` row in the API."""
+
+    org_name: str
+    head_person_id: str | None
+    issuer_person_id: str | None
+
+
+class ItemParties(Protocol):
+    id: str
+    assignee_person_id: str | None
+
+
+def require_head(letter: LetterParties, actor: Actor, doing: str) -> None:
     if actor.person_id is None or actor.person_id != letter.head_person_id:
         raise _forbidden(
             f"only the head of {letter.org_name} ({letter.head_person_id or 'none set'}) "
@@ -55,12 +69,34 @@ def require_head(letter: LetterSnapshot, actor: Actor, doing: str) -> None:
         )
 
 
-def require_issuer(letter: LetterSnapshot, actor: Actor, doing: str) -> None:
+def require_issuer(letter: LetterParties, actor: Actor, doing: str) -> None:
+    """The issuer is the parent org's head; the root's letter is issued by its committee."""
     if letter.issuer_person_id is None:
         if not actor.root_committee:
             raise _forbidden(f"only the committee of the cycle's root may {doing}")
     elif actor.person_id != letter.issuer_person_id:
         raise _forbidden(f"only the head of the parent org ({letter.issuer_person_id}) may {doing}")
+
+
+def require_member(letter: LetterParties, actor: Actor, doing: str) -> None:
+    if not (actor.org_member or actor.person_id == letter.head_person_id):
+        raise _forbidden(f"only members of {letter.org_name} {doing}")
+
+
+def require_reporter(letter: LetterParties, item: ItemParties, actor: Actor) -> None:
+    """A collective item is reported on by any member; any other by its assignee."""
+    if item.assignee_person_id is None:
+        if not (actor.org_member or actor.person_id == letter.head_person_id):
+            raise _forbidden(
+                f"item {item.id!r} is collective: members of {letter.org_name} report on it"
+            )
+    elif actor.person_id != item.assignee_person_id:
+        raise _forbidden(f"only the assignee ({item.assignee_person_id}) reports on {item.id!r}")
+
+
+def require_author(author_person_id: str, actor: Actor) -> None:
+    if actor.person_id != author_person_id:
+        raise _forbidden(f"only {author_person_id} may resubmit this commitment")
 
 
 def check_sign(st: CycleOrgState, req: SignRequest) -> None:
@@ -126,13 +162,7 @@ def check_progress(st: CycleOrgState, req: ProgressRequest) -> ItemSnapshot:
     item = st.letter.item(req.item_id)
     if item is None:
         raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
-    if item.assignee_person_id is None:
-        if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
-            raise _forbidden(
-                f"item {item.id!r} is collective: members of {st.letter.org_name} report on it"
-            )
-    elif req.actor.person_id != item.assignee_person_id:
-        raise _forbidden(f"only the assignee ({item.assignee_person_id}) reports on {item.id!r}")
+    require_reporter(st.letter, item, req.actor)
     if not st.letter.ever_signed:
         raise _illegal(
             "the letter is not signed yet: its items are not in force", st.letter.state.value
@@ -147,8 +177,7 @@ def check_progress(st: CycleOrgState, req: ProgressRequest) -> ItemSnapshot:
 
 def check_commit(st: CycleOrgState, req: CommitmentRequest) -> CommitmentSnapshot | None:
     """None for a new pledge; the existing one for a retried request."""
-    if not (req.actor.org_member or req.actor.person_id == st.letter.head_person_id):
-        raise _forbidden(f"only members of {st.letter.org_name} pledge on its items")
+    require_member(st.letter, req.actor, "pledge on its items")
     if not st.letter.ever_signed:
         raise _illegal(
             "commitments follow the signature: the letter is not signed yet",
@@ -178,8 +207,7 @@ def check_decision(st: CycleOrgState, req: CommitmentDecision) -> CommitmentSnap
                 c.state.value,
             )
     elif req.decision == "resubmit":
-        if req.actor.person_id != c.person_id:
-            raise _forbidden(f"only {c.person_id} may resubmit this commitment")
+        require_author(c.person_id, req.actor)
         if c.state is not CommitmentState.returned:
             raise _illegal(
                 f"commitment {c.commitment_id!r} is {c.state.value}; only a returned one "

@@ -1,8 +1,9 @@
-"""The annual cycle's read model: cycles, letters, items, commitments; launch checks; persistence.
+"""Writes of the annual cycle: recording a launch, building and persisting letters and their
+items, persisting commitments, raising overdue levels; and the launch's plan checks.
 
-The org workflows (``cycle:{cycle}:org:{org}``) own the state; this module writes each change
-they make (row + audit event in one transaction, idempotent by a key the workflow computes) and
-answers the API's reads and the cycle's progress view."""
+Each write is row(s) + one audit event in one transaction, idempotent by a key the workflow
+computes, so a retried activity or a replayed workflow writes nothing twice.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.audit.chain import append_event
@@ -159,6 +161,46 @@ def _item_row(s: LetterSnapshot, i: ItemSnapshot, at: datetime) -> dict[str, Any
     }
 
 
+def _letter_row(s: LetterSnapshot, at: datetime) -> dict[str, Any]:
+    return {
+        "cycle_id": s.cycle_id,
+        "org_id": s.org_id,
+        "org_name": s.org_name,
+        "org_path": s.org_path,
+        "level": s.level,
+        "parent_org_id": s.parent_org_id,
+        "head_person_id": s.head_person_id,
+        "issuer_person_id": s.issuer_person_id,
+        "version": s.version,
+        "content_hash": s.content_hash,
+        "state": s.state.value,
+        "signed_version": s.signed_version,
+        "signed_by": s.signed_by,
+        "signed_at": s.signed_at,
+        "return_reason": s.return_reason,
+        "issued_at": s.issued_at,
+        "closed_at": s.closed_at,
+        "summary": s.summary,
+        "items_count": len(s.items),
+        "updated_at": at,
+    }
+
+
+def _write_items(session: Session, s: LetterSnapshot, ch: LetterChange) -> None:
+    """The item rows the change names (all of them when it names none)."""
+    wanted = set(ch.item_ids) if ch.item_ids is not None else None
+    for i in s.items:
+        if wanted is not None and i.id not in wanted:
+            continue
+        item = session.get(Item, i.id)
+        vals = _item_row(s, i, ch.at)
+        if item is None:
+            session.add(Item(id=i.id, **vals))
+        else:
+            for k, v in vals.items():
+                setattr(item, k, v)
+
+
 def persist_letter_change(session: Session, ch: LetterChange) -> bool:
     """Letter row, the changed item rows and one audit event, in the caller's transaction.
 
@@ -183,28 +225,7 @@ def persist_letter_change(session: Session, ch: LetterChange) -> bool:
     )
     if not created:
         return False
-    values: dict[str, Any] = {
-        "cycle_id": s.cycle_id,
-        "org_id": s.org_id,
-        "org_name": s.org_name,
-        "org_path": s.org_path,
-        "level": s.level,
-        "parent_org_id": s.parent_org_id,
-        "head_person_id": s.head_person_id,
-        "issuer_person_id": s.issuer_person_id,
-        "version": s.version,
-        "content_hash": s.content_hash,
-        "state": s.state.value,
-        "signed_version": s.signed_version,
-        "signed_by": s.signed_by,
-        "signed_at": s.signed_at,
-        "return_reason": s.return_reason,
-        "issued_at": s.issued_at,
-        "closed_at": s.closed_at,
-        "summary": s.summary,
-        "items_count": len(s.items),
-        "updated_at": ch.at,
-    }
+    values = _letter_row(s, ch.at)
     row = session.get(Letter, s.letter_id)
     if row is None:
         session.add(Letter(id=s.letter_id, **values))
@@ -218,17 +239,7 @@ def persist_letter_change(session: Session, ch: LetterChange) -> bool:
         if cycle is not None:
             cycle.state = "closed"
             session.add(cycle)
-    wanted = set(ch.item_ids) if ch.item_ids is not None else None
-    for i in s.items:
-        if wanted is not None and i.id not in wanted:
-            continue
-        item = session.get(Item, i.id)
-        vals = _item_row(s, i, ch.at)
-        if item is None:
-            session.add(Item(id=i.id, **vals))
-        else:
-            for k, v in vals.items():
-                setattr(item, k, v)
+    _write_items(session, s, ch)
     session.flush()
     return True
 
@@ -317,3 +328,20 @@ def persist_commitment_change(session: Session, ch: CommitmentChange) -> bool:
             setattr(row, k, v)
     session.flush()
     return True
+
+
+def raise_letter_overdue(session: Session, letter_id: str, level: int) -> None:
+    """An escalation of the signature deadline (never lowers the level: retries are no-ops)."""
+    session.execute(
+        update(Letter)
+        .where(col(Letter.id) == letter_id, col(Letter.overdue_level) < level)
+        .values(overdue_level=level)
+    )
+
+
+def raise_item_overdue(session: Session, item_id: str, level: int) -> None:
+    session.execute(
+        update(Item)
+        .where(col(Item.id) == item_id, col(Item.overdue_level) < level)
+        .values(overdue_level=level)
+    )

@@ -1,8 +1,6 @@
-"""The annual cycle's read model: cycles, letters, items, commitments; launch checks; persistence.
-
-The org workflows (``cycle:{cycle}:org:{org}``) own the state; this module writes each change
-they make (row + audit event in one transaction, idempotent by a key the workflow computes) and
-answers the API's reads and the cycle's progress view."""
+"""How the API shows the cycle's rows: letters with their items, items, commitments, and the
+public board's entries (no e-mail, no ids of people).
+"""
 
 from __future__ import annotations
 

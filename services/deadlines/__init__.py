@@ -1,0 +1,3 @@
+"""Deadlines: reminder policies and slots, escalation up the chain of heads, accountability
+records.
+"""

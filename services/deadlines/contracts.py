@@ -1,11 +1,12 @@
-"""Deadline arithmetic: when each reminder and escalation of one deadline is due.
+"""Deadlines' contracts and arithmetic: reminder policies, slots, the state a ``DeadlineWatch``
+carries, and what firing a slot takes and gives.
 
-Pure and deterministic (no clock, no I/O), so workflows compute their timers with it and tests
-check it directly. A deadline is the **end of its due day in the cycle's timezone**; a reminder
-``d`` days before fires at that instant minus ``d`` days, an escalation ``d`` days overdue at that
-instant plus ``d`` days. Escalation step ``k`` (1-based) raises ``overdue_level`` to ``k`` and goes
-``k`` levels up the chain of heads (owner → org head → parent org head → … → root), clamped at
-the root."""
+Pure and deterministic (no clock, no I/O), so workflows compute their timers with it. A deadline is
+the **end of its due day in the cycle's timezone**; a reminder ``d`` days before fires at that
+instant minus ``d`` days, an escalation ``d`` days overdue at that instant plus ``d`` days.
+Escalation step ``k`` (1-based) raises ``overdue_level`` to ``k`` and goes ``k`` levels up the
+chain of heads (owner → org head → parent org head → … → root), clamped at the root.
+"""
 
 from __future__ import annotations
 
@@ -110,6 +111,16 @@ def slot_key(entity_key: str, due: date, slot: Slot) -> str:
     return f"{entity_key}:due={due.isoformat()}:{slot.name}"
 
 
+class DeadlineTarget(BaseModel):
+    """What a deadline belongs to: enough to address and describe it, nothing more."""
+
+    entity_type: str  # problem, letter, item, commitment
+    entity_id: str
+    org_id: str
+    title: str
+    what: str  # "rectification", "signature", "commitments", "item", "re-check"
+
+
 class DeadlineState(BaseModel):
     target: DeadlineTarget
     due: date
@@ -120,16 +131,6 @@ class DeadlineState(BaseModel):
     fired: list[str] = Field(default_factory=list)
     overdue_level: int = 0
     cancelled: bool = False
-
-
-class DeadlineTarget(BaseModel):
-    """What a deadline belongs to: enough to address and describe it, nothing more."""
-
-    entity_type: str  # problem, letter, item, commitment
-    entity_id: str
-    org_id: str
-    title: str
-    what: str  # "rectification", "signature", "commitments", "item", "re-check"
 
 
 class FireSlotInput(BaseModel):

@@ -1,8 +1,4 @@
-"""Firing one deadline slot: who hears about it, the accountability it creates, the overdue flag.
-
-Idempotent end to end: the notification and the accountability record are keyed by the slot's
-dedupe key, the escalation's audit event by the same key, and the overdue level only ever rises to
-the slot's level, so a retried activity or a restarted worker changes nothing the second time."""
+"""Who hears about a deadline slot: the escalation chain of heads (pure)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Evidence files: uploads by content hash, and who may cite them where."""

@@ -1,7 +1,4 @@
-"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
-
-The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
-(row + audit event in one transaction, idempotent by version) and answers reads."""
+"""The evidence table: one row per uploaded file, stored content-addressed by its SHA-256."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
-
-The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
-(row + audit event in one transaction, idempotent by version) and answers reads."""
+"""Which evidence may be cited where: known ids, uploaded on the same line of the tree."""
 
 from __future__ import annotations
 

@@ -1,0 +1,3 @@
+"""The auditors' ledger: filters, live and point-in-time queries, statistics, CSV and
+XLSX exports.
+"""

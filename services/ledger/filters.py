@@ -1,9 +1,4 @@
-"""The rectification ledger: filters, sorting, stable paging, point-in-time views, statistics.
-
-Reads only the SQL read model. The live view reads the ``problems`` table; the point-in-time view
-(``as_of``) rebuilds each problem's state, due date and overdue level from the audit chain — the
-event history — as it stood at the end of that day, so it answers "where did things stand" even
-for rows that have changed since."""
+"""The ledger's query language: filters, sort keys and the row every view returns."""
 
 from __future__ import annotations
 
@@ -11,8 +6,6 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-SEVERITY_RANK = {"minor": 1, "major": 2, "critical": 3}
 
 
 class SortKey(StrEnum):

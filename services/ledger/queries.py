@@ -1,9 +1,9 @@
-"""The rectification ledger: filters, sorting, stable paging, point-in-time views, statistics.
+"""The rectification ledger: filtered, sorted, stably paged rows, live or as of a past day.
 
-Reads only the SQL read model. The live view reads the ``problems`` table; the point-in-time view
-(``as_of``) rebuilds each problem's state, due date and overdue level from the audit chain — the
-event history — as it stood at the end of that day, so it answers "where did things stand" even
-for rows that have changed since."""
+The live view reads the ``problems`` table; the point-in-time view (``as_of``) rebuilds each
+problem's state, due date and overdue level from the audit chain as it stood at the end of that
+day, so it answers "where did things stand" even for rows that have changed since.
+"""
 
 from __future__ import annotations
 

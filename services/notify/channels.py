@@ -1,11 +1,9 @@
-"""Notifications: an in-app inbox row per message, delivered through the configured channels.
+"""Delivery channels: a structured log line, SMTP, a signed webhook.
 
-Exactly-once per slot: a notification's ``dedupe_key`` is UNIQUE, and every channel's delivery is
-recorded in ``notification_deliveries`` (UNIQUE per notification and channel), so a retried
-activity or a restarted worker re-sends only what was never delivered. The one window no database
-can close — a crash after the peer accepted a message but before the delivery row committed — is
-covered on the wire: SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery``
-header both derived from the dedupe key, so receivers can drop a repeat."""
+SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery`` header derived from
+the dedupe key, so a receiver can drop the one repeat no database can prevent (a crash after the
+peer accepted a message but before its delivery row committed).
+"""
 
 from __future__ import annotations
 

@@ -2,10 +2,8 @@
 
 Exactly-once per slot: a notification's ``dedupe_key`` is UNIQUE, and every channel's delivery is
 recorded in ``notification_deliveries`` (UNIQUE per notification and channel), so a retried
-activity or a restarted worker re-sends only what was never delivered. The one window no database
-can close — a crash after the peer accepted a message but before the delivery row committed — is
-covered on the wire: SMTP messages carry a Message-ID and webhooks an ``X-Dutyledger-Delivery``
-header both derived from the dedupe key, so receivers can drop a repeat."""
+activity or a restarted worker re-sends only what was never delivered.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
-
-Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
-indexed prefix query on SQLite and PostgreSQL alike."""
+"""The org tree's contracts: id pattern, org kinds, the bodies that create and import orgs and
+people, and how they are shown. No tables (workflow code may import this).
+"""
 
 from __future__ import annotations
 

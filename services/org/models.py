@@ -1,7 +1,8 @@
-"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
+"""The org tree and its people: tables.
 
-Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
-indexed prefix query on SQLite and PostgreSQL alike."""
+Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is
+one indexed prefix query on SQLite and PostgreSQL alike.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
-
-Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
-indexed prefix query on SQLite and PostgreSQL alike."""
+"""Reading the org tree: one org, a subtree in tree order, the chain of heads up to the root."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""The organization tree and its people: tables, subtree queries and the all-or-nothing import.
-
-Each org keeps a materialized ``path`` (``/root/child/grandchild/``) so "everything under X" is one
-indexed prefix query on SQLite and PostgreSQL alike."""
+"""Writing the org tree: create one org or person, or import a whole tree (JSON or CSV), all or
+nothing, naming every refused row and field.
+"""
 
 from __future__ import annotations
 
@@ -94,6 +93,9 @@ def parse_json(data: Any) -> OrgTreeIn:
     return OrgTreeIn(people=parsed["people"], orgs=parsed["orgs"])
 
 
+OrgRows = dict[str, tuple[int, OrgIn]]  # org id -> (row number, org)
+
+
 def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
     """Validate the whole tree against itself and the DB, then write it in the caller's transaction.
 
@@ -101,7 +103,24 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
     attached to unknown orgs. Nothing is written unless everything is valid.
     """
     errors: list[dict[str, Any]] = []
-    file_orgs: dict[str, tuple[int, OrgIn]] = {}
+    file_orgs, file_people = _rows(tree, errors)
+    db_orgs = _reference_errors(session, tree, file_orgs, file_people, errors)
+    paths = _paths(file_orgs, db_orgs, errors)
+    if errors:
+        errors.sort(key=lambda e: (e["section"] != "people", e["row"]))
+        raise Invalid("the org tree was refused; nothing was imported", errors=errors)
+    for p in tree.people:
+        session.add(Person(**p.model_dump()))
+    for oid, (_, o) in sorted(file_orgs.items(), key=lambda kv: paths[kv[0]].count("/")):
+        path = paths[oid]
+        session.add(Org(**o.model_dump(), path=path, depth=path.count("/") - 2))
+    session.flush()
+    return ImportResult(orgs_created=len(file_orgs), people_created=len(tree.people))
+
+
+def _rows(tree: OrgTreeIn, errors: list[dict[str, Any]]) -> tuple[OrgRows, dict[str, int]]:
+    """Orgs and people of the file by id, with their row numbers; duplicates are errors."""
+    file_orgs: OrgRows = {}
     for n, o in enumerate(tree.orgs, start=1):
         if o.id in file_orgs:
             errors.append(
@@ -119,16 +138,24 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
             )
         else:
             file_people[p.id] = n
+    return file_orgs, file_people
 
-    existing_orgs = _existing(session, Org, list(file_orgs))
-    for oid in existing_orgs:
+
+def _reference_errors(
+    session: Session,
+    tree: OrgTreeIn,
+    file_orgs: OrgRows,
+    file_people: dict[str, int],
+    errors: list[dict[str, Any]],
+) -> dict[str, Org]:
+    """Ids that exist already, and parents, orgs and heads that exist nowhere; returns the
+    orgs of the database the file attaches to."""
+    for oid in _existing(session, Org, list(file_orgs)):
         errors.append(_row_error(file_orgs[oid][0], "id", f"org {oid!r} already exists"))
-    existing_people = _existing(session, Person, list(file_people))
-    for pid in existing_people:
+    for pid in _existing(session, Person, list(file_people)):
         errors.append(
             _row_error(file_people[pid], "id", f"person {pid!r} already exists", "people")
         )
-
     referenced_parents = {o.parent_id for _, o in file_orgs.values() if o.parent_id} - set(
         file_orgs
     )
@@ -140,7 +167,6 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
     known_people = set(file_people) | _existing(
         session, Person, list(referenced_heads - set(file_people))
     )
-
     for n, p in enumerate(tree.people, start=1):
         if p.org_id and p.org_id not in file_orgs and p.org_id not in db_orgs:
             errors.append(_row_error(n, "org_id", f"unknown org {p.org_id!r}", "people"))
@@ -151,8 +177,13 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
             errors.append(_row_error(n, "parent_id", "an org cannot be its own parent"))
         if o.head_person_id and o.head_person_id not in known_people:
             errors.append(_row_error(n, "head_person_id", f"unknown person {o.head_person_id!r}"))
+    return db_orgs
 
-    # Paths: resolve each file org up its parents; a revisit means a cycle.
+
+def _paths(
+    file_orgs: OrgRows, db_orgs: dict[str, Org], errors: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Each file org's path, resolved up its parents; a revisit means a cycle (an error)."""
     paths: dict[str, str] = {}
     cyclic: set[str] = set()
     for oid in file_orgs:
@@ -177,17 +208,7 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
             errors.append(
                 _row_error(file_orgs[oid][0], "parent_id", f"org {oid!r} is part of a cycle")
             )
-    if errors:
-        errors.sort(key=lambda e: (e["section"] != "people", e["row"]))
-        raise Invalid("the org tree was refused; nothing was imported", errors=errors)
-
-    for p in tree.people:
-        session.add(Person(**p.model_dump()))
-    for oid, (_, o) in sorted(file_orgs.items(), key=lambda kv: paths[kv[0]].count("/")):
-        path = paths[oid]
-        session.add(Org(**o.model_dump(), path=path, depth=path.count("/") - 2))
-    session.flush()
-    return ImportResult(orgs_created=len(file_orgs), people_created=len(tree.people))
+    return paths
 
 
 def _existing(session: Session, table: type[Org] | type[Person], ids: Sequence[str]) -> set[str]:

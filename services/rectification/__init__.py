@@ -1,0 +1,3 @@
+"""Problems and their rectification: contracts, the state machine, transitions, the read model, the
+workflow client.
+"""

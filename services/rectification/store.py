@@ -1,19 +1,18 @@
-"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
-
-The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
-(row + audit event in one transaction, idempotent by version) and answers reads."""
+"""Rectification's writes and lookups: a new problem's snapshot and due date, ids, persisting
+each transition (row + audit event in one transaction, idempotent by version), overdue levels.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from services.audit.chain import AuditEventOut, append_event, entity_timeline
 from services.core.clock import today_in
 from services.core.errors import Invalid, NotFound
+from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.org.models import Org
 from services.rectification.contracts import (
@@ -85,11 +84,7 @@ def new_snapshot(
 
 
 def new_problem_id(account_id: str, idempotency_key: str | None) -> str:
-    """Random, or derived from (account, Idempotency-Key) so a retried request maps to one id."""
-    if idempotency_key:
-        digest = hashlib.sha256(f"{account_id}\0{idempotency_key}".encode()).hexdigest()
-        return "P-" + digest[:12].upper()
-    return "P-" + secrets.token_hex(6).upper()
+    return keyed_id("P", account_id, idempotency_key)
 
 
 def get_problem(session: Session, problem_id: str) -> Problem:
@@ -148,3 +143,12 @@ def existing_problem_ids(session: Session, ids: list[str]) -> set[str]:
     from sqlmodel import col
 
     return set(session.exec(select(Problem.id).where(col(Problem.id).in_(ids))).all())
+
+
+def raise_overdue(session: Session, problem_id: str, level: int) -> None:
+    """An escalation raised the problem's overdue level (never lowers it: retries are no-ops)."""
+    session.execute(
+        update(Problem)
+        .where(col(Problem.id) == problem_id, col(Problem.overdue_level) < level)
+        .values(overdue_level=level)
+    )

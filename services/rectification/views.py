@@ -1,7 +1,4 @@
-"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
-
-The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
-(row + audit event in one transaction, idempotent by version) and answers reads."""
+"""How the API shows a problem: its fields, days open and the actions allowed now."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Public supervision reports and their triage into problems."""

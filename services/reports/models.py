@@ -1,7 +1,6 @@
-"""Problems and their rectification: read-model tables, request/response DTOs, persistence.
-
-The ``rect:{problem_id}`` workflow owns the state; this module persists each transition it makes
-(row + audit event in one transaction, idempotent by version) and answers reads."""
+"""The public reports table: the text, the org, a hash of the reporter's address (never the
+address), and what triage made of it.
+"""
 
 from __future__ import annotations
 

@@ -52,16 +52,64 @@ def utc(dt: datetime | None) -> datetime | None:
     return None if dt is None else (dt if dt.tzinfo else dt.replace(tzinfo=UTC))
 
 
-async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironment) -> None:
+async def test_letters_go_down_level_by_level_with_returns_and_amendments(w: World) -> None:
+    """Only the root has a letter until its head signs; gb-1 returns its letter, the issuer
+    amends it and gb-1 signs the new text; a signed letter changed later asks for a new
+    signature while the children already issued stay as they are."""
     cid = await launch(w)
     assert cid == f"city-{YEAR}"
-    head_city, head_gb1, head_b1, member_b1 = (
-        w.committee,
-        w.extra["head_gb1"],
-        w.extra["head_b1"],
-        w.owner,
-    )
+    await _signing_order(w, cid)
+    await _return_amend_and_resign(w, cid)
+    await _amending_a_signed_letter(w, cid)
 
+
+async def test_progress_and_commitments_once_signed(w: World) -> None:
+    """Progress by the assignee (any member for a collective item); a pledge returned, then
+    approved and published on the public board without personal data; the progress view."""
+    cid = await _signed_down_to_b1(w)
+    await _progress(w, cid)
+    await _commitments(w, cid)
+    prog = (await w.call("GET", f"/api/v1/cycles/{cid}", w.committee)).json()
+    by_level = {lv["level"]: lv for lv in prog["levels"]}
+    assert by_level[0]["letters_signed"] == 1
+    assert (by_level[1]["letters_issued"], by_level[1]["letters_signed"]) == (3, 1)
+    assert (by_level[2]["orgs"], by_level[2]["letters_issued"], by_level[2]["letters_signed"]) == (
+        10,
+        3,
+        1,
+    )
+    assert prog["commitments"] == {"approved": 1}
+
+
+async def test_a_year_decides_items_flags_missed_ones_closes_and_escalates(
+    w: World, ts_fresh: WorkflowEnvironment
+) -> None:
+    """Mid-year items are decided at the end of their due day (Shanghai time), a missed one
+    becomes a problem once; at the close every org workflow completes with its summary; the
+    deadlines of the year reminded, escalated and recorded accountability exactly once."""
+    cid = await _signed_down_to_b1(w)
+    await _progress(w, cid)
+    await _commitments(w, cid)
+    await _midyear(w, ts_fresh, cid)
+    await _year_end(w, ts_fresh, cid)
+    await _deadlines_of_the_year(w, cid)
+    for org in ("city", "gb-1", "gb-1-b1"):
+        await record(w.stack.client.get_workflow_handle(f"cycle:{cid}:org:{org}"), f"cycle_{org}")
+
+
+async def _signed_down_to_b1(w: World) -> str:
+    """Launch, then the heads of city, gb-1 and gb-1-b1 sign as their letters arrive."""
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    await eventually(lambda: len(letters(w, cid, 1)) == 3, what="level-1 letters")
+    assert (await sign(w, w.extra["head_gb1"], cid, "gb-1")).status_code == 200
+    await eventually(lambda: len(letters(w, cid, 2)) == 3, what="gb-1's branches' letters")
+    assert (await sign(w, w.extra["head_b1"], cid, "gb-1-b1")).status_code == 200
+    return cid
+
+
+async def _signing_order(w: World, cid: str) -> None:
+    head_city, head_gb1 = w.committee, w.extra["head_gb1"]
     # Only the root has a letter; signing below it is refused, saying why.
     assert [x.org_id for x in letters(w, cid)] == ["city"]
     r = await w.call(
@@ -85,6 +133,9 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     await eventually(lambda: len(letters(w, cid, 1)) == 3, what="level-1 letters")
     assert len(letters(w, cid, 2)) == 0
 
+
+async def _return_amend_and_resign(w: World, cid: str) -> None:
+    head_city, head_gb1, head_b1 = w.committee, w.extra["head_gb1"], w.extra["head_b1"]
     # gb-1's head returns the letter; the issuer (city's head) amends it; gb-1 signs v2.
     r = await w.call(
         "POST",
@@ -126,6 +177,9 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     r = await sign(w, head_b1, cid, "gb-1-b1")
     assert r.status_code == 200, r.text
 
+
+async def _amending_a_signed_letter(w: World, cid: str) -> None:
+    head_city, head_gb1, head_b1 = w.committee, w.extra["head_gb1"], w.extra["head_b1"]
     # A change to a signed letter asks for a new signature; the children already issued stay.
     gb1 = await letter(w, head_gb1, cid, "gb-1")
     added = _template(gb1["items"][0]) | {"title": "Grassroots research", "due": f"{YEAR}-12-15"}
@@ -139,6 +193,10 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     assert len(letters(w, cid, 2)) == 3
     assert (await sign(w, head_gb1, cid, "gb-1")).status_code == 200
 
+
+async def _progress(w: World, cid: str) -> None:
+    head_b1, member_b1 = w.extra["head_b1"], w.owner
+    b1 = await letter(w, head_b1, cid, "gb-1-b1")
     # Progress on gb-1-b1's items: by the assignee, or any member for a collective item.
     b1_items = {i["title"]: i for i in b1["items"]}
     mid, meetings_b1, talk = (
@@ -170,6 +228,11 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     )
     assert r.status_code == 200 and r.json()["actual"] == 5, r.text
 
+
+async def _commitments(w: World, cid: str) -> None:
+    head_gb1, member_b1 = w.extra["head_gb1"], w.owner
+    b1 = await letter(w, w.extra["head_b1"], cid, "gb-1-b1")
+    talk = next(i for i in b1["items"] if i["title"] == "Integrity talk")
     # Commitments: a member pledges; the issuer (gb-1's head) returns, then approves it.
     r = await w.call(
         "POST",
@@ -205,18 +268,11 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     assert shown["text"].endswith("in March") and shown["items"] == ["Integrity talk"]
     assert "@" not in str(board) and "token" not in str(board) and "p-009" not in str(board)
 
-    # Progress view.
-    prog = (await w.call("GET", f"/api/v1/cycles/{cid}", w.committee)).json()
-    by_level = {lv["level"]: lv for lv in prog["levels"]}
-    assert by_level[0]["letters_signed"] == 1
-    assert (by_level[1]["letters_issued"], by_level[1]["letters_signed"]) == (3, 1)
-    assert (by_level[2]["orgs"], by_level[2]["letters_issued"], by_level[2]["letters_signed"]) == (
-        10,
-        3,
-        1,
-    )
-    assert prog["commitments"] == {"approved": 1}
 
+async def _midyear(w: World, ts_fresh: WorkflowEnvironment, cid: str) -> None:
+    head_b1 = w.extra["head_b1"]
+    b1 = await letter(w, head_b1, cid, "gb-1-b1")
+    mid = next(i for i in b1["items"] if i["title"] == "Mid-year debriefings")
     # Mid-year: items due 30 June are decided at the end of that day, Shanghai time.
     now = await ts_fresh.get_current_time()
     mid_end = deadline_instant(date(YEAR, 6, 30), TZ)
@@ -244,6 +300,8 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     )
     assert r.status_code == 409 and "decided" in r.json()["detail"]
 
+
+async def _year_end(w: World, ts_fresh: WorkflowEnvironment, cid: str) -> None:
     # Year end: every org workflow closes; unreached items are missed; summaries written.
     now = await ts_fresh.get_current_time()
     await ts_fresh.sleep(deadline_instant(date(YEAR, 12, 31), TZ) - now + timedelta(days=1))
@@ -273,6 +331,9 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
         keys = s.exec(select(Notification.dedupe_key)).all()
         assert len(keys) == len(set(keys))
         assert verify_chain(s).ok
+
+
+async def _deadlines_of_the_year(w: World, cid: str) -> None:
     # Deadlines of the year: an unsigned letter reminds its head, then escalates up the chain.
     sign_by = date(YEAR, 1, 31)
     assert _slots(w, f"{cid}:gb-2") == [
@@ -321,9 +382,6 @@ async def test_a_whole_year_on_three_levels(w: World, ts_fresh: WorkflowEnvironm
     assert meetings_reminders == [("reminder", _at(end, d), "p-008") for d in (-7, -3, -1)]
     mid_due = date(YEAR, 6, 30)
     assert _slots(w, f"{b1_letter}:{mid_due}:p-008", entity_type="items") == []
-
-    for org in ("city", "gb-1", "gb-1-b1"):
-        await record(w.stack.client.get_workflow_handle(f"cycle:{cid}:org:{org}"), f"cycle_{org}")
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> bool:

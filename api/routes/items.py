@@ -1,0 +1,91 @@
+"""The responsibility list: items read from the read model; progress reported as an Update on
+the org's workflow, which persists it before answering."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
+from api.pagination import Page
+from services.core.errors import Invalid
+from services.cycle import client as cycle_client
+from services.cycle.access import actor_for, item_in_scope, letter_in_scope
+from services.cycle.contracts import ItemState, ProgressRequest
+from services.cycle.queries import items_page
+from services.cycle.rules import require_reporter
+from services.cycle.store import get_cycle
+from services.cycle.views import ItemOut
+from services.evidence.store import evidence_errors
+from services.org.contracts import ID_PATTERN
+from services.org.queries import get_org
+
+router = APIRouter(prefix="/api/v1", tags=["items"])
+
+
+class ItemProgressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actual: float = Field(ge=0, allow_inf_nan=False)
+    note: str = Field(default="", max_length=4000)
+    evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+@router.get("/items")
+def list_items(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    cycle: Annotated[str, Query(min_length=1)],
+    org: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    state: ItemState | None = None,
+    assignee: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    due_before: date | None = None,
+) -> Page[ItemOut]:
+    """The responsibility list: one org's items, or every item in scope, filtered."""
+    get_cycle(session, cycle)
+    if org is not None:
+        principal.require_scope(get_org(session, org))
+    rows, total = items_page(
+        session,
+        cycle,
+        principal.scope_path,
+        page.offset,
+        page.page_size,
+        org_id=org,
+        state=state,
+        assignee=assignee,
+        due_before=due_before,
+    )
+    return Page.of([ItemOut.of(r) for r in rows], total, page)
+
+
+@router.get("/items/{item_id}")
+def get_item(item_id: str, session: SessionDep, principal: PrincipalDep) -> ItemOut:
+    return ItemOut.of(item_in_scope(session, principal, item_id))
+
+
+@router.post("/items/{item_id}/progress")
+async def report_progress(
+    item_id: str,
+    body: ItemProgressIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+) -> ItemOut:
+    """The assignee reports the actual figure so far (for a collective item: any member)."""
+    item = item_in_scope(session, principal, item_id)
+    letter = letter_in_scope(session, principal, item.cycle_id, item.org_id)
+    actor = actor_for(session, principal, letter)
+    require_reporter(letter, item, actor)
+    errors = evidence_errors(session, body.evidence, item.org_path)
+    if errors:
+        raise Invalid("invalid progress", errors=errors)
+    req = ProgressRequest(
+        actor=actor, item_id=item_id, actual=body.actual, note=body.note, evidence=body.evidence
+    )
+    step = cycle_client.report_progress(temporal, item.cycle_id, item.org_id, req)
+    await released(session, step)
+    return ItemOut.of(item_in_scope(session, principal, item_id))

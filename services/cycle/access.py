@@ -1,0 +1,84 @@
+"""Finding a letter, item or commitment for a person: scope, existence, and who they are to it.
+
+Used by the API before it asks a workflow anything, so a refusal costs no round trip (the
+workflow checks the rules again). 404 for what does not exist, 403 for what is out of scope, and
+for a letter not issued yet the reason (its parent has not signed).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from services.accounts.models import Role
+from services.accounts.principal import Principal
+from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.ids import keyed_id
+from services.cycle.contracts import Actor, letter_id_for
+from services.cycle.models import Commitment, Item, Letter
+from services.cycle.store import get_cycle
+from services.org.models import Person
+from services.org.queries import get_org
+
+
+def actor_for(session: Session, principal: Principal, letter: Letter) -> Actor:
+    """Who the caller is to this letter: their person, the root's committee, a member."""
+    person = session.get(Person, principal.person_id) if principal.person_id else None
+    cycle = get_cycle(session, letter.cycle_id)
+    return Actor(
+        account_id=principal.account_id,
+        person_id=principal.person_id,
+        root_committee=principal.role in (Role.committee, Role.admin)
+        and principal.in_scope(cycle.root_path),
+        org_member=person is not None and person.org_id == letter.org_id,
+    )
+
+
+def letter_in_scope(
+    session: Session, principal: Principal, cycle_id: str, org_id: str, acting: bool = True
+) -> Letter:
+    """The letter in scope. When its org is in the cycle but its parent has not signed: 409 for
+    an action on it, 404 for a read, both saying why."""
+    cycle = get_cycle(session, cycle_id)
+    row = session.get(Letter, letter_id_for(cycle_id, org_id))
+    if row is None:
+        org = get_org(session, org_id)
+        if not org.path.startswith(cycle.root_path):
+            raise NotFound(f"org {org_id!r} is not in cycle {cycle_id!r}", field="org_id")
+        principal.require_scope(org)
+        parent = session.get(Letter, letter_id_for(cycle_id, org.parent_id or ""))
+        why = (
+            f"its parent {org.parent_id!r} has not signed its own letter yet"
+            if parent is None or parent.signed_version is None
+            else f"its parent {org.parent_id!r} signed; the letter is being issued, retry"
+        )
+        detail = (
+            f"the letter of {org_id!r} is not issued yet: {why}; letters go down level by level"
+        )
+        if not acting:
+            raise NotFound(detail, field="org_id")
+        raise Conflict(detail, state="not_issued")
+    if not principal.in_scope(row.org_path):
+        raise Forbidden(f"the letter of {org_id!r} is outside this account's scope")
+    return row
+
+
+def item_in_scope(session: Session, principal: Principal, item_id: str) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise NotFound(f"item {item_id!r} does not exist", field="item_id")
+    if not principal.in_scope(item.org_path):
+        raise Forbidden(f"item {item_id!r} belongs to an org outside this account's scope")
+    return item
+
+
+def commitment_in_scope(session: Session, principal: Principal, commitment_id: str) -> Commitment:
+    c = session.get(Commitment, commitment_id)
+    if c is None:
+        raise NotFound(f"commitment {commitment_id!r} does not exist", field="commitment_id")
+    if not principal.in_scope(c.org_path):
+        raise Forbidden(f"commitment {commitment_id!r} is outside this account's scope")
+    return c
+
+
+def new_commitment_id(principal: Principal, idempotency_key: str | None) -> str:
+    return keyed_id("C", principal.account_id, idempotency_key)

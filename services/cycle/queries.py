@@ -1,0 +1,133 @@
+"""The cycle's lists, as the API pages them: letters, items, commitments, the public board.
+
+Every list is limited to a subtree path (the caller's scope) and ordered with a unique tie-break,
+so pages are stable.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from services.core.paging import page_of
+from services.cycle.contracts import CommitmentState, ItemState, LetterState
+from services.cycle.models import Commitment, Item, Letter
+from services.cycle.views import PublicCommitment
+from services.org.models import Org, Person
+from services.org.queries import under_path
+
+
+def letters_page(
+    session: Session,
+    cycle_id: str,
+    under: str,
+    offset: int,
+    limit: int,
+    *,
+    org_id: str | None = None,
+    status: LetterState | None = None,
+    level: int | None = None,
+) -> tuple[list[Letter], int]:
+    """Letters of a cycle under the path ``under`` (or only ``org_id``'s), level by level."""
+    where: list[Any] = [Letter.cycle_id == cycle_id, under_path(Letter.org_path, under)]
+    if org_id is not None:
+        where.append(Letter.org_id == org_id)
+    if status is not None:
+        where.append(Letter.state == status.value)
+    if level is not None:
+        where.append(Letter.level == level)
+    order = [col(Letter.level), col(Letter.org_path)]
+    return page_of(session, select(Letter), where, order, offset, limit)
+
+
+def items_page(
+    session: Session,
+    cycle_id: str,
+    under: str,
+    offset: int,
+    limit: int,
+    *,
+    org_id: str | None = None,
+    state: ItemState | None = None,
+    assignee: str | None = None,
+    due_before: date | None = None,
+) -> tuple[list[Item], int]:
+    where: list[Any] = [Item.cycle_id == cycle_id, under_path(Item.org_path, under)]
+    if org_id is not None:
+        where.append(Item.org_id == org_id)
+    if state is not None:
+        where.append(Item.state == state.value)
+    if assignee is not None:
+        where.append(Item.assignee_person_id == assignee)
+    if due_before is not None:
+        where.append(col(Item.due) < due_before)
+    order = [col(Item.org_path), col(Item.seq)]
+    return page_of(session, select(Item), where, order, offset, limit)
+
+
+def commitments_page(
+    session: Session,
+    under: str,
+    offset: int,
+    limit: int,
+    *,
+    cycle_id: str | None = None,
+    org_id: str | None = None,
+    state: CommitmentState | None = None,
+) -> tuple[list[Commitment], int]:
+    where: list[Any] = [under_path(Commitment.org_path, under)]
+    if cycle_id is not None:
+        where.append(Commitment.cycle_id == cycle_id)
+    if org_id is not None:
+        where.append(Commitment.org_id == org_id)
+    if state is not None:
+        where.append(Commitment.state == state.value)
+    order = [col(Commitment.submitted_at), col(Commitment.id)]
+    return page_of(session, select(Commitment), where, order, offset, limit)
+
+
+def public_board_page(
+    session: Session,
+    org: Org,
+    subtree: bool,
+    cycle_id: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[PublicCommitment], int]:
+    """Approved commitments only: the pledge, who made it (name and title), on which items —
+    no e-mail, no ids of people."""
+    where: list[Any] = [Commitment.state == CommitmentState.approved.value]
+    where.append(
+        under_path(Commitment.org_path, org.path) if subtree else Commitment.org_id == org.id
+    )
+    if cycle_id is not None:
+        where.append(Commitment.cycle_id == cycle_id)
+    order = [col(Commitment.decided_at), col(Commitment.id)]
+    rows, total = page_of(session, select(Commitment), where, order, offset, limit)
+    people = _by_id(session, Person, {c.person_id for c in rows})
+    orgs = _by_id(session, Org, {c.org_id for c in rows})
+    items = _by_id(session, Item, {x for c in rows for x in c.item_ids})
+    board = [
+        PublicCommitment(
+            commitment_id=c.id,
+            cycle_id=c.cycle_id,
+            org_id=c.org_id,
+            org_name=orgs[c.org_id].name,
+            person_name=people[c.person_id].name,
+            person_title=people[c.person_id].title,
+            text=c.text,
+            items=[items[x].title if x in items else x for x in c.item_ids],
+            published_at=c.decided_at,
+        )
+        for c in rows
+        if c.person_id in people and c.org_id in orgs
+    ]
+    return board, total
+
+
+def _by_id(session: Session, model: Any, ids: set[str]) -> dict[str, Any]:
+    if not ids:
+        return {}
+    return {r.id: r for r in session.exec(select(model).where(col(model.id).in_(ids))).all()}

@@ -1,0 +1,98 @@
+"""Firing one deadline slot in the read model: the message, the accountability record, the
+escalation's audit event.
+
+Idempotent end to end: the notification and the accountability record are keyed by the slot's
+dedupe key, the escalation's audit event by the same key, so a retried activity or a restarted
+worker changes nothing the second time. Raising the entity's overdue level belongs to the
+entity's own domain; the activity does that in the same transaction.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from services.audit.chain import append_event
+from services.deadlines.accountability import AccountabilityIn, record_accountability
+from services.deadlines.contracts import FireSlotInput, FireSlotResult, SlotKind
+from services.deadlines.rules import escalation_chain
+from services.notify import texts
+from services.notify.models import NotificationIn
+from services.notify.store import record_notification
+from services.org.models import Org
+from services.org.queries import chain_of_heads, get_org
+
+
+def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, NotificationIn]:
+    """Record the slot's inbox row (and, for an escalation, its accountability record and audit
+    event) in the caller's transaction; the caller delivers the returned notification after."""
+    t, slot = inp.target, inp.slot
+    org = get_org(session, t.org_id)
+    chain = escalation_chain(inp.owner_person_id, [h for _, h in chain_of_heads(session, t.org_id)])
+    recipient = chain[min(slot.chain_level, len(chain) - 1)]
+    ref = f"{t.entity_type} {t.entity_id}"
+    if slot.kind is SlotKind.reminder:
+        subject, body = texts.deadline_reminder(t.what, t.title, ref, inp.due, slot.days)
+    else:
+        subject, body = texts.deadline_escalation(
+            t.what, t.title, ref, org.name, inp.due, slot.days, slot.overdue_level
+        )
+    accountability_created = False
+    if slot.kind is SlotKind.escalation:
+        accountability_created = _record_escalation(session, inp, org, recipient)
+    spec = NotificationIn(
+        dedupe_key=inp.dedupe_key,
+        recipient_person_id=recipient,
+        kind=slot.kind.value,
+        subject=subject,
+        body=body,
+        entity_type=t.entity_type,
+        entity_id=t.entity_id,
+        org_path=org.path,
+        scheduled_for=slot.at,
+        fired_at=inp.fired_at,
+    )
+    record_notification(session, spec)
+    return FireSlotResult(
+        recipient_person_id=recipient, accountability_created=accountability_created
+    ), spec
+
+
+def _record_escalation(
+    session: Session, inp: FireSlotInput, org: Org, recipient: str | None
+) -> bool:
+    """The accountability record at the policy's steps, and the escalation's audit event."""
+    t, slot = inp.target, inp.slot
+    created = False
+    if slot.accountability is not None:
+        _, created = record_accountability(
+            session,
+            AccountabilityIn(
+                dedupe_key=inp.dedupe_key,
+                kind=slot.accountability.value,
+                org_id=org.id,
+                org_path=org.path,
+                person_id=inp.owner_person_id or org.head_person_id,
+                reason=texts.accountability_reason(t.what, t.title, inp.due, slot.days),
+                entity_type=t.entity_type,
+                entity_id=t.entity_id,
+                overdue_days=slot.days,
+            ),
+        )
+    append_event(
+        session,
+        idempotency_key=inp.dedupe_key,
+        actor="system:deadline",
+        action="escalate",
+        entity_type=t.entity_type,
+        entity_id=t.entity_id,
+        payload={
+            "due": inp.due.isoformat(),
+            "overdue_days": slot.days,
+            "overdue_level": slot.overdue_level,
+            "notified": recipient,
+            "accountability": slot.accountability.value if slot.accountability else None,
+        },
+        at=inp.fired_at,
+        org_path=org.path,
+    )
+    return created
