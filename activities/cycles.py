@@ -1,127 +1,153 @@
-"""Activities of the org workflows: record the launch, issue a letter, persist each change.
+"""Activities of the annual cycle: record the launch, issue a letter, persist each change, start
+a page of children's workflows, and launch a year for the annual Schedule.
 
 Each write is one transaction keyed by the workflow (letter id + event number, commitment id +
 version), so a retried activity or a replayed workflow writes nothing twice. Messages to people
-(a returned letter, a commitment to approve) carry the same key as their dedupe key.
+(a returned letter, a commitment to approve) carry the same key as their dedupe key. Starting a
+child is idempotent (one already started is found), so a retried page never issues a letter twice.
 """
 
 from __future__ import annotations
 
+import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from activities.context import deps
+from activities.deps import ActivityDeps
 from services.core.db import session_scope
+from services.core.errors import Invalid, NotFound
+from services.cycle.client import CycleAlreadyLaunched, start_cycle, start_org_workflows
 from services.cycle.contracts import (
+    ISSUE_CHILDREN_ACTIVITY,
     ISSUE_LETTER_ACTIVITY,
+    LAUNCH_ACTIVITY,
     PERSIST_COMMITMENT_ACTIVITY,
     PERSIST_LETTER_ACTIVITY,
     RECORD_LAUNCH_ACTIVITY,
+    ChildPage,
+    ChildPageInput,
     CommitmentChange,
     CycleRecord,
     IssuedLetter,
     IssueLetterInput,
+    LaunchInput,
+    LaunchResult,
     LetterChange,
+    cycle_id_for,
 )
-from services.cycle.plan import Plan
+from services.cycle.issuing import issue_letter
 from services.cycle.store import (
-    build_letter,
-    get_cycle,
-    load_letter,
+    CycleIn,
+    checked_plan,
+    child_org_ids,
     persist_commitment_change,
     persist_letter_change,
     record_cycle,
 )
-from services.notify import texts
 from services.notify.models import NotificationIn
 from services.notify.store import notify
-from services.org.queries import get_org
+
+log = structlog.get_logger(__name__)
 
 
-@activity.defn(name=RECORD_LAUNCH_ACTIVITY)
-def record_launch(rec: CycleRecord) -> bool:
-    with session_scope(deps().engine) as session:
-        return record_cycle(session, rec)
+class CycleActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self.deps = deps
 
+    def _notify(self, spec: NotificationIn) -> None:
+        with session_scope(self.deps.engine) as session:
+            notify(session, spec, self.deps.settings)
 
-@activity.defn(name=ISSUE_LETTER_ACTIVITY)
-def issue_letter(inp: IssueLetterInput) -> IssuedLetter:
-    """Version 1 of the org's letter, from the cycle's plan; a retry returns what was stored."""
-    d = deps()
-    with session_scope(d.engine) as session:
-        cycle = get_cycle(session, inp.cycle_id)
-        plan = Plan.model_validate(cycle.plan)
-        org = get_org(session, inp.org_id)
-        letter = build_letter(session, cycle, org, inp.at)
-        stored = load_letter(session, letter.letter_id)
-        if stored is None:
-            persist_letter_change(
-                session,
-                LetterChange(
-                    key=f"letter:{letter.letter_id}:e1",
-                    snapshot=letter,
-                    action="issue",
-                    actor=f"system:cycle:{cycle.id}",
-                    at=inp.at,
-                    payload={"items": len(letter.items), "issuer": letter.issuer_person_id},
-                ),
+    def _tell(
+        self, key: str, org_path: str, entity: tuple[str, str], msg: tuple[str, str, str]
+    ) -> None:
+        person, subject, body = msg
+        self._notify(
+            NotificationIn(
+                dedupe_key=key,
+                recipient_person_id=person,
+                kind="cycle",
+                subject=subject,
+                body=body,
+                entity_type=entity[0],
+                entity_id=entity[1],
+                org_path=org_path,
             )
-        else:
-            letter = stored
-        sign_by = plan.calendar.sign_by
-    if letter.head_person_id is not None:
-        subject, body = texts.letter_issued(
-            letter.org_name, cycle.title, len(letter.items), letter.content_hash, sign_by
         )
-        spec = NotificationIn(
-            dedupe_key=f"letter:{letter.letter_id}:issued",
-            recipient_person_id=letter.head_person_id,
-            kind="letter_issued",
-            subject=subject,
-            body=body,
-            entity_type="letter",
-            entity_id=letter.letter_id,
-            org_path=letter.org_path,
-            scheduled_for=inp.at,
-            fired_at=inp.at,
-        )
+
+    @activity.defn(name=RECORD_LAUNCH_ACTIVITY)
+    def record_launch(self, rec: CycleRecord) -> bool:
+        with session_scope(self.deps.engine) as session:
+            return record_cycle(session, rec)
+
+    @activity.defn(name=ISSUE_LETTER_ACTIVITY)
+    def issue_letter(self, inp: IssueLetterInput) -> IssuedLetter:
+        """Version 1 of the org's letter, from the cycle's plan; a retry returns what was stored."""
+        with session_scope(self.deps.engine) as session:
+            issued, notice = issue_letter(session, inp)
+        if notice is not None:
+            self._notify(notice)
+        return issued
+
+    @activity.defn(name=PERSIST_LETTER_ACTIVITY)
+    def persist_letter(self, ch: LetterChange) -> bool:
+        with session_scope(self.deps.engine) as session:
+            created = persist_letter_change(session, ch)
+        if ch.notify is not None:
+            s = ch.snapshot
+            self._tell(ch.key, s.org_path, ("letter", s.letter_id), ch.notify)
+        return created
+
+    @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)
+    def persist_commitment(self, ch: CommitmentChange) -> bool:
+        with session_scope(self.deps.engine) as session:
+            created = persist_commitment_change(session, ch)
+        if ch.notify is not None:
+            s = ch.snapshot
+            self._tell(ch.key, s.org_path, ("commitment", s.commitment_id), ch.notify)
+        return created
+
+    @activity.defn(name=ISSUE_CHILDREN_ACTIVITY)
+    async def issue_child_letters(self, inp: ChildPageInput) -> ChildPage:
+        """Start one page (≤ 500) of an org's direct children's workflows."""
+        d = self.deps
         with session_scope(d.engine) as session:
-            notify(session, spec, d.settings)
-    return IssuedLetter(
-        snapshot=letter, calendar=plan.calendar, timezone=plan.timezone, policy=plan.reminders
-    )
+            children = child_org_ids(session, inp.org_id, inp.after, inp.limit)
+        started = await start_org_workflows(
+            d.temporal(), d.settings, inp.cycle_id, children, on_each=activity.heartbeat
+        )
+        log.info("child_letters_issued", org_id=inp.org_id, page=len(children), started=started)
+        return ChildPage(
+            started=started,
+            last=children[-1] if children else inp.after,
+            done=len(children) < inp.limit,
+        )
 
-
-def _tell(key: str, org_path: str, entity: tuple[str, str], at_msg: tuple[str, str, str]) -> None:
-    d = deps()
-    person, subject, body = at_msg
-    spec = NotificationIn(
-        dedupe_key=key,
-        recipient_person_id=person,
-        kind="cycle",
-        subject=subject,
-        body=body,
-        entity_type=entity[0],
-        entity_id=entity[1],
-        org_path=org_path,
-    )
-    with session_scope(d.engine) as session:
-        notify(session, spec, d.settings)
-
-
-@activity.defn(name=PERSIST_LETTER_ACTIVITY)
-def persist_letter(ch: LetterChange) -> bool:
-    with session_scope(deps().engine) as session:
-        created = persist_letter_change(session, ch)
-    if ch.notify is not None:
-        _tell(ch.key, ch.snapshot.org_path, ("letter", ch.snapshot.letter_id), ch.notify)
-    return created
-
-
-@activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)
-def persist_commitment(ch: CommitmentChange) -> bool:
-    with session_scope(deps().engine) as session:
-        created = persist_commitment_change(session, ch)
-    if ch.notify is not None:
-        s = ch.snapshot
-        _tell(ch.key, s.org_path, ("commitment", s.commitment_id), ch.notify)
-    return created
+    @activity.defn(name=LAUNCH_ACTIVITY)
+    async def launch_cycle(self, inp: LaunchInput) -> LaunchResult:
+        """What ``POST /api/v1/cycles`` does, for the annual schedule; idempotent per root and
+        year."""
+        d = self.deps
+        body = CycleIn(root_org_id=inp.root_org_id, year=inp.year, title=inp.title, plan=inp.plan)
+        try:
+            with session_scope(d.engine) as session:
+                _, plan = checked_plan(session, body)
+        except (NotFound, Invalid) as exc:
+            # The tree changed under the plan: retrying will not mend it; the failure is
+            # visible on the scheduled workflow.
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        record = CycleRecord(
+            cycle_id=cycle_id_for(inp.root_org_id, inp.year),
+            root_org_id=inp.root_org_id,
+            year=inp.year,
+            title=inp.title,
+            plan=plan,
+            launched_by=inp.launched_by,
+            launched_at=inp.at,
+        )
+        try:
+            await start_cycle(d.temporal(), d.settings, record)
+        except CycleAlreadyLaunched:
+            return LaunchResult(cycle_id=record.cycle_id, launched=False)
+        log.info("cycle_launched", cycle_id=record.cycle_id, by=inp.launched_by)
+        return LaunchResult(cycle_id=record.cycle_id, launched=True)

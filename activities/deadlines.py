@@ -8,7 +8,7 @@ from collections.abc import Callable
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.context import deps
+from activities.deps import ActivityDeps
 from services.core.db import session_scope
 from services.cycle.store import raise_item_overdue, raise_letter_overdue
 from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
@@ -24,15 +24,19 @@ RAISE_OVERDUE: dict[str, Callable[[Session, str, int], None]] = {
 }
 
 
-@activity.defn(name=FIRE_SLOT_ACTIVITY)
-def fire_deadline_slot(inp: FireSlotInput) -> FireSlotResult:
-    d = deps()
-    with session_scope(d.engine) as session:
-        result, message = fire_slot(session, inp)
-        raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
-        if inp.slot.kind is SlotKind.escalation and raise_level is not None:
-            raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
-    # The inbox row committed with the slot's effects; delivery follows, once per channel.
-    with session_scope(d.engine) as session:
-        notify(session, message, d.settings)
-    return result
+class DeadlineActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self.deps = deps
+
+    @activity.defn(name=FIRE_SLOT_ACTIVITY)
+    def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
+        d = self.deps
+        with session_scope(d.engine) as session:
+            result, message = fire_slot(session, inp)
+            raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
+            if inp.slot.kind is SlotKind.escalation and raise_level is not None:
+                raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
+        # The inbox row committed with the slot's effects; delivery follows, once per channel.
+        with session_scope(d.engine) as session:
+            notify(session, message, d.settings)
+        return result

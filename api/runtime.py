@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
-from activities.context import ActivityDeps
+from activities.deps import ActivityDeps
 from api.worker import build_worker
 from services.core.logging import get_logger
 from services.core.settings import Settings, venv_binary

@@ -13,14 +13,12 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.context import ActivityDeps, DepsInterceptor
-from activities.cycle_cascade import issue_child_letters, launch_cycle
-from activities.cycles import issue_letter, persist_commitment, persist_letter, record_launch
-from activities.deadlines import fire_deadline_slot
-from activities.health import check_database
+from activities.cycles import CycleActivities
+from activities.deadlines import DeadlineActivities
+from activities.deps import ActivityDeps
+from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
-from activities.problems import flag_problem
-from activities.rectification import persist_rectification, request_recheck
+from activities.rectification import RectificationActivities
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.cycle_org import CycleOrgWorkflow
 from workflows.ping import PingWorkflow
@@ -34,19 +32,25 @@ WORKFLOWS: Sequence[type] = (
 )
 
 
-ACTIVITIES: Sequence[Callable[..., Any]] = (
-    check_database,
-    persist_rectification,
-    request_recheck,
-    fire_deadline_slot,
-    flag_problem,
-    record_launch,
-    issue_letter,
-    persist_letter,
-    persist_commitment,
-    issue_child_letters,
-    launch_cycle,
-)
+def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
+    """Every activity, bound to one set of dependencies."""
+    health = HealthActivities(deps)
+    rect = RectificationActivities(deps)
+    deadlines = DeadlineActivities(deps)
+    cycle = CycleActivities(deps)
+    return [
+        health.check_database,
+        rect.persist_rectification,
+        rect.request_recheck,
+        rect.flag_problem,
+        deadlines.fire_deadline_slot,
+        cycle.record_launch,
+        cycle.issue_letter,
+        cycle.persist_letter,
+        cycle.persist_commitment,
+        cycle.issue_child_letters,
+        cycle.launch_cycle,
+    ]
 
 
 def build_worker(
@@ -63,8 +67,8 @@ def build_worker(
         client,
         task_queue=task_queue or deps.settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
-        activities=list(ACTIVITIES),
-        interceptors=[DepsInterceptor(deps), LogContextInterceptor()],
+        activities=activities(deps),
+        interceptors=[LogContextInterceptor()],
         # Activities are synchronous (SQLAlchemy); they run on this pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
         max_concurrent_activities=max_activity_threads,

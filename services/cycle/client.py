@@ -6,6 +6,8 @@ back as the domain error its rule raised (``services.core.failures``).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -127,3 +129,37 @@ async def decide_commitment(
     client: Client, cycle_id: str, org_id: str, req: CommitmentDecision
 ) -> CommitmentSnapshot:
     return await _update(client, cycle_id, org_id, DECIDE_UPDATE, req, CommitmentSnapshot)
+
+
+async def start_org_workflows(
+    client: Client,
+    settings: Settings,
+    cycle_id: str,
+    org_ids: list[str],
+    on_each: Callable[[str], None] = lambda _: None,
+    in_flight: int = 16,
+) -> int:
+    """Start the org workflows of ``org_ids`` (each issues its own letter), at most
+    ``in_flight`` requests at once; one already started is found, not started again. Returns
+    how many were started now; ``on_each`` is called per org (the activity heartbeats)."""
+    gate = asyncio.Semaphore(in_flight)
+    started = 0
+
+    async def start(org_id: str) -> None:
+        nonlocal started
+        async with gate:
+            try:
+                await client.start_workflow(
+                    WORKFLOW,
+                    CycleOrgInput(cycle_id=cycle_id, org_id=org_id),
+                    id=org_workflow_id(cycle_id, org_id),
+                    task_queue=settings.temporal_task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+                started += 1
+            except WorkflowAlreadyStartedError:
+                pass  # a retry: that org's letter exists already
+            on_each(org_id)
+
+    await asyncio.gather(*(start(o) for o in org_ids))
+    return started

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.context import ActivityDeps
+from activities.deps import ActivityDeps
 from api.app import create_app
 from api.worker import build_worker
 from services.accounts.models import AccountIn, Role

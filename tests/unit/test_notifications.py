@@ -11,8 +11,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities.context import ActivityDeps, bind
-from activities.deadlines import fire_deadline_slot
+from activities.deadlines import DeadlineActivities
+from activities.deps import ActivityDeps
 from services.audit.chain import verify_chain
 from services.core.db import session_scope
 from services.core.settings import Settings
@@ -134,7 +134,7 @@ def test_fire_slot_retried_sends_one_message_and_one_record(
         cfg = settings.model_copy(
             update={"notify_channels": ["smtp"], "smtp_host": "127.0.0.1", "smtp_port": port}
         )
-        bind(ActivityDeps(engine=tree_engine, settings=cfg))
+        deadlines = DeadlineActivities(ActivityDeps(engine=tree_engine, settings=cfg))
         due = date(2027, 5, 31)
         slots = slots_for(due, "Asia/Shanghai", ReminderPolicy())
         talk = next(s for s in slots if s.accountability == "reminder_talk")
@@ -155,7 +155,7 @@ def test_fire_slot_retried_sends_one_message_and_one_record(
             fired_at=talk.at,
         )
         env = ActivityEnvironment()
-        results = [env.run(fire_deadline_slot, inp) for _ in range(3)]
+        results = [env.run(deadlines.fire_deadline_slot, inp) for _ in range(3)]
     # chain: owner p-009 → branch head p-008 → gb-1 head p-005 → city head p-001; level 3 = p-001
     assert {r.recipient_person_id for r in results} == {"p-001"}
     assert [r.accountability_created for r in results] == [True, False, False]

@@ -13,9 +13,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import context
-from activities.context import ActivityDeps, bind
-from activities.problems import flag_problem
+from activities.deps import ActivityDeps
+from activities.rectification import RectificationActivities
 from services.audit.chain import AuditEvent
 from services.core.clock import today_in
 from services.rectification.contracts import (
@@ -36,11 +35,11 @@ async def w(settings, engine, ts_env: WorkflowEnvironment) -> AsyncIterator[Worl
 
 
 @pytest.fixture
-def bound(w: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    # ActivityEnvironment runs no worker interceptor: give the activity the stack's deps, and let
-    # monkeypatch put the previous (normally absent) fallback back afterwards.
-    monkeypatch.setattr(context, "_fallback", None)
-    bind(ActivityDeps(engine=w.stack.engine, settings=w.stack.settings, client=w.stack.client))
+def activities(w: World) -> RectificationActivities:
+    """The activities bound to the stack's database and client, as the worker builds them."""
+    return RectificationActivities(
+        ActivityDeps(engine=w.stack.engine, settings=w.stack.settings, client=w.stack.client)
+    )
 
 
 def missed_item(item_id: str, org_id: str = "gb-1-b1") -> ProblemIn:
@@ -57,8 +56,9 @@ def missed_item(item_id: str, org_id: str = "gb-1-b1") -> ProblemIn:
     )
 
 
-@pytest.mark.usefixtures("bound")
-async def test_flag_problem_retried_starts_one_rectification(w: World) -> None:
+async def test_flag_problem_retried_starts_one_rectification(
+    w: World, activities: RectificationActivities
+) -> None:
     # Unique per test: the Temporal server is shared by the session and rect: ids are never reused.
     item_id = f"city-2027:gb-1-b1:{uuid.uuid4().hex[:8]}"
     pid = indicator_problem_id(item_id)
@@ -68,7 +68,7 @@ async def test_flag_problem_retried_starts_one_rectification(w: World) -> None:
         problem_id=pid, problem=missed_item(item_id), created_by="cycle:city-2027"
     )
     env = ActivityEnvironment()
-    results = [await env.run(flag_problem, inp) for _ in range(3)]
+    results = [await env.run(activities.flag_problem, inp) for _ in range(3)]
     assert {(r.problem_id, r.state) for r in results} == {(pid, "identified")}
 
     with Session(w.stack.engine) as s:
@@ -94,13 +94,14 @@ async def test_flag_problem_retried_starts_one_rectification(w: World) -> None:
     assert r.status_code == 200 and r.json()["source"] == "indicator"
 
 
-@pytest.mark.usefixtures("bound")
-async def test_flag_problem_unknown_org_is_not_retried(w: World) -> None:
+async def test_flag_problem_unknown_org_is_not_retried(
+    w: World, activities: RectificationActivities
+) -> None:
     inp = FlagProblemInput(
         problem_id="IND-nowhere", problem=missed_item("x:1", "no-such-org"), created_by="cycle:x"
     )
     with pytest.raises(ApplicationError) as exc:
-        await ActivityEnvironment().run(flag_problem, inp)
+        await ActivityEnvironment().run(activities.flag_problem, inp)
     assert exc.value.non_retryable and exc.value.type == "NotFound"
     with Session(w.stack.engine) as s:
         assert s.get(Problem, "IND-nowhere") is None

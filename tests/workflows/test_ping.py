@@ -6,7 +6,7 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from activities.context import ActivityDeps
+from activities.deps import ActivityDeps
 from api.worker import build_worker
 from services.core.health import PingInput
 from tests.support.histories import record
