@@ -10,12 +10,13 @@ child is idempotent (one already started is found), so a retried page never issu
 from __future__ import annotations
 
 import structlog
+from pydantic import ValidationError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
+from services.core.failures import permanent
 from services.cycle.client import CycleAlreadyLaunched, start_cycle, start_org_workflows
 from services.cycle.contracts import (
     ISSUE_CHILDREN_ACTIVITY,
@@ -128,14 +129,16 @@ class CycleActivities:
         """What ``POST /api/v1/cycles`` does, for the annual schedule; idempotent per root and
         year."""
         d = self.deps
-        body = CycleIn(root_org_id=inp.root_org_id, year=inp.year, title=inp.title, plan=inp.plan)
         try:
+            body = CycleIn(
+                root_org_id=inp.root_org_id, year=inp.year, title=inp.title, plan=inp.plan
+            )
             with session_scope(d.engine) as session:
                 _, plan = checked_plan(session, body)
-        except (NotFound, Invalid) as exc:
+        except (NotFound, Invalid, ValidationError) as exc:
             # The tree changed under the plan: retrying will not mend it; the failure is
             # visible on the scheduled workflow.
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+            raise permanent(exc) from exc
         record = CycleRecord(
             cycle_id=cycle_id_for(inp.root_org_id, inp.year),
             root_org_id=inp.root_org_id,

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.deps import ActivityDeps
 from services.core.clock import local_date
 from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
+from services.core.failures import permanent
 from services.notify import texts
 from services.notify.models import NotificationIn
 from services.notify.store import notify
@@ -82,7 +82,7 @@ class RectificationActivities:
                 )
         except (NotFound, Invalid) as exc:
             # An unknown org or a due date in the past will not mend itself: do not retry.
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+            raise permanent(exc) from exc
         recorded = await start_rectification(
             d.temporal(), d.settings, snapshot, timezone=inp.timezone, policy=inp.policy
         )

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from api import problems as problem_json
 from api.deps import AppState
+from api.limits import BodyLimit
 from api.routes import (
     accounts,
     commitments,
@@ -31,6 +32,7 @@ from api.routes import (
     problems,
     reports,
 )
+from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
 from services.core.logging import get_logger
 from services.core.settings import Settings
@@ -56,6 +58,14 @@ ROUTERS = (
     commitments.router,
     commitments.public,
 )
+
+
+# On every response: never sniff a type, never be framed, never leak the URL as a referrer.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def create_app(
@@ -101,9 +111,18 @@ def create_app(
         structlog.contextvars.bind_contextvars(request_id=request_id)
         response = await call_next(request)
         response.headers["x-request-id"] = request_id
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     for router in ROUTERS:
         app.include_router(router)
     app.state.report_limiter = reports.SlidingWindow()
+    # Outermost: a body larger than any endpoint takes is refused before it is read or the
+    # caller authenticated (evidence is the largest; imports and JSON bodies are smaller).
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings))
     return app
+
+
+def max_body_bytes(settings: Settings) -> int:
+    """The largest body any endpoint accepts, plus room for multipart framing."""
+    return max(settings.evidence_max_bytes, MAX_IMPORT_BYTES) + 64 * 1024

@@ -69,7 +69,11 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         401: "Unauthorized",
         403: "Forbidden",
     }
-    return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request)
+    response = problem(
+        exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), request
+    )
+    response.headers.update(exc.headers or {})  # 405 carries Allow
+    return response
 
 
 async def _db_busy(request: Request, exc: Exception) -> JSONResponse:

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         Action,
         Flags,
         RectState,
+        allowed_actions,
         check_action,
     )
     from services.rectification.transitions import Clock, apply_action
@@ -181,7 +182,11 @@ class RectificationWorkflow:
         s = self.s
         with as_failure():
             if not self.created:
-                raise Conflict("the problem is still being recorded; retry", state=s.state.value)
+                raise Conflict(
+                    "the problem is still being recorded; retry",
+                    state=s.state.value,
+                    allowed_actions=[a.value for a in allowed_actions(s.state, Flags())],
+                )
             check_action(
                 req.action,
                 s.state,

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalClient, TemporalDep, released
 from api.pagination import Page
 from services.accounts.principal import Principal
+from services.core.text import Text
 from services.cycle import client as cycle_client
 from services.cycle.access import (
     actor_for,
@@ -33,18 +34,18 @@ public = APIRouter(prefix="/public/v1", tags=["public"])
 
 class CommitmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=4000)
+    text: Text = Field(min_length=1, max_length=4000)
     item_ids: list[str] = Field(min_length=1, max_length=200)
 
 
 class CommitmentReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class ResubmitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(default=None, min_length=1, max_length=4000)
+    text: Text | None = Field(default=None, min_length=1, max_length=4000)
     item_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from api.deps import PrincipalDep, SessionDep, StateDep
 from services.core.errors import DomainError, Forbidden, NotFound, TooLarge
 from services.evidence.models import Evidence
+from services.evidence.sniff import content_type_of, matches
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 
@@ -65,6 +66,12 @@ def upload(
                     )
                 digest.update(chunk)
                 out.write(chunk)
+        found = content_type_of(Path(tmp_name))
+        if not matches(ctype, found):
+            raise UnsupportedMediaType(
+                f"the file's content is {found or 'of an unknown type'}, not {ctype!r}",
+                field="file",
+            )
         sha = digest.hexdigest()
         final = blob_path(root, sha)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -99,4 +106,7 @@ def download(
     path = blob_path(state.settings.evidence_dir, e.sha256)
     if not path.exists():
         raise NotFound(f"the file of evidence {evidence_id!r} is missing from the store")
-    return FileResponse(path, media_type=e.content_type, filename=e.filename)
+    # An attachment, never rendered in the browser's origin (nosniff is on every response).
+    return FileResponse(
+        path, media_type=e.content_type, filename=e.filename, content_disposition_type="attachment"
+    )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
 from api.pagination import Page
 from services.core.errors import Invalid
+from services.core.text import Text
 from services.cycle import client as cycle_client
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.contracts import ItemState, ProgressRequest
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/api/v1", tags=["items"])
 class ItemProgressIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     actual: float = Field(ge=0, allow_inf_nan=False)
-    note: str = Field(default="", max_length=4000)
+    note: Text = Field(default="", max_length=4000)
     evidence: list[str] = Field(default_factory=list, max_length=50)
 
 

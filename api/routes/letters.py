@@ -13,6 +13,7 @@ from sqlmodel import Session
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
 from api.pagination import Page
 from services.core.errors import Invalid
+from services.core.text import Text
 from services.cycle import client as cycle_client
 from services.cycle.access import actor_for, letter_in_scope
 from services.cycle.contracts import (
@@ -22,7 +23,7 @@ from services.cycle.contracts import (
     ReturnRequest,
     SignRequest,
 )
-from services.cycle.plan import ItemTemplate
+from services.cycle.plan import ItemTemplate, item_text_errors
 from services.cycle.queries import letters_page
 from services.cycle.rules import require_head, require_issuer
 from services.cycle.store import get_cycle
@@ -41,7 +42,7 @@ class SignIn(BaseModel):
 
 class ReturnIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class ItemEdit(ItemTemplate):
@@ -53,7 +54,7 @@ class ItemEdit(ItemTemplate):
 class AmendIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     items: list[ItemEdit] = Field(min_length=1, max_length=200)
-    reason: str = Field(default="", max_length=4000)
+    reason: Text = Field(default="", max_length=4000)
 
 
 @router.get("/letters")
@@ -144,7 +145,7 @@ async def amend_items(
     row = letter_in_scope(session, principal, cycle_id, org_id)
     actor = actor_for(session, principal, row)
     require_issuer(row, actor, "change its items")
-    _check_assignees(session, body)
+    _check_items(session, body)
     changes = [
         ItemChange(
             id=it.item_id, template=ItemTemplate.model_validate(it.model_dump(exclude={"item_id"}))
@@ -156,8 +157,9 @@ async def amend_items(
     return get_letter(cycle_id, org_id, session, principal)
 
 
-def _check_assignees(session: Session, body: AmendIn) -> None:
-    errors = [
+def _check_items(session: Session, body: AmendIn) -> None:
+    errors = [e for n, it in enumerate(body.items) for e in item_text_errors(f"items.{n}", it)]
+    errors += [
         {"field": f"items.{n}.assignee_person_id", "message": f"unknown person {person!r}"}
         for n, it in enumerate(body.items)
         if (person := it.assignee_person_id) is not None and session.get(Person, person) is None

@@ -12,14 +12,15 @@ from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.audit.chain import AuditEventOut, ChainVerification, verify_chain
-from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.cycle.access import check_problem_links
 from services.org.queries import get_org
 from services.rectification import client as rectification
 from services.rectification.contracts import ProblemIn
 from services.rectification.models import Problem
 from services.rectification.requests import action_request, parse_body
 from services.rectification.rules import Action, Flags, RectState, check_action
-from services.rectification.store import get_problem, new_problem_id, timeline
+from services.rectification.store import get_problem, new_problem_id, same_request, timeline
 from services.rectification.views import ProblemOut, problem_out
 
 router = APIRouter(prefix="/api/v1", tags=["problems"])
@@ -39,9 +40,15 @@ async def post_problem(
     """Flag a problem; its rectification workflow starts. Send `Idempotency-Key` to retry safely."""
     principal.require_role(*OVERSEERS)
     principal.require_scope(get_org(session, body.org_id))
+    check_problem_links(session, body)
     problem_id = new_problem_id(principal.account_id, idempotency_key)
     existing = session.get(Problem, problem_id)
     if existing is not None:
+        if not same_request(existing, body):
+            raise Invalid(
+                "this Idempotency-Key was used to flag a different problem; use a new key",
+                errors=[{"field": "Idempotency-Key", "message": f"already used for {problem_id}"}],
+            )
         return problem_out(existing, datetime.now(UTC))
     return await rectification.open_problem(
         session, temporal, state.settings, body, problem_id, principal.account_id

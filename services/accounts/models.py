@@ -13,6 +13,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from services.core.clock import utcnow
+from services.core.text import Line
 from services.org.contracts import ID_PATTERN
 
 TOKEN_PREFIX = "dl_"
@@ -45,7 +46,7 @@ class AccountIn(BaseModel):
     person_id: str | None = Field(default=None, pattern=ID_PATTERN)
     role: Role
     scope_org_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    label: str = Field(default="", max_length=200)
+    label: Line = Field(default="", max_length=200)
 
 
 class AccountCreated(BaseModel):

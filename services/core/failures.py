@@ -62,3 +62,9 @@ def domain_error(cause: BaseException | None) -> DomainError:
         extra: dict[str, Any] = dict(cause.details[0]) if cause.details else {}
         return _ERROR_OF[cause.type](cause.message, **extra)
     return Unavailable(f"the change could not be applied; retry later ({cause})")
+
+
+def permanent(exc: Exception) -> ApplicationError:
+    """An activity's refusal that a retry cannot mend (an unknown org, a plan the tree no longer
+    fits): fail the activity now, with the error's kind as the type the caller sees."""
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)

@@ -11,13 +11,14 @@ from sqlmodel import Session
 
 from services.accounts.models import Role
 from services.accounts.principal import Principal
-from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.ids import keyed_id
 from services.cycle.contracts import Actor, letter_id_for
-from services.cycle.models import Commitment, Item, Letter
+from services.cycle.models import Commitment, Cycle, Item, Letter
 from services.cycle.store import get_cycle
-from services.org.models import Person
+from services.org.models import Org, Person
 from services.org.queries import get_org
+from services.rectification.contracts import ProblemIn
 
 
 def actor_for(session: Session, principal: Principal, letter: Letter) -> Actor:
@@ -82,3 +83,25 @@ def commitment_in_scope(session: Session, principal: Principal, commitment_id: s
 
 def new_commitment_id(principal: Principal, idempotency_key: str | None) -> str:
     return keyed_id("C", principal.account_id, idempotency_key)
+
+
+def check_problem_links(session: Session, body: ProblemIn) -> None:
+    """A problem names its cycle and item only if they exist and concern its org (422)."""
+    errors: list[dict[str, str]] = []
+    if body.cycle_id is not None:
+        cycle = session.get(Cycle, body.cycle_id)
+        org = session.get(Org, body.org_id)
+        if cycle is None:
+            errors.append({"field": "cycle_id", "message": f"unknown cycle {body.cycle_id!r}"})
+        elif org is not None and not org.path.startswith(cycle.root_path):
+            message = f"org {body.org_id!r} is not in cycle {body.cycle_id!r}"
+            errors.append({"field": "cycle_id", "message": message})
+    if body.item_id is not None:
+        item = session.get(Item, body.item_id)
+        if body.cycle_id is None:
+            errors.append({"field": "item_id", "message": "an item needs its cycle_id"})
+        elif item is None or item.cycle_id != body.cycle_id or item.org_id != body.org_id:
+            message = f"no item {body.item_id!r} of {body.org_id!r} in {body.cycle_id!r}"
+            errors.append({"field": "item_id", "message": message})
+    if errors:
+        raise Invalid("the problem names a cycle or item that does not exist", errors=errors)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.core.clock import DEFAULT_TIMEZONE
+from services.core.text import check_line, check_text
 from services.deadlines.contracts import ReminderPolicy
 
 
@@ -111,6 +112,7 @@ class Plan(BaseModel):
                         {"field": f"plan.{section}.{key}", "message": "must list at least one item"}
                     )
                 for i, item in enumerate(items):
+                    errors.extend(item_text_errors(f"plan.{section}.{key}.{i}", item))
                     if item.due > closes:
                         errors.append(
                             {
@@ -119,6 +121,24 @@ class Plan(BaseModel):
                             }
                         )
         return errors
+
+
+def item_text_errors(prefix: str, item: ItemTemplate) -> list[dict[str, str]]:
+    """The item's texts checked as people's input is (``services.core.text``). Checked here, not
+    in the model, because workflows carry these models: what they already hold must load."""
+    texts = [
+        ("title", item.title, check_line),
+        ("indicator.metric", item.indicator.metric, check_line),
+        ("indicator.unit", item.indicator.unit, check_line),
+        ("indicator.standard", item.indicator.standard, check_text),
+    ]
+    errors = []
+    for field, value, check in texts:
+        try:
+            check(value)
+        except ValueError as exc:
+            errors.append({"field": f"{prefix}.{field}", "message": str(exc)})
+    return errors
 
 
 def validate_against_tree(

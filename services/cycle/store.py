@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from services.audit.chain import append_event
 from services.core.errors import Invalid, NotFound
+from services.core.text import Line
 from services.cycle.contracts import (
     CommitmentChange,
     CycleRecord,
@@ -40,7 +41,7 @@ class CycleIn(BaseModel):
 
     root_org_id: str = Field(pattern=ID_PATTERN)
     year: int = Field(ge=2000, le=2200)
-    title: str = Field(min_length=1, max_length=300)
+    title: Line = Field(min_length=1, max_length=300)
     plan: dict[str, Any]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from services.core.clock import deadline_instant
+from services.core.text import as_line, as_text
 from services.cycle.contracts import (
     DECIDED_ITEM_STATES,
     AmendRequest,
@@ -270,8 +271,8 @@ def missed_item_problem(
             source=Source.indicator,
             category=Category(i.category.value),
             severity=Severity.major,
-            title=f"Missed: {i.title}"[:300],
-            description=(
+            title=as_line(f"Missed: {i.title}")[:300],
+            description=as_text(
                 f"{i.indicator.metric}: {actual:g} of {i.indicator.target:g} {i.indicator.unit} "
                 f"by {i.due.isoformat()} ({i.indicator.standard})."
             ),

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.core.text import Line
+
 if TYPE_CHECKING:  # annotations only: contracts stay free of tables
     from services.org.models import Org
 
@@ -25,8 +27,8 @@ class PersonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    title: str = Field(default="", max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
+    title: Line = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     org_id: str | None = None
 
@@ -35,7 +37,7 @@ class OrgIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
     kind: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
     parent_id: str | None = None
     head_person_id: str | None = None

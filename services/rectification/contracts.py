@@ -12,8 +12,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.core.text import Line, Text
 from services.deadlines.contracts import DeadlineState, ReminderPolicy
 from services.org.contracts import ID_PATTERN
 from services.rectification.rules import Action, RectState
@@ -63,8 +64,8 @@ class ProblemIn(BaseModel):
     source: Source
     category: Category
     severity: Severity
-    title: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20000)
+    title: Line = Field(min_length=1, max_length=300)
+    description: Text = Field(default="", max_length=20000)
     cycle_id: str | None = Field(default=None, max_length=80)
     item_id: str | None = Field(default=None, max_length=200)
     due: date | None = None
@@ -73,34 +74,34 @@ class ProblemIn(BaseModel):
 class ConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     owner_person_id: str | None = Field(default=None, pattern=ID_PATTERN)
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 class ReasonIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     owner_person_id: str = Field(pattern=ID_PATTERN)
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 class PlanIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    measures: str = Field(min_length=1, max_length=20000)
+    measures: Text = Field(min_length=1, max_length=20000)
     target_date: date
 
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 class ProgressReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=4000)
+    note: Text = Field(min_length=1, max_length=4000)
     percent: int = Field(ge=0, le=100)
     evidence: list[str] = Field(default_factory=list, max_length=50)
 
@@ -108,25 +109,25 @@ class ProgressReportIn(BaseModel):
 class ExtensionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     new_due: date
-    reason: str = Field(min_length=1, max_length=4000)
+    reason: Text = Field(min_length=1, max_length=4000)
 
 
 class CompletionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    summary: str = Field(min_length=1, max_length=20000)
+    summary: Text = Field(min_length=1, max_length=20000)
     evidence: list[str] = Field(min_length=1, max_length=50)
 
 
 class VerifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     result: str = Field(pattern="^(pass|fail)$")
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 class RecheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     held: bool
-    comment: str = Field(default="", max_length=4000)
+    comment: Text = Field(default="", max_length=4000)
 
 
 ActionBody = (
@@ -225,7 +226,12 @@ class ActionRequest(BaseModel):
         out = dict(data)
         if action in (Action.reopen, Action.recheck) and "due" in body:
             out.setdefault("reopen_due", body.pop("due"))
-        out["body"] = ACTION_BODIES[action].model_validate(body)
+        model = ACTION_BODIES[action]
+        try:
+            out["body"] = model.model_validate(body)
+        except ValidationError:
+            # Accepted once under older rules (a history being replayed): load it as stored.
+            out["body"] = model.model_construct(**body)
         return out
 
 

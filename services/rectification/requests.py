@@ -25,7 +25,7 @@ from services.rectification.contracts import (
 )
 from services.rectification.models import Problem
 from services.rectification.rules import Action
-from services.rectification.store import default_due
+from services.rectification.store import default_due, due_date_error
 
 
 def parse_body(action: Action, raw: object) -> ActionBody:
@@ -68,10 +68,13 @@ def action_request(
         errors.extend(_owner_errors(session, p, body))
     if isinstance(body, ProgressReportIn | CompletionIn):
         errors.extend(evidence_errors(session, body.evidence, p.org_path))
-    if isinstance(body, ExtensionIn) and p.due is not None and body.new_due <= p.due:
-        errors.append(
-            {"field": "new_due", "message": f"must be after the current due date {p.due}"}
-        )
+    if isinstance(body, ExtensionIn):
+        if p.due is not None and body.new_due <= p.due:
+            errors.append(
+                {"field": "new_due", "message": f"must be after the current due date {p.due}"}
+            )
+        elif (why := due_date_error(body.new_due, today_in(settings.timezone))) is not None:
+            errors.append({"field": "new_due", "message": why})
     if errors:
         raise Invalid(f"invalid {action.value}", errors=errors)
     reopen_due = None

@@ -36,6 +36,29 @@ def default_due(settings: Settings, severity: Severity, today: date) -> date:
     return today + timedelta(days=days)
 
 
+# A due date further out than this starts no meaningful timer: it is a typo.
+MAX_DUE_YEARS = 5
+
+
+def due_date_error(due: date | None, today: date) -> str | None:
+    """Why ``due`` cannot be a rectification's due date (past, or years away), or None."""
+    if due is None:
+        return None
+    if due < today:
+        return "must not be in the past"
+    if due > today + timedelta(days=365 * MAX_DUE_YEARS):
+        return f"must be within {MAX_DUE_YEARS} years"
+    return None
+
+
+def same_request(p: Problem, body: ProblemIn) -> bool:
+    """Whether a retried flag (same ``Idempotency-Key``) asks for the problem it made."""
+    asked = (body.org_id, body.source, body.category, body.severity, body.title, body.description)
+    stored = (p.org_id, p.source, p.category, p.severity, p.title, p.description)
+    links = (body.cycle_id, body.item_id) == (p.cycle_id, p.item_id)
+    return asked == stored and links and (body.due is None or body.due == p.due)
+
+
 def new_snapshot(
     settings: Settings,
     org: Org,
@@ -51,10 +74,9 @@ def new_snapshot(
     configured timezone's today.
     """
     today = today or today_in(settings.timezone)
-    if body.due is not None and body.due < today:
-        raise Invalid(
-            "due is in the past", errors=[{"field": "due", "message": "must not be in the past"}]
-        )
+    due_error = due_date_error(body.due, today)
+    if due_error is not None:
+        raise Invalid(f"due {due_error}", errors=[{"field": "due", "message": due_error}])
     return ProblemSnapshot(
         problem_id=problem_id,
         org_id=org.id,

@@ -6,6 +6,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.core.text import Line, Text
 from services.org.contracts import ID_PATTERN
 from services.rectification.contracts import Category, Severity
 
@@ -13,16 +14,16 @@ from services.rectification.contracts import Category, Severity
 class PublicReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     org_id: str = Field(pattern=ID_PATTERN)
-    text: str = Field(min_length=1)
+    text: Text = Field(min_length=1)
 
 
 class TriageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: str = Field(pattern="^(flag|dismiss)$")
-    reason: str | None = Field(default=None, max_length=4000)
+    reason: Text | None = Field(default=None, max_length=4000)
     category: Category | None = None
     severity: Severity | None = None
-    title: str | None = Field(default=None, max_length=300)
+    title: Line | None = Field(default=None, max_length=300)
     due: date | None = None
 
     @model_validator(mode="after")

@@ -152,3 +152,126 @@ async def test_flagging_while_temporal_is_down_is_503_and_writes_nothing(setting
         assert r.headers["retry-after"] == "2" and "retry" in problem["detail"]
     with Session(engine) as s:
         assert s.exec(select(func.count()).select_from(Problem)).one() == 0
+
+
+FLAG = {
+    "org_id": "gb-1-b1",
+    "source": "inspection",
+    "category": "conduct",
+    "severity": "major",
+    "title": "Minutes not filed",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("title", "   "),
+        ("title", "Minutes\x00not filed"),
+        ("title", "Minutes \u202enot filed"),
+        ("title", "two\nlines"),
+        ("description", "bell \x07"),
+        ("due", "9999-12-31"),
+        ("cycle_id", "no-such-cycle"),
+    ],
+)
+async def test_text_dates_and_links_that_break_a_rule_are_422_naming_the_field(
+    w: World, field: str, value: str
+) -> None:
+    before = _problems(w)
+    r = await w.call("POST", "/api/v1/problems", w.committee, json={**FLAG, field: value})
+    body = _problem(r, 422)
+    assert field in {e["field"] for e in body["errors"]}, body
+    assert _problems(w) == before
+
+
+async def test_an_item_must_exist_in_its_cycle_and_org(w: World) -> None:
+    cid = await launch(w)
+    r = await w.call(
+        "POST",
+        "/api/v1/problems",
+        w.committee,
+        json={**FLAG, "org_id": "city", "cycle_id": cid, "item_id": f"{cid}:gb-1:1"},
+    )
+    assert {e["field"] for e in _problem(r, 422)["errors"]} == {"item_id"}
+    r = await w.call(
+        "POST",
+        "/api/v1/problems",
+        w.committee,
+        json={**FLAG, "org_id": "city", "cycle_id": cid, "item_id": f"{cid}:city:1"},
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_an_idempotency_key_reused_for_another_problem_is_422(w: World) -> None:
+    headers = {"Idempotency-Key": "k-reuse"}
+    first = await w.call("POST", "/api/v1/problems", w.committee, json=FLAG, headers=headers)
+    assert first.status_code == 201, first.text
+    w.problems.append(first.json()["problem_id"])
+    again = await w.call("POST", "/api/v1/problems", w.committee, json=FLAG, headers=headers)
+    assert again.status_code == 201 and again.json()["problem_id"] == first.json()["problem_id"]
+    other = {**FLAG, "title": "Another problem"}
+    r = await w.call("POST", "/api/v1/problems", w.committee, json=other, headers=headers)
+    assert {e["field"] for e in _problem(r, 422)["errors"]} == {"Idempotency-Key"}
+    assert _problems(w) == 1
+
+
+async def test_an_executable_named_pdf_is_refused_and_downloads_are_attachments(
+    w: World,
+) -> None:
+    exe = b"MZ\x90\x00" + b"\x00" * 60 + b"This program cannot be run in DOS mode"
+    r = await w.call(
+        "POST", "/api/v1/evidence", w.owner, files={"file": ("report.pdf", exe, "application/pdf")}
+    )
+    assert _problem(r, 415)["field"] == "file"
+    pdf = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    r = await w.call(
+        "POST", "/api/v1/evidence", w.owner, files={"file": ("report.pdf", pdf, "application/pdf")}
+    )
+    assert r.status_code == 201, r.text
+    got = await w.call("GET", f"/api/v1/evidence/{r.json()['evidence_id']}", w.owner)
+    assert got.status_code == 200 and got.content == pdf
+    assert got.headers["content-disposition"].startswith("attachment")
+    assert got.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_an_oversized_body_is_413_before_authentication(w: World) -> None:
+    limit = w.stack.settings.evidence_max_bytes + 20 * 1024 * 1024 + 64 * 1024
+    r = await w.stack.http.post(
+        "/public/v1/reports",
+        content=b"x" * 16,
+        headers={"Content-Length": str(limit + 1), "Content-Type": "application/json"},
+    )
+    assert _problem(r, 413)["status"] == 413
+
+
+async def test_a_wrong_method_is_405_with_allow(w: World) -> None:
+    r = await w.call("DELETE", "/api/v1/problems", w.committee)
+    body = _problem(r, 405)
+    assert body["status"] == 405 and "POST" in r.headers["allow"]
+
+
+def _problems(w: World) -> int:
+    from services.rectification.models import Problem
+
+    with Session(w.stack.engine) as s:
+        return int(s.exec(select(func.count()).select_from(Problem)).one())
+
+
+async def test_plan_and_amendment_texts_are_checked_naming_the_field(w: World) -> None:
+    plan = copy.deepcopy(small_plan())
+    bad = item("x\x01", f"{YEAR}-05-01", 1)
+    bad["indicator"]["metric"] = "meetings"
+    bad["indicator"]["unit"] = "   "
+    plan["templates"]["branch"] = [bad]
+    body = {"root_org_id": "city", "year": YEAR, "title": "t", "plan": plan}
+    r = await w.call("POST", "/api/v1/cycles", w.committee, json=body)
+    fields = {e["field"] for e in _problem(r, 422)["errors"]}
+    assert fields == {"plan.templates.branch.0.title", "plan.templates.branch.0.indicator.unit"}
+    cid = await launch(w)
+    edit = item("ok", f"{YEAR}-05-01", 1)
+    edit["indicator"]["metric"] = "meetings \u202eheld"
+    r = await w.call(
+        "POST", f"/api/v1/letters/{cid}/city/items", w.committee, json={"items": [edit]}
+    )
+    assert {e["field"] for e in _problem(r, 422)["errors"]} == {"items.0.indicator.metric"}
