@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: run test lint check bench ensure-uv sync
+.PHONY: run test lint check bench ensure-uv sync browser
 
 ensure-uv:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -17,8 +17,15 @@ sync: ensure-uv
 run: sync
 	$(UV) run --frozen dutyledger dev
 
-## Run the whole test suite (real Temporal servers, SQLite and, where installed, PostgreSQL).
-test: sync
+## What the browser tests need from Debian: Chromium and a font with Chinese glyphs.
+browser:
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium fonts-wqy-zenhei >/dev/null; }
+
+## Run the whole test suite (real Temporal servers, SQLite and, where installed, PostgreSQL,
+## Chromium for the console).
+test: sync browser
 	$(UV) run --frozen pytest
 
 lint: sync

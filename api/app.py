@@ -12,10 +12,14 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api import problems as problem_json
+from api.console import signin as console_signin
+from api.console import work as console_work
+from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
 from api.limits import BodyLimit
 from api.routes import (
@@ -59,6 +63,8 @@ ROUTERS = (
     commitments.public,
 )
 
+
+CONSOLE_STATIC = CONSOLE_DIR / "static"
 
 # On every response: never sniff a type, never be framed, never leak the URL as a referrer.
 SECURITY_HEADERS = {
@@ -116,6 +122,9 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(console_signin.router)
+    app.include_router(console_work.router)
+    app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     app.state.report_limiter = reports.SlidingWindow()
     # Outermost: a body larger than any endpoint takes is refused before it is read or the
     # caller authenticated (evidence is the largest; imports and JSON bodies are smaller).

@@ -113,6 +113,9 @@ async def _dev(settings: Settings, demo: bool | None) -> None:
             log.info("demo_skipped", reason="the database already has orgs")
         base = f"http://{settings.api_host}:{settings.api_port}"
         _print_banner(settings, base, loaded)
+        # The sign-in page lists the demo people only on this embedded default with demo data.
+        demo_file = settings.data_dir / "demo-tokens.json"
+        settings = settings.model_copy(update={"console_demo_signin": demo_file.exists()})
         app_ = create_app(settings, engine=engine, temporal=client)
         await serve(settings, engine, client, run_worker=True, app=app_)
     finally:
@@ -123,6 +126,7 @@ def _print_banner(settings: Settings, base: str, demo: Any) -> None:
     lines = [
         "",
         "dutyledger is running",
+        f"  Console        {base}/signin",
         f"  API            {base}   (docs: {base}/docs)",
         f"  Temporal UI    http://127.0.0.1:{settings.temporal_ui_port}",
         f"  Temporal gRPC  {settings.resolved_temporal_address}",
@@ -135,8 +139,12 @@ def _print_banner(settings: Settings, base: str, demo: Any) -> None:
         )
         tokens_file.chmod(0o600)
         lines += ["", f"demo organization loaded: {demo.orgs} orgs, {demo.people} people. Tokens:"]
-        for a in demo.accounts:
+        for a in demo.accounts[:4]:
             lines.append(f"  {a.role.value:<10} scope={a.scope_org_id or '*':<8} {a.token}")
+        lines.append(
+            f"  … and {len(demo.accounts) - 4} heads and members more: sign in as any of them "
+            f"with one click at {base}/signin"
+        )
         committee = next(a.token for a in demo.accounts if a.role is Role.committee)
         auditor = next(a.token for a in demo.accounts if a.role is Role.auditor)
         flag = (

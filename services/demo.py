@@ -23,6 +23,7 @@ GENERAL_BRANCHES = {"gb-1": 3, "gb-2": 3, "gb-3": 4}  # general branch -> number
 
 
 class DemoAccount(BaseModel):
+    label: str = ""
     role: Role
     scope_org_id: str | None
     person_id: str | None
@@ -90,11 +91,36 @@ def load_demo(session: Session) -> DemoResult:
         ),
         AccountIn(role=Role.auditor, scope_org_id="city", label="demo auditor"),
     ]
+    # Every other head, so a newcomer can walk the whole cascade (the console lists them): the
+    # heads of general branches oversee their branch's rectifications, branch heads are members.
+    names = {p.id: p.name for p in tree.people}
+    for o in tree.orgs[1:]:
+        if o.id == "gb-1-b1" or o.head_person_id is None:
+            continue
+        role = Role.committee if o.kind == "general_branch" else Role.member
+        specs.append(
+            AccountIn(
+                role=role,
+                scope_org_id=o.id,
+                person_id=o.head_person_id,
+                label=f"{names[o.head_person_id]}, head of {o.name}",
+            )
+        )
+    member = next(p for p in tree.people if p.org_id == "gb-1-b1" and p.title == "Member")
+    specs.append(
+        AccountIn(
+            role=Role.member,
+            scope_org_id="gb-1-b1",
+            person_id=member.id,
+            label=f"{member.name}, member of Branch 1.1",
+        )
+    )
     accounts = []
     for spec in specs:
         created = create_account(session, spec)
         accounts.append(
             DemoAccount(
+                label=spec.label,
                 role=created.role,
                 scope_org_id=created.scope_org_id,
                 person_id=created.person_id,

@@ -12,6 +12,8 @@ from sqlmodel import Session
 
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
 from api.pagination import Page
+from api.steps import return_letter as return_letter_step
+from api.steps import sign_letter
 from services.core.errors import Invalid
 from services.core.text import Text
 from services.cycle import client as cycle_client
@@ -20,12 +22,10 @@ from services.cycle.contracts import (
     AmendRequest,
     ItemChange,
     LetterState,
-    ReturnRequest,
-    SignRequest,
 )
 from services.cycle.plan import ItemTemplate, item_text_errors
 from services.cycle.queries import letters_page
-from services.cycle.rules import require_head, require_issuer
+from services.cycle.rules import require_issuer
 from services.cycle.store import get_cycle
 from services.cycle.views import LetterOut, letter_items
 from services.org.contracts import ID_PATTERN
@@ -106,11 +106,7 @@ async def sign(
     principal: PrincipalDep,
     temporal: TemporalDep,
 ) -> LetterOut:
-    row = letter_in_scope(session, principal, cycle_id, org_id)
-    actor = actor_for(session, principal, row)
-    require_head(row, actor, "sign its letter")
-    req = SignRequest(actor=actor, content_hash=body.content_hash)
-    await released(session, cycle_client.sign(temporal, cycle_id, org_id, req))
+    await sign_letter(session, temporal, principal, cycle_id, org_id, body.content_hash)
     return get_letter(cycle_id, org_id, session, principal)
 
 
@@ -124,11 +120,7 @@ async def return_letter(
     temporal: TemporalDep,
 ) -> LetterOut:
     """The head asks the issuer (the parent's head) for a revision."""
-    row = letter_in_scope(session, principal, cycle_id, org_id)
-    actor = actor_for(session, principal, row)
-    require_head(row, actor, "return its letter")
-    req = ReturnRequest(actor=actor, reason=body.reason)
-    await released(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
+    await return_letter_step(session, temporal, principal, cycle_id, org_id, body.reason)
     return get_letter(cycle_id, org_id, session, principal)
 
 

@@ -68,6 +68,15 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing bearer token")
     account = session.exec(select(Account).where(Account.token_hash == hash_token(token))).first()
+    return _principal(session, account)
+
+
+def principal_of(session: Session, account_id: str) -> Principal:
+    """The principal of a signed-in console session (its account may have been disabled since)."""
+    return _principal(session, session.get(Account, account_id))
+
+
+def _principal(session: Session, account: Account | None) -> Principal:
     if account is None or account.disabled:
         raise Unauthorized("invalid or disabled token")
     scope_path = "/"

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     public_report_max_chars: int = 4000
     public_report_rate_per_minute: int = 5
 
+    # The web console's session cookies are signed with this key; empty: a key made once and kept
+    # under the data dir (the embedded default). Sessions last this many hours.
+    console_secret: SecretStr | None = None
+    console_session_hours: int = 12
+    # Lists the demo people on the sign-in page (set by `dutyledger dev` with demo data only).
+    console_demo_signin: bool = False
+
     # Notification channels: any of log, smtp, webhook.
     notify_channels: list[str] = Field(default_factory=lambda: ["log"])
     smtp_host: str = "localhost"

@@ -131,3 +131,36 @@ def _by_id(session: Session, model: Any, ids: set[str]) -> dict[str, Any]:
     if not ids:
         return {}
     return {r.id: r for r in session.exec(select(model).where(col(model.id).in_(ids))).all()}
+
+
+def letters_to_sign(session: Session, person_id: str | None, under: str) -> list[Letter]:
+    """Letters whose head is this person and which wait for a signature."""
+    if person_id is None:
+        return []
+    rows = session.exec(
+        select(Letter)
+        .where(
+            Letter.head_person_id == person_id,
+            Letter.state == LetterState.issued.value,
+            under_path(Letter.org_path, under),
+        )
+        .order_by(col(Letter.cycle_id), col(Letter.org_path))
+    ).all()
+    return list(rows)
+
+
+def open_items_of(session: Session, person_id: str | None, under: str) -> list[Item]:
+    """Items assigned to this person and not decided yet, earliest due first."""
+    if person_id is None:
+        return []
+    rows = session.exec(
+        select(Item)
+        .where(
+            Item.assignee_person_id == person_id,
+            col(Item.state).in_([ItemState.pending.value, ItemState.in_progress.value]),
+            under_path(Item.org_path, under),
+        )
+        .order_by(col(Item.due), col(Item.id))
+        .limit(200)
+    ).all()
+    return list(rows)

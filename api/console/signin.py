@@ -1,0 +1,138 @@
+"""Signing in and out of the console, and who the visitor is (the session cookie, CSRF)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from api.console import session as cookie
+from api.console.render import page
+from api.deps import AppState, app_state
+from services.accounts.principal import Principal
+from services.accounts.store import authenticate, principal_of
+from services.core.errors import DomainError, Forbidden, Unauthorized
+from services.demo import DemoAccount
+
+router = APIRouter(include_in_schema=False)
+PRESIGN = "dl_presign"
+
+
+class Visitor:
+    """Who is signed in, from the session cookie (None when nobody, or the account is gone)."""
+
+    def __init__(self, request: Request) -> None:
+        self.state: AppState = app_state(request)
+        key = cookie.secret_key(self.state.settings)
+        self.session = cookie.read(key, request.cookies.get(cookie.COOKIE))
+        self.principal: Principal | None = None
+        if self.session is not None:
+            with Session(self.state.engine) as s:
+                try:
+                    self.principal = principal_of(s, self.session.account_id)
+                except Unauthorized:
+                    self.principal = None
+
+    def csrf_ok(self, form: Any) -> bool:
+        return self.session is not None and form.get("csrf") == self.session.csrf
+
+
+def to_signin(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+
+
+def refuse_post(request: Request) -> HTMLResponse:
+    err = Forbidden("the form is missing its CSRF token or the session changed; reload the page")
+    return page(request, "base.html", status_code=403, error=error_of(err), principal=None)
+
+
+def error_of(exc: DomainError) -> dict[str, Any]:
+    return {"detail": exc.detail, "errors": exc.extra.get("errors", [])}
+
+
+# --- signing in -----------------------------------------------------------------------------
+
+
+def _demo_accounts(state: AppState) -> list[DemoAccount]:
+    """The demo people to sign in as: only when the embedded default loaded demo data."""
+    if not state.settings.console_demo_signin:
+        return []
+    path = state.settings.data_dir / "demo-tokens.json"
+    if not path.exists():
+        return []
+    return [DemoAccount.model_validate(a) for a in json.loads(path.read_text())]
+
+
+def _signin_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    token = request.cookies.get(PRESIGN) or cookie.new_csrf()
+    nxt = request.query_params.get("next", "/me")
+    response = page(
+        request,
+        "signin.html",
+        status_code=status_code,
+        principal=None,
+        presign=token,
+        next=nxt,
+        demo=_demo_accounts(app_state(request)),
+        **extra,
+    )
+    response.set_cookie(PRESIGN, token, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> HTMLResponse:
+    return _signin_page(request)
+
+
+@router.post("/signin", response_model=None)
+async def signin(request: Request) -> Response:
+    form = await request.form()
+    if not form.get("csrf") or form.get("csrf") != request.cookies.get(PRESIGN):
+        return refuse_post(request)
+    state = app_state(request)
+    with Session(state.engine) as s:
+        try:
+            principal = authenticate(s, str(form.get("token") or ""))
+        except Unauthorized:
+            err = {"detail": page_text(request, "signin_failed"), "errors": []}
+            return _signin_page(request, status_code=401, error=err)
+    value, _ = cookie.issue(
+        cookie.secret_key(state.settings),
+        principal.account_id,
+        state.settings.console_session_hours,
+    )
+    nxt = str(form.get("next") or "/me")
+    if not nxt.startswith("/") or nxt.startswith("//"):
+        nxt = "/me"  # never redirect off this site
+    response = RedirectResponse(nxt, status_code=303)
+    response.set_cookie(
+        cookie.COOKIE,
+        value,
+        max_age=state.settings.console_session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(PRESIGN)
+    return response
+
+
+def page_text(request: Request, key: str) -> str:
+    from api.console.render import language
+    from services.core.labels import label
+
+    return label("ui", key, language(request))
+
+
+@router.post("/signout", response_model=None)
+async def signout(request: Request) -> Response:
+    who = Visitor(request)
+    if not who.csrf_ok(await request.form()):
+        return refuse_post(request)
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(cookie.COOKIE)
+    return response

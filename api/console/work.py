@@ -1,0 +1,255 @@
+"""The console's work pages: a person's own work, a letter, a rectification.
+
+A handler finds who is signed in, authorizes through the same rules, calls the same step
+(``api.steps``) or service the API route calls, and renders. A refused action shows the
+problem+json detail next to its form, with what the person typed kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
+
+from api.console.render import page
+from api.console.signin import Visitor, error_of, refuse_post, to_signin
+from api.deps import get_temporal
+from api.steps import act_on_problem, return_letter, sign_letter, visible_problem
+from services.accounts.principal import Principal
+from services.core.clock import utcnow
+from services.core.errors import DomainError, Forbidden
+from services.cycle.access import letter_in_scope
+from services.cycle.queries import letters_to_sign, open_items_of
+from services.cycle.views import ItemOut, LetterOut, letter_items
+from services.evidence.files import store_upload
+from services.notify.store import inbox
+from services.org.models import Person
+from services.rectification.rules import Action, Flags, RectState, check_action
+from services.rectification.store import timeline
+from services.rectification.views import problem_out
+from services.rectification.worklist import awaiting_decision, owned_by
+
+router = APIRouter(include_in_schema=False)
+
+# The fields of each rectification action's form (name, input kind), in the API's body names.
+ACTION_FORMS: dict[str, list[tuple[str, str]]] = {
+    "confirm": [("owner_person_id", "text"), ("comment", "textarea")],
+    "dismiss": [("reason", "textarea")],
+    "assign": [("owner_person_id", "text"), ("comment", "textarea")],
+    "plan": [("measures", "textarea"), ("target_date", "date")],
+    "approve-plan": [("comment", "textarea")],
+    "return-plan": [("reason", "textarea")],
+    "progress": [("note", "textarea"), ("percent", "number"), ("evidence", "file")],
+    "extension": [("new_due", "date"), ("reason", "textarea")],
+    "approve-extension": [("comment", "textarea")],
+    "deny-extension": [("reason", "textarea")],
+    "completion": [("summary", "textarea"), ("evidence", "file")],
+    "verify": [("result", "verdict"), ("comment", "textarea")],
+    "reopen": [("reason", "textarea")],
+    "recheck": [("held", "held"), ("comment", "textarea")],
+}
+
+
+@router.get("/", response_model=None)
+def home() -> Response:
+    return RedirectResponse("/me", status_code=303)
+
+
+@router.get("/me", response_model=None)
+def me(request: Request) -> Response:
+    """The signed-in person's own work, with counts."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    pr = who.principal
+    with Session(who.state.engine) as s:
+        person = s.get(Person, pr.person_id) if pr.person_id else None
+        notes, _ = inbox(s, pr.person_id, pr.scope_path, 0, 20)
+        return page(
+            request,
+            "me.html",
+            principal=pr,
+            csrf=who.session.csrf if who.session else "",
+            person_name=person.name if person else pr.role.value,
+            letters=letters_to_sign(s, pr.person_id, pr.scope_path),
+            items=[ItemOut.of(i) for i in open_items_of(s, pr.person_id, pr.scope_path)],
+            owned=owned_by(s, pr.person_id),
+            deciding=awaiting_decision(s, pr.role.value, pr.scope_path),
+            notifications=notes,
+        )
+
+
+# --- letters --------------------------------------------------------------------------------
+
+
+def _letter_page(
+    request: Request, who: Visitor, cycle_id: str, org_id: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    pr = who.principal
+    assert pr is not None
+    with Session(who.state.engine) as s:
+        row = letter_in_scope(s, pr, cycle_id, org_id, acting=False)
+        letter = LetterOut.of(row, letter_items(s, row.id))
+    can_sign = pr.person_id is not None and pr.person_id == letter.head_person_id
+    return page(
+        request,
+        "letter.html",
+        status_code=status_code,
+        principal=pr,
+        csrf=who.session.csrf if who.session else "",
+        letter=letter,
+        can_sign=can_sign and letter.state == "issued",
+        form=extra.pop("form", {}),
+        done=request.query_params.get("done") == "1",
+        **extra,
+    )
+
+
+@router.get("/letters/{cycle_id}/{org_id}", response_model=None)
+def letter(request: Request, cycle_id: str, org_id: str) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return _letter_page(request, who, cycle_id, org_id)
+    except DomainError as exc:
+        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+
+
+@router.post("/letters/{cycle_id}/{org_id}/{step}", response_model=None)
+async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -> Response:
+    """Sign (the hash shown on the page) or return with a reason."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    try:
+        with Session(who.state.engine) as s:
+            temporal = get_temporal(who.state)
+            if step == "sign":
+                await sign_letter(
+                    s, temporal, who.principal, cycle_id, org_id, str(form.get("content_hash"))
+                )
+            elif step == "return":
+                reason = str(form.get("reason") or "")
+                await return_letter(s, temporal, who.principal, cycle_id, org_id, reason)
+            else:
+                raise Forbidden(f"no step {step!r} on a letter")
+            s.commit()
+    except DomainError as exc:
+        kept = {k: str(v) for k, v in form.items() if k != "csrf"}
+        return _letter_page(
+            request, who, cycle_id, org_id, exc.status, error=error_of(exc), form=kept
+        )
+    return RedirectResponse(f"/letters/{cycle_id}/{org_id}?done=1", status_code=303)
+
+
+# --- rectifications -------------------------------------------------------------------------
+
+
+def _forms_for(pr: Principal, p: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The actions this person may take now, each with its form: only those."""
+    out = []
+    flags = Flags(extension_pending=p.extension_pending, recheck_open=p.recheck_open)
+    for action in p.allowed_actions:
+        try:
+            check_action(
+                Action(action),
+                RectState(p.state),
+                flags,
+                p.owner_person_id,
+                pr.person_id,
+                pr.role.value,
+            )
+        except (DomainError, ValueError):
+            continue
+        out.append((action, ACTION_FORMS[action]))
+    return out
+
+
+def _problem_page(
+    request: Request, who: Visitor, problem_id: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    pr = who.principal
+    assert pr is not None
+    with Session(who.state.engine) as s:
+        p = problem_out(visible_problem(s, pr, problem_id), utcnow())
+        events = timeline(s, problem_id)
+    return page(
+        request,
+        "problem.html",
+        status_code=status_code,
+        principal=pr,
+        csrf=who.session.csrf if who.session else "",
+        p=p,
+        forms=_forms_for(pr, p),
+        events=events,
+        form=extra.pop("form", {}),
+        form_action=extra.pop("form_action", None),
+        done=request.query_params.get("done") == "1",
+        **extra,
+    )
+
+
+@router.get("/problems/{problem_id}", response_model=None)
+def problem(request: Request, problem_id: str) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return _problem_page(request, who, problem_id)
+    except DomainError as exc:
+        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+
+
+async def _action_body(form: Any, who: Visitor, s: Session) -> dict[str, Any]:
+    """The API body of an action form: its filled fields, an uploaded file as evidence."""
+    assert who.principal is not None
+    body: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        if key == "csrf" or key == "evidence":
+            continue
+        if isinstance(value, str) and value.strip():
+            body[key] = value
+    upload = form.get("evidence")
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        row = store_upload(
+            s,
+            who.state.settings,
+            upload.file,
+            upload.filename,
+            upload.content_type,
+            who.principal.scope_path,
+            who.principal.account_id,
+        )
+        s.flush()
+        body["evidence"] = [row.id]
+    return body
+
+
+@router.post("/problems/{problem_id}/{action}", response_model=None)
+async def problem_action(request: Request, problem_id: str, action: str) -> Response:
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    try:
+        with Session(who.state.engine) as s:
+            body = await _action_body(form, who, s)
+            s.commit()  # the evidence is kept even if the step is refused (upload, then act)
+            temporal = get_temporal(who.state)
+            await act_on_problem(
+                s, temporal, who.state.settings, who.principal, problem_id, action, body
+            )
+    except DomainError as exc:
+        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        return _problem_page(
+            request, who, problem_id, exc.status, error=error_of(exc), form=kept, form_action=action
+        )
+    return RedirectResponse(f"/problems/{problem_id}?done=1", status_code=303)

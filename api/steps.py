@@ -1,0 +1,102 @@
+"""The human steps both the API and the console take, written once: find what the step is on
+within the caller's scope, check the shared rules early, then hand it to the domain client with
+no database connection held. A route or a page calls one of these and renders the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+from temporalio.client import Client
+
+from api.deps import released
+from services.accounts.principal import Principal
+from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.settings import Settings
+from services.cycle import client as cycle_client
+from services.cycle.access import actor_for, letter_in_scope
+from services.cycle.contracts import ReturnRequest, SignRequest
+from services.cycle.rules import require_head
+from services.rectification import client as rectification
+from services.rectification.models import Problem
+from services.rectification.requests import action_request, parse_body
+from services.rectification.rules import Action, Flags, RectState, check_action
+from services.rectification.store import get_problem
+
+
+async def sign_letter(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    content_hash: str,
+) -> None:
+    """The head signs the version whose hash they read."""
+    row = letter_in_scope(session, principal, cycle_id, org_id)
+    actor = actor_for(session, principal, row)
+    require_head(row, actor, "sign its letter")
+    req = SignRequest(actor=actor, content_hash=content_hash)
+    await released(session, cycle_client.sign(temporal, cycle_id, org_id, req))
+
+
+async def return_letter(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    reason: str,
+) -> None:
+    """The head asks the issuer (the parent's head) for a revision."""
+    row = letter_in_scope(session, principal, cycle_id, org_id)
+    actor = actor_for(session, principal, row)
+    require_head(row, actor, "return its letter")
+    req = ReturnRequest(actor=actor, reason=reason)
+    await released(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
+
+
+def visible_problem(session: Session, principal: Principal, problem_id: str) -> Problem:
+    p = get_problem(session, problem_id)
+    if not principal.in_scope(p.org_path):
+        raise Forbidden(f"problem {problem_id!r} belongs to an org outside this account's scope")
+    return p
+
+
+def action_named(action: str) -> Action:
+    try:
+        return Action(action)
+    except ValueError:
+        raise NotFound(
+            f"unknown action {action!r}; one of {', '.join(a.value for a in Action)}",
+            field="action",
+        ) from None
+
+
+async def act_on_problem(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    problem_id: str,
+    action: str,
+    body: Any,
+) -> None:
+    """One step of a rectification: scope, then the state (409 whoever asks), then the role and
+    the body; the workflow checks the state and role again under its lock."""
+    act = action_named(action)
+    p = visible_problem(session, principal, problem_id)
+    check_action(
+        act,
+        RectState(p.state),
+        Flags(extension_pending=p.extension_pending, recheck_open=p.recheck_open),
+        p.owner_person_id,
+        principal.person_id,
+        principal.role.value,
+    )
+    req = action_request(session, settings, act, p, parse_body(act, body), principal)
+    try:
+        await released(session, rectification.act(temporal, problem_id, req))
+    except Conflict as exc:
+        exc.extra.setdefault("state", p.state)  # a finished workflow: the state it ended in
+        raise

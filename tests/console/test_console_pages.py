@@ -1,0 +1,147 @@
+"""The console over the real app, database and Temporal (form posts as a browser sends them):
+signing in, CSRF, a person's own work, signing a letter, acting on a rectification, refusals
+shown next to the form with the input kept, and nothing of a sibling subtree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlmodel import Session
+from temporalio.testing import WorkflowEnvironment
+
+from services.cycle.models import Letter
+from services.rectification.models import Problem
+from tests.support.cycles import launch
+from tests.support.world import OWNER, World, world
+
+
+@pytest.fixture
+async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+def browser(w: World) -> httpx.AsyncClient:
+    """A client with its own cookie jar, like one person's browser."""
+    return httpx.AsyncClient(transport=w.stack.http._transport, base_url="http://test")
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+async def signed_in(w: World, token: str) -> tuple[httpx.AsyncClient, str]:
+    b = browser(w)
+    form = await b.get("/signin")
+    r = await b.post("/signin", data={"csrf": csrf_of(form.text), "token": token, "next": "/me"})
+    assert r.status_code == 303 and r.headers["location"] == "/me", r.text
+    me = await b.get("/me")
+    assert me.status_code == 200
+    return b, csrf_of(me.text)
+
+
+async def test_signing_in_needs_the_form_token_and_a_valid_token(w: World) -> None:
+    b = browser(w)
+    r = await b.get("/me")
+    assert r.status_code == 303 and r.headers["location"].startswith("/signin")
+    form = await b.get("/signin")
+    assert form.status_code == 200 and "登录" in form.text  # Chinese by default
+    assert "content-security-policy" in form.headers
+    r = await b.post("/signin", data={"token": w.committee})
+    assert r.status_code == 403  # no CSRF token: refused
+    r = await b.post("/signin", data={"csrf": csrf_of(form.text), "token": "dl_wrong"})
+    assert r.status_code == 401 and "令牌无效" in r.text
+    r = await b.post("/signin", data={"csrf": csrf_of(form.text), "token": w.committee})
+    assert r.status_code == 303
+    session_cookie = r.headers["set-cookie"]
+    assert "dl_session=" in session_cookie and "HttpOnly" in session_cookie
+    assert "samesite=lax" in session_cookie.lower()
+    assert "My work" in (await b.get("/me?lang=en")).text  # the switch sticks
+    assert "My work" in (await b.get("/me")).text
+    b.cookies.set("dl_session", "forged.value")
+    assert (await b.get("/me")).status_code == 303
+
+
+async def test_the_head_signs_the_letter_in_the_console(w: World) -> None:
+    cid = await launch(w)
+    b, csrf = await signed_in(w, w.committee)  # p-001 heads the city
+    me = (await b.get("/me")).text
+    assert f"/letters/{cid}/city" in me
+    page = (await b.get(f"/letters/{cid}/city")).text
+    shown_hash = re.search(r'name="content_hash" value="([0-9a-f]{64})"', page)
+    assert shown_hash is not None
+    r = await b.post(f"/letters/{cid}/city/sign", data={"content_hash": shown_hash.group(1)})
+    assert r.status_code == 403  # no CSRF token
+    assert _letter_state(w, cid, "city") == "issued"
+    r = await b.post(
+        f"/letters/{cid}/city/sign", data={"csrf": csrf, "content_hash": shown_hash.group(1)}
+    )
+    assert r.status_code == 303, r.text
+    assert _letter_state(w, cid, "city") == "signed"
+    again = await b.post(
+        f"/letters/{cid}/city/sign", data={"csrf": csrf, "content_hash": shown_hash.group(1)}
+    )
+    assert again.status_code == 409 and "already signed" in again.text
+
+
+async def test_a_rectification_walked_in_the_console_with_refusals_shown(w: World) -> None:
+    pid = await w.flag()
+    committee, c_csrf = await signed_in(w, w.committee)
+    owner, o_csrf = await signed_in(w, w.owner)
+    page = (await committee.get(f"/problems/{pid}")).text
+    assert 'id="do-confirm"' in page and 'id="do-dismiss"' in page
+    assert 'id="do-confirm"' not in (await owner.get(f"/problems/{pid}")).text
+    r = await committee.post(
+        f"/problems/{pid}/confirm", data={"csrf": c_csrf, "owner_person_id": OWNER}
+    )
+    assert r.status_code == 303, r.text
+    assert OWNER in (await owner.get("/me")).text or pid in (await owner.get("/me")).text
+    # A refused step: the detail next to the form, what was typed kept.
+    r = await owner.post(
+        f"/problems/{pid}/plan", data={"csrf": o_csrf, "measures": "File the minutes weekly"}
+    )
+    assert r.status_code == 422 and "target_date" in r.text
+    assert "File the minutes weekly" in r.text
+    r = await owner.post(
+        f"/problems/{pid}/plan",
+        data={"csrf": o_csrf, "measures": "File the minutes weekly", "target_date": "2030-01-01"},
+    )
+    assert r.status_code == 303, r.text
+    assert _problem_state(w, pid) == "plan_submitted"
+    await committee.post(f"/problems/{pid}/approve-plan", data={"csrf": c_csrf})
+    r = await owner.post(
+        f"/problems/{pid}/completion",
+        data={"csrf": o_csrf, "summary": "Minutes filed"},
+        files={"evidence": ("minutes.txt", b"minutes of March", "text/plain")},
+    )
+    assert r.status_code == 303, r.text
+    assert _problem_state(w, pid) == "completion_submitted"
+    r = await committee.post(f"/problems/{pid}/verify", data={"csrf": c_csrf, "result": "pass"})
+    assert r.status_code == 303 and _problem_state(w, pid) == "closed"
+
+
+async def test_a_sibling_subtree_sees_nothing(w: World) -> None:
+    pid = await w.flag()
+    sibling, _ = await signed_in(w, w.committee_gb2)
+    r = await sibling.get(f"/problems/{pid}")
+    assert r.status_code == 403 and "Minutes of branch meetings" not in r.text
+    assert pid not in (await sibling.get("/me")).text
+
+
+def _letter_state(w: World, cid: str, org: str) -> str:
+    with Session(w.stack.engine) as s:
+        row = s.get(Letter, f"{cid}:{org}")
+        assert row is not None
+        return row.state
+
+
+def _problem_state(w: World, pid: str) -> str:
+    with Session(w.stack.engine) as s:
+        p = s.get(Problem, pid)
+        assert p is not None
+        return p.state
