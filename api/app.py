@@ -21,7 +21,7 @@ from api.console import signin as console_signin
 from api.console import work as console_work
 from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
-from api.limits import BodyLimit
+from api.limits import BodyLimit, SlidingWindow
 from api.routes import (
     accounts,
     commitments,
@@ -121,11 +121,12 @@ def create_app(
         return response
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=problem_json.ERROR_RESPONSES)
     app.include_router(console_signin.router)
     app.include_router(console_work.router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
-    app.state.report_limiter = reports.SlidingWindow()
+    app.state.report_limiter = SlidingWindow()
+    app.state.signin_limiter = SlidingWindow()
     # Outermost: a body larger than any endpoint takes is refused before it is read or the
     # caller authenticated (evidence is the largest; imports and JSON bodies are smaller).
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings))

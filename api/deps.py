@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -60,7 +61,16 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def get_principal(request: Request, state: Annotated[AppState, Depends(app_state)]) -> Principal:
+# Declares bearer auth in the OpenAPI document, so /docs "Authorize" works; the token itself is
+# read below (a missing or malformed header is our 401 problem+json, not FastAPI's 403).
+_BEARER = HTTPBearer(auto_error=False, description="an account's token (dl_…)")
+
+
+def get_principal(
+    request: Request,
+    state: Annotated[AppState, Depends(app_state)],
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> Principal:
     # Its own short session: authentication must not share the handler's transaction.
     with Session(state.engine) as session:
         principal = authenticate(session, bearer_token(request))

@@ -1,10 +1,13 @@
-"""A request size limit applied before anything else (authentication included): a client that
+"""Limits: a per-client sliding window (public reports, console sign-in), and a request size
+limit applied before anything else (authentication included): a client that
 sends more than the largest body any endpoint takes gets 413 before the body is read, so an
 anonymous 300 MB POST costs the server nothing."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,3 +70,24 @@ class BodyLimit:
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class SlidingWindow:
+    """Per-client request counter over the last minute. In-process: each API replica counts its
+    own clients (put a shared limiter in the load balancer when running many replicas)."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str, limit: int, window: float = 60.0) -> float | None:
+        """None if allowed; otherwise seconds until the next slot frees up."""
+        now = time.monotonic()
+        q = self.hits.setdefault(key, deque())
+        while q and q[0] <= now - window:
+            q.popleft()
+        if len(q) >= limit:
+            return window - (now - q[0])
+        q.append(now)
+        if len(self.hits) > 100_000:  # forget idle clients
+            self.hits = {k: v for k, v in self.hits.items() if v}
+        return None

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,6 +17,41 @@ from services.core.errors import DomainError
 from services.core.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ProblemBody(BaseModel):
+    """RFC 9457 problem details, as every error of the API is answered."""
+
+    model_config = ConfigDict(extra="allow")  # state, allowed_actions, field, retry_after, …
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def _documented(status: int, what: str) -> dict[str, Any]:
+    schema = ProblemBody.model_json_schema()
+    return {"description": what, "content": {PROBLEM_JSON: {"schema": schema}}}
+
+
+# The error answers every API operation may give, declared in the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented(401, "no token, or an unknown, disabled or expired one"),
+    403: _documented(403, "the role or the org scope does not allow it"),
+    404: _documented(404, "no such id (in scope)"),
+    409: _documented(409, "not allowed in the current state: names the state"),
+    413: _documented(413, "the body is too large"),
+    422: _documented(422, "invalid input: names each field"),
+    503: _documented(503, "the database or Temporal is unreachable; nothing changed, retry"),
+}
 log = get_logger(__name__)
 
 

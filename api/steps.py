@@ -11,12 +11,13 @@ from temporalio.client import Client
 
 from api.deps import released
 from services.accounts.principal import Principal
-from services.core.errors import Conflict, Forbidden, NotFound
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.settings import Settings
 from services.cycle import client as cycle_client
-from services.cycle.access import actor_for, letter_in_scope
-from services.cycle.contracts import ReturnRequest, SignRequest
-from services.cycle.rules import require_head
+from services.cycle.access import actor_for, item_in_scope, letter_in_scope
+from services.cycle.contracts import ProgressRequest, ReturnRequest, SignRequest
+from services.cycle.rules import require_head, require_reporter
+from services.evidence.store import evidence_errors
 from services.rectification import client as rectification
 from services.rectification.models import Problem
 from services.rectification.requests import action_request, parse_body
@@ -54,6 +55,28 @@ async def return_letter(
     require_head(row, actor, "return its letter")
     req = ReturnRequest(actor=actor, reason=reason)
     await released(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
+
+
+async def report_progress(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    item_id: str,
+    actual: float,
+    note: str,
+    evidence: list[str],
+) -> None:
+    """The assignee reports the figure reached so far (for a collective item: any member)."""
+    item = item_in_scope(session, principal, item_id)
+    letter = letter_in_scope(session, principal, item.cycle_id, item.org_id)
+    actor = actor_for(session, principal, letter)
+    require_reporter(letter, item, actor)
+    errors = evidence_errors(session, evidence, item.org_path)
+    if errors:
+        raise Invalid("invalid progress", errors=errors)
+    req = ProgressRequest(actor=actor, item_id=item_id, actual=actual, note=note, evidence=evidence)
+    step = cycle_client.report_progress(temporal, item.cycle_id, item.org_id, req)
+    await released(session, step)
 
 
 def visible_problem(session: Session, principal: Principal, problem_id: str) -> Problem:

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from api.console import session as cookie
 from api.console.render import page
 from api.deps import AppState, app_state
+from api.limits import SlidingWindow
 from services.accounts.principal import Principal
 from services.accounts.store import authenticate, principal_of
 from services.core.errors import DomainError, Forbidden, Unauthorized
@@ -94,6 +95,11 @@ async def signin(request: Request) -> Response:
     if not form.get("csrf") or form.get("csrf") != request.cookies.get(PRESIGN):
         return refuse_post(request)
     state = app_state(request)
+    limiter: SlidingWindow = request.app.state.signin_limiter
+    client = request.client.host if request.client else "unknown"
+    if limiter.allow(client, state.settings.console_signin_per_minute) is not None:
+        err = {"detail": page_text(request, "signin_throttled"), "errors": []}
+        return _signin_page(request, status_code=429, error=err)
     with Session(state.engine) as s:
         try:
             principal = authenticate(s, str(form.get("token") or ""))

@@ -16,16 +16,25 @@ from sqlmodel import Session
 from api.console.render import page
 from api.console.signin import Visitor, error_of, refuse_post, to_signin
 from api.deps import get_temporal
-from api.steps import act_on_problem, return_letter, sign_letter, visible_problem
+from api.steps import (
+    act_on_problem,
+    report_progress,
+    return_letter,
+    sign_letter,
+    visible_problem,
+)
 from services.accounts.principal import Principal
+from services.accounts.store import actor_names
 from services.core.clock import utcnow
-from services.core.errors import DomainError, Forbidden
-from services.cycle.access import letter_in_scope
+from services.core.errors import DomainError, Forbidden, Invalid
+from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.queries import letters_to_sign, open_items_of
+from services.cycle.rules import require_reporter
 from services.cycle.views import ItemOut, LetterOut, letter_items
 from services.evidence.files import store_upload
 from services.notify.store import inbox
 from services.org.models import Person
+from services.org.queries import names_of
 from services.rectification.rules import Action, Flags, RectState, check_action
 from services.rectification.store import timeline
 from services.rectification.views import problem_out
@@ -92,6 +101,8 @@ def _letter_page(
     with Session(who.state.engine) as s:
         row = letter_in_scope(s, pr, cycle_id, org_id, acting=False)
         letter = LetterOut.of(row, letter_items(s, row.id))
+        people = [letter.head_person_id, letter.issuer_person_id, letter.signed_by]
+        names = names_of(s, people + [i.assignee_person_id for i in letter.items or []])
     can_sign = pr.person_id is not None and pr.person_id == letter.head_person_id
     return page(
         request,
@@ -100,6 +111,7 @@ def _letter_page(
         principal=pr,
         csrf=who.session.csrf if who.session else "",
         letter=letter,
+        names=names,
         can_sign=can_sign and letter.state == "issued",
         form=extra.pop("form", {}),
         done=request.query_params.get("done") == "1",
@@ -179,6 +191,8 @@ def _problem_page(
     with Session(who.state.engine) as s:
         p = problem_out(visible_problem(s, pr, problem_id), utcnow())
         events = timeline(s, problem_id)
+        names = names_of(s, [p.owner_person_id, p.verifier_person_id])
+        names |= actor_names(s, [e.actor for e in events])
     return page(
         request,
         "problem.html",
@@ -186,6 +200,7 @@ def _problem_page(
         principal=pr,
         csrf=who.session.csrf if who.session else "",
         p=p,
+        names=names,
         forms=_forms_for(pr, p),
         events=events,
         form=extra.pop("form", {}),
@@ -253,3 +268,90 @@ async def problem_action(request: Request, problem_id: str, action: str) -> Resp
             request, who, problem_id, exc.status, error=error_of(exc), form=kept, form_action=action
         )
     return RedirectResponse(f"/problems/{problem_id}?done=1", status_code=303)
+
+
+# --- items ----------------------------------------------------------------------------------
+
+
+def _item_page(
+    request: Request, who: Visitor, item_id: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    pr = who.principal
+    assert pr is not None
+    with Session(who.state.engine) as s:
+        item = item_in_scope(s, pr, item_id)
+        row = letter_in_scope(s, pr, item.cycle_id, item.org_id, acting=False)
+        try:
+            require_reporter(row, item, actor_for(s, pr, row))
+            may_report = row.signed_version is not None and item.state in ("pending", "in_progress")
+        except DomainError:
+            may_report = False
+        names = names_of(s, [item.assignee_person_id])
+        out = ItemOut.of(item)
+    return page(
+        request,
+        "item.html",
+        status_code=status_code,
+        principal=pr,
+        csrf=who.session.csrf if who.session else "",
+        item=out,
+        org_name=row.org_name,
+        names=names,
+        may_report=may_report,
+        form=extra.pop("form", {}),
+        done=request.query_params.get("done") == "1",
+        **extra,
+    )
+
+
+@router.get("/items/{item_id}", response_model=None)
+def item_page(request: Request, item_id: str) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return _item_page(request, who, item_id)
+    except DomainError as exc:
+        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+
+
+@router.post("/items/{item_id}/progress", response_model=None)
+async def item_progress(request: Request, item_id: str) -> Response:
+    """Report the figure reached so far, with a note and optionally a file as evidence."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    try:
+        with Session(who.state.engine) as s:
+            body = await _action_body(form, who, s)
+            s.commit()
+            actual = parse_figure(str(body.get("actual", "")))
+            await report_progress(
+                s,
+                get_temporal(who.state),
+                who.principal,
+                item_id,
+                actual,
+                str(body.get("note", "")),
+                list(body.get("evidence", [])),
+            )
+    except DomainError as exc:
+        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        return _item_page(request, who, item_id, exc.status, error=error_of(exc), form=kept)
+    return RedirectResponse(f"/items/{item_id}?done=1", status_code=303)
+
+
+def parse_figure(text: str) -> float:
+    """A non-negative finite number, or 422 naming ``actual``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 0 and value != float("inf")):
+        raise Invalid(
+            "invalid progress", errors=[{"field": "actual", "message": "a number ≥ 0, please"}]
+        )
+    return value

@@ -9,18 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
+from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
-from services.core.errors import Invalid
+from api.steps import report_progress as report_progress_step
 from services.core.text import Text
-from services.cycle import client as cycle_client
-from services.cycle.access import actor_for, item_in_scope, letter_in_scope
-from services.cycle.contracts import ItemState, ProgressRequest
+from services.cycle.access import item_in_scope
+from services.cycle.contracts import ItemState
 from services.cycle.queries import items_page
-from services.cycle.rules import require_reporter
 from services.cycle.store import get_cycle
 from services.cycle.views import ItemOut
-from services.evidence.store import evidence_errors
 from services.org.contracts import ID_PATTERN
 from services.org.queries import get_org
 
@@ -77,16 +74,7 @@ async def report_progress(
     temporal: TemporalDep,
 ) -> ItemOut:
     """The assignee reports the actual figure so far (for a collective item: any member)."""
-    item = item_in_scope(session, principal, item_id)
-    letter = letter_in_scope(session, principal, item.cycle_id, item.org_id)
-    actor = actor_for(session, principal, letter)
-    require_reporter(letter, item, actor)
-    errors = evidence_errors(session, body.evidence, item.org_path)
-    if errors:
-        raise Invalid("invalid progress", errors=errors)
-    req = ProgressRequest(
-        actor=actor, item_id=item_id, actual=body.actual, note=body.note, evidence=body.evidence
+    await report_progress_step(
+        session, temporal, principal, item_id, body.actual, body.note, body.evidence
     )
-    step = cycle_client.report_progress(temporal, item.cycle_id, item.org_id, req)
-    await released(session, step)
     return ItemOut.of(item_in_scope(session, principal, item_id))

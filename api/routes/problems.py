@@ -15,7 +15,7 @@ from services.core.errors import Invalid
 from services.cycle.access import check_problem_links
 from services.org.queries import get_org
 from services.rectification import client as rectification
-from services.rectification.contracts import ProblemIn
+from services.rectification.contracts import ACTION_BODIES, ProblemIn
 from services.rectification.models import Problem
 from services.rectification.store import get_problem, new_problem_id, same_request, timeline
 from services.rectification.views import ProblemOut, problem_out
@@ -65,7 +65,24 @@ def get_timeline(
     return timeline(session, problem_id)
 
 
-@router.post("/problems/{problem_id}/{action}")
+def _action_bodies_schema() -> dict[str, Any]:
+    """The body of each action, documented as the real models (the path names which one)."""
+    variants = [
+        {**model.model_json_schema(), "title": f"{action.value}: {model.__name__}"}
+        for action, model in ACTION_BODIES.items()
+    ]
+    return {"oneOf": variants}
+
+
+@router.post(
+    "/problems/{problem_id}/{action}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _action_bodies_schema()}},
+        }
+    },
+)
 async def post_action(
     problem_id: str,
     action: str,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
-from collections import deque
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
+from api.limits import SlidingWindow
 from api.pagination import Page
 from services.accounts.models import Role
 from services.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
@@ -29,27 +28,6 @@ public = APIRouter(prefix="/public/v1", tags=["public"])
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-class SlidingWindow:
-    """Per-client request counter over the last minute. In-process: each API replica counts its
-    own clients (put a shared limiter in the load balancer when running many replicas)."""
-
-    def __init__(self) -> None:
-        self.hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str, limit: int, window: float = 60.0) -> float | None:
-        """None if allowed; otherwise seconds until the next slot frees up."""
-        now = time.monotonic()
-        q = self.hits.setdefault(key, deque())
-        while q and q[0] <= now - window:
-            q.popleft()
-        if len(q) >= limit:
-            return window - (now - q[0])
-        q.append(now)
-        if len(self.hits) > 100_000:  # forget idle clients
-            self.hits = {k: v for k, v in self.hits.items() if v}
-        return None
 
 
 class ReportReceipt(BaseModel):

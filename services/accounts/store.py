@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.accounts.models import TOKEN_PREFIX, Account, AccountCreated, AccountIn, Role
 from services.accounts.principal import Principal
@@ -101,3 +102,20 @@ def ensure_bootstrap_admin(session: Session, token: str) -> bool:
         return False
     create_account(session, AccountIn(role=Role.admin, label="bootstrap admin"), token)
     return True
+
+
+def actor_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """Who an audit event's actor is, by name: an account's person, else its role and label;
+    ``system:…`` actors are left as they are."""
+    ids = {a for a in actors if a.startswith("acc-")}
+    if not ids:
+        return {}
+    out: dict[str, str] = {}
+    rows = session.exec(
+        select(Account.id, Account.role, Account.label, Person.name)
+        .join(Person, col(Person.id) == Account.person_id, isouter=True)
+        .where(col(Account.id).in_(ids))
+    ).all()
+    for account_id, role, label, name in rows:
+        out[account_id] = name or label or role
+    return out

@@ -88,6 +88,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "token": ("Access token", "访问令牌"),
         "demo_people": ("Demo people (demo data only)", "演示人员（仅演示数据）"),
         "signin_failed": ("That token is not valid.", "令牌无效。"),
+        "signin_throttled": (
+            "Too many sign-in attempts from here; wait a minute.",
+            "登录尝试过于频繁，请稍候再试。",
+        ),
         "my_work": ("My work", "我的工作"),
         "letters_to_sign": ("Letters waiting for your signature", "待我签订的责任书"),
         "my_items": ("Items assigned to you", "分配给我的责任事项"),
@@ -126,6 +130,22 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "when": ("When", "时间"),
         "who": ("Who", "办理人"),
         "what": ("What", "事项"),
+        # form fields, by the API's body names
+        "owner_person_id": (
+            "Owner (person id; default: the org's head)",
+            "整改责任人（人员编号，默认为组织负责人）",
+        ),
+        "comment": ("Comment", "意见"),
+        "measures": ("Measures", "整改措施"),
+        "target_date": ("Target date", "计划完成日期"),
+        "percent": ("Percent done", "完成进度（%）"),
+        "note": ("Note", "情况说明"),
+        "evidence": ("Evidence (file)", "佐证材料（文件）"),
+        "new_due": ("New due date", "申请延期至"),
+        "summary": ("Summary", "整改情况总结"),
+        "result": ("Result", "验收结论"),
+        "held": ("Did the fix hold?", "整改是否长效"),
+        "item": ("Item", "责任事项"),
     },
 }
 

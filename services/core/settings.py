@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # under the data dir (the embedded default). Sessions last this many hours.
     console_secret: SecretStr | None = None
     console_session_hours: int = 12
+    console_signin_per_minute: int = 10  # sign-in attempts per client address
     # Lists the demo people on the sign-in page (set by `dutyledger dev` with demo data only).
     console_demo_signin: bool = False
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from services.core.errors import NotFound
-from services.org.models import Org
+from services.org.models import Org, Person
 
 
 def like_prefix(prefix: str) -> str:
@@ -45,3 +46,12 @@ def chain_of_heads(session: Session, org_id: str) -> list[tuple[str, str | None]
     ids = [p for p in org.path.strip("/").split("/") if p]
     orgs = {o.id: o for o in session.exec(select(Org).where(col(Org.id).in_(ids))).all()}
     return [(i, orgs[i].head_person_id) for i in reversed(ids) if i in orgs]
+
+
+def names_of(session: Session, person_ids: Iterable[str | None]) -> dict[str, str]:
+    """People's names by id, for showing who rather than an id."""
+    ids = {p for p in person_ids if p}
+    if not ids:
+        return {}
+    rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(ids))).all()
+    return {pid: name for pid, name in rows}

@@ -100,6 +100,13 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
             await page.wait_for_url(f"{base}/letters/{cid}/city?done=1")
             assert await page.inner_text("#letter-state") == "已签订"
             await shot(page, tmp_path, "letter-signed")
+            await page.click("text=Mid-year debriefings")
+            await page.fill("#actual", "1")
+            await page.fill("#note", "One debriefing held in March")
+            await page.click("#report")
+            await page.wait_for_url("**/items/*?done=1")
+            assert await page.inner_text("#item-actual") == "1.0"
+            await shot(page, tmp_path, "item")
 
             owner = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             owner.on("request", lambda r: hosts.add(r.url.split("/")[2]))

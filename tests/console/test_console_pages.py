@@ -12,9 +12,9 @@ import pytest
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
-from services.cycle.models import Letter
+from services.cycle.models import Item, Letter
 from services.rectification.models import Problem
-from tests.support.cycles import launch
+from tests.support.cycles import launch, sign
 from tests.support.world import OWNER, World, world
 
 
@@ -145,3 +145,44 @@ def _problem_state(w: World, pid: str) -> str:
         p = s.get(Problem, pid)
         assert p is not None
         return p.state
+
+
+async def test_progress_on_an_item_in_the_console(w: World) -> None:
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    b, csrf = await signed_in(w, w.committee)
+    me = (await b.get("/me")).text
+    found = re.search(r'href="/items/([^"]+)">Mid-year debriefings', me)
+    assert found, me
+    item_id = found.group(1)
+    page = (await b.get(f"/items/{item_id}")).text
+    assert 'id="report"' in page and "Li Wei" in page  # the assignee by name
+    r = await b.post(
+        f"/items/{item_id}/progress", data={"csrf": csrf, "actual": "lots", "note": "kept"}
+    )
+    assert r.status_code == 422 and "actual" in r.text and "kept" in r.text
+    r = await b.post(
+        f"/items/{item_id}/progress",
+        data={"csrf": csrf, "actual": "2", "note": "both held"},
+        files={"evidence": ("minutes.txt", b"minutes", "text/plain")},
+    )
+    assert r.status_code == 303, r.text
+    with Session(w.stack.engine) as s:
+        item = s.get(Item, item_id)
+        assert item is not None and item.actual == 2 and len(item.evidence) == 1
+    other, _ = await signed_in(w, w.owner)  # not the assignee: no form
+    assert 'id="report"' not in (await other.get(f"/items/{item_id}")).text
+
+
+async def test_sign_in_attempts_are_rate_limited_per_address(w: World) -> None:
+    b = browser(w)
+    csrf = csrf_of((await b.get("/signin")).text)
+    limit = w.stack.settings.console_signin_per_minute
+    codes = [
+        (await b.post("/signin", data={"csrf": csrf, "token": f"dl_guess{n}"})).status_code
+        for n in range(limit + 1)
+    ]
+    assert codes == [401] * limit + [429]
+    # Even the right token waits now: guessing cannot go on at full speed.
+    r = await b.post("/signin", data={"csrf": csrf, "token": w.committee})
+    assert r.status_code == 429
