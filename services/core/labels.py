@@ -146,6 +146,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "result": ("Result", "验收结论"),
         "held": ("Did the fix hold?", "整改是否长效"),
         "item": ("Item", "责任事项"),
+        "public_board": ("Public commitments", "公开承诺"),
     },
 }
 

@@ -51,6 +51,7 @@ async def test_signing_in_needs_the_form_token_and_a_valid_token(w: World) -> No
     assert r.status_code == 303 and r.headers["location"].startswith("/signin")
     form = await b.get("/signin")
     assert form.status_code == 200 and "登录" in form.text  # Chinese by default
+    assert 'value="dl_' not in form.text  # no demo people outside demo mode
     assert "content-security-policy" in form.headers
     r = await b.post("/signin", data={"token": w.committee})
     assert r.status_code == 403  # no CSRF token: refused
@@ -186,3 +187,25 @@ async def test_sign_in_attempts_are_rate_limited_per_address(w: World) -> None:
     # Even the right token waits now: guessing cannot go on at full speed.
     r = await b.post("/signin", data={"csrf": csrf, "token": w.committee})
     assert r.status_code == 429
+
+
+async def test_the_public_board_shows_approved_pledges_and_nothing_personal(w: World) -> None:
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    city = (await w.call("GET", f"/api/v1/letters/{cid}/city", w.committee)).json()
+    r = await w.call(
+        "POST",
+        f"/api/v1/letters/{cid}/city/commitments",
+        w.committee,
+        json={"text": "I will lead every debriefing", "item_ids": [city["items"][0]["item_id"]]},
+    )
+    assert r.status_code == 201, r.text
+    board = browser(w)  # nobody signed in
+    assert "I will lead" not in (await board.get("/public/commitments?org=city")).text
+    com = r.json()["commitment_id"]
+    r = await w.call("POST", f"/api/v1/commitments/{com}/approve", w.committee)
+    assert r.status_code == 200, r.text
+    page = (await board.get("/public/commitments?org=city")).text
+    assert "I will lead every debriefing" in page and "Li Wei" in page
+    assert "p-001" not in page and "@" not in page and "dl_" not in page
+    assert (await board.get("/public/commitments?org=<script>")).status_code == 422

@@ -67,6 +67,12 @@ def test_dev_runs_everything_and_resumes(tmp_path: Path) -> None:
         admin = next(t["token"] for t in tokens if t["role"] == "admin")
         assert committee in log.read_text()  # printed once, with the curl examples
         assert "/api/v1/problems" in log.read_text()
+        # The console comes first in the banner; its sign-in page lists the demo people.
+        assert f"Console        {base}/signin" in log.read_text()
+        signin = httpx.get(f"{base}/signin", timeout=10)
+        assert signin.status_code == 200
+        assert signin.text.count('name="token" value="dl_') == len(tokens) >= 15
+        assert "head of General Branch 2" in signin.text
         r = httpx.get(
             f"{base}/api/v1/orgs",
             headers={"Authorization": f"Bearer {committee}"},
