@@ -10,14 +10,27 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.deps import released
+from services.accounts.models import Role
 from services.accounts.principal import Principal
+from services.core.clock import today_in, utcnow
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.settings import Settings
 from services.cycle import client as cycle_client
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
-from services.cycle.contracts import ProgressRequest, ReturnRequest, SignRequest
+from services.cycle.client import CycleAlreadyLaunched, start_cycle
+from services.cycle.contracts import (
+    CycleRecord,
+    LetterSnapshot,
+    ProgressRequest,
+    ReturnRequest,
+    SignRequest,
+    cycle_id_for,
+)
+from services.cycle.models import Cycle
 from services.cycle.rules import require_head, require_reporter
+from services.cycle.store import CycleIn, checked_plan
 from services.evidence.store import evidence_errors
+from services.org.queries import get_org
 from services.rectification import client as rectification
 from services.rectification.models import Problem
 from services.rectification.requests import action_request, parse_body
@@ -123,3 +136,51 @@ async def act_on_problem(
     except Conflict as exc:
         exc.extra.setdefault("state", p.state)  # a finished workflow: the state it ended in
         raise
+
+
+def _already(cycle: Cycle | None, cycle_id: str) -> Conflict:
+    if cycle is None:
+        return Conflict(f"cycle {cycle_id!r} was launched already", cycle_id=cycle_id)
+    return Conflict(
+        f"cycle {cycle.id!r} is already {cycle.state} (launched {cycle.launched_at:%Y-%m-%d} by "
+        f"{cycle.launched_by}); the same root and year are launched once",
+        cycle_id=cycle.id,
+        state=cycle.state,
+    )
+
+
+async def launch_cycle(
+    session: Session, temporal: Client, settings: Settings, principal: Principal, body: CycleIn
+) -> LetterSnapshot:
+    """Launch the year's cycle for a root org; returns the root's letter once issued. The same
+    root and year are launched once (409 naming the cycle)."""
+    principal.require_role(Role.committee, Role.admin)
+    principal.require_scope(get_org(session, body.root_org_id))  # 403 before judging the plan
+    root, plan = checked_plan(session, body)
+    errors = []
+    if plan.calendar.sign_by.year != body.year:
+        errors.append(
+            {"field": "plan.calendar.sign_by", "message": f"must fall in the year {body.year}"}
+        )
+    if plan.calendar.closes_on < today_in(settings.timezone):
+        errors.append({"field": "plan.calendar.closes_on", "message": "is already past"})
+    if errors:
+        raise Invalid("the plan's calendar does not fit the cycle", errors=errors)
+    cycle_id = cycle_id_for(root.id, body.year)
+    existing = session.get(Cycle, cycle_id)
+    if existing is not None:
+        raise _already(existing, cycle_id)
+    record = CycleRecord(
+        cycle_id=cycle_id,
+        root_org_id=root.id,
+        year=body.year,
+        title=body.title,
+        plan=plan,
+        launched_by=principal.account_id,
+        launched_at=utcnow(),
+    )
+    try:
+        return await released(session, start_cycle(temporal, settings, record))
+    except CycleAlreadyLaunched:
+        session.expire_all()
+        raise _already(session.get(Cycle, cycle_id), cycle_id) from None

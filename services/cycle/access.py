@@ -7,7 +7,7 @@ for a letter not issued yet the reason (its parent has not signed).
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from services.accounts.models import Role
 from services.accounts.principal import Principal
@@ -15,6 +15,7 @@ from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.ids import keyed_id
 from services.cycle.contracts import Actor, letter_id_for
 from services.cycle.models import Commitment, Cycle, Item, Letter
+from services.cycle.progress import CycleProgress, cycle_progress
 from services.cycle.store import get_cycle
 from services.org.models import Org, Person
 from services.org.queries import get_org
@@ -105,3 +106,29 @@ def check_problem_links(session: Session, body: ProblemIn) -> None:
             errors.append({"field": "item_id", "message": message})
     if errors:
         raise Invalid("the problem names a cycle or item that does not exist", errors=errors)
+
+
+def visible_cycles(session: Session, principal: Principal, year: int | None = None) -> list[Cycle]:
+    """Cycles whose tree the caller can see (its scope is within or above the root), newest
+    first."""
+    scope = principal.scope_path
+    rows = session.exec(select(Cycle).order_by(col(Cycle.year).desc(), col(Cycle.id))).all()
+    return [
+        c
+        for c in rows
+        if (year is None or c.year == year)
+        and (c.root_path.startswith(scope) or scope.startswith(c.root_path))
+    ]
+
+
+def progress_in_scope(session: Session, principal: Principal, cycle_id: str) -> CycleProgress:
+    """The progress of the whole tree, or of the caller's part when its scope lies below."""
+    cycle = get_cycle(session, cycle_id)
+    scope = principal.scope_path
+    if cycle.root_path.startswith(scope):
+        under = cycle.root_path
+    elif scope.startswith(cycle.root_path):
+        under = scope
+    else:
+        raise Forbidden(f"cycle {cycle_id!r} is outside this account's scope")
+    return cycle_progress(session, cycle, under)

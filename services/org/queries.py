@@ -55,3 +55,9 @@ def names_of(session: Session, person_ids: Iterable[str | None]) -> dict[str, st
         return {}
     rows = session.exec(select(Person.id, Person.name).where(col(Person.id).in_(ids))).all()
     return {pid: name for pid, name in rows}
+
+
+def kinds_under(session: Session, path: str) -> list[str]:
+    """The org kinds present in the subtree at ``path`` (a plan's templates are per kind)."""
+    rows = session.exec(select(Org.kind).where(under_path(Org.path, path)).distinct()).all()
+    return sorted(rows)

@@ -107,6 +107,8 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
             await page.wait_for_url("**/items/*?done=1")
             assert await page.inner_text("#item-actual") == "1.0"
             await shot(page, tmp_path, "item")
+            await page.goto(f"{base}/cycles/{cid}")
+            await shot(page, tmp_path, "cycle")
 
             owner = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             owner.on("request", lambda r: hosts.add(r.url.split("/")[2]))

@@ -209,3 +209,20 @@ async def test_the_public_board_shows_approved_pledges_and_nothing_personal(w: W
     assert "I will lead every debriefing" in page and "Li Wei" in page
     assert "p-001" not in page and "@" not in page and "dl_" not in page
     assert (await board.get("/public/commitments?org=<script>")).status_code == 422
+
+
+async def test_the_committee_launches_a_year_and_follows_it(w: World) -> None:
+    b, csrf = await signed_in(w, w.committee)
+    page = (await b.get("/cycles")).text
+    assert 'id="launch"' in page
+    form = {"csrf": csrf, "root_org_id": "city", "year": "2027", "title": "2027 责任制"}
+    r = await b.post("/cycles", data=form)  # no plan file: the shipped default plan
+    assert r.status_code == 303 and r.headers["location"] == "/cycles/city-2027", r.text
+    dash = (await b.get("/cycles/city-2027")).text
+    assert '<svg id="cascade"' in dash and "2027 责任制" in dash
+    again = await b.post("/cycles", data=form)
+    assert again.status_code == 409 and "city-2027" in again.text and "2027 责任制" in again.text
+    member, m_csrf = await signed_in(w, w.owner)
+    assert 'id="launch"' not in (await member.get("/cycles")).text
+    r = await member.post("/cycles", data={**form, "csrf": m_csrf, "year": "2028"})
+    assert r.status_code == 403

@@ -1,0 +1,133 @@
+"""The console's cycle pages: the cycles in scope with a launch form, and a cycle's dashboard."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from api.console.charts import WIDTH, cascade_bars
+from api.console.render import page
+from api.console.signin import Visitor, error_of, refuse_post, to_signin
+from api.deps import get_temporal
+from api.steps import launch_cycle
+from services.accounts.models import Role
+from services.core.errors import DomainError, Invalid
+from services.cycle.access import progress_in_scope, visible_cycles
+from services.cycle.plan import default_plan
+from services.cycle.store import CycleIn
+from services.org.queries import get_org, kinds_under
+
+router = APIRouter(include_in_schema=False)
+
+
+def _cycles_page(
+    request: Request, who: Visitor, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    pr = who.principal
+    assert pr is not None
+    with Session(who.state.engine) as s:
+        cycles = visible_cycles(s, pr)
+    return page(
+        request,
+        "cycles.html",
+        status_code=status_code,
+        principal=pr,
+        csrf=who.session.csrf if who.session else "",
+        cycles=cycles,
+        may_launch=pr.role in (Role.committee, Role.admin) and pr.scope_org_id is not None,
+        root=pr.scope_org_id or "",
+        year=date.today().year + 1,
+        form=extra.pop("form", {}),
+        **extra,
+    )
+
+
+@router.get("/cycles", response_model=None)
+def cycles(request: Request) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    return _cycles_page(request, who)
+
+
+async def _plan_of(form: Any, root_path: str, year: int, s: Session) -> dict[str, Any]:
+    """The uploaded plan (JSON), or the shipped default for the year and the tree's org kinds."""
+    upload = form.get("plan")
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        try:
+            plan: dict[str, Any] = json.loads(await upload.read())
+        except ValueError:
+            raise Invalid(
+                "the plan file is not JSON", errors=[{"field": "plan", "message": "not JSON"}]
+            ) from None
+        return plan
+    return default_plan(year, kinds_under(s, root_path)).model_dump(mode="json")
+
+
+async def _cycle_body(form: Any, s: Session) -> CycleIn:
+    """The launch form as the API's body (422 naming the field when it is not one)."""
+    try:
+        year = int(str(form.get("year") or ""))
+    except ValueError:
+        raise Invalid("invalid year", errors=[{"field": "year", "message": "a year"}]) from None
+    root = get_org(s, str(form.get("root_org_id") or ""))
+    plan = await _plan_of(form, root.path, year, s)
+    try:
+        return CycleIn(
+            root_org_id=root.id, year=year, title=str(form.get("title") or ""), plan=plan
+        )
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+        ]
+        raise Invalid("the cycle cannot be launched", errors=errors) from None
+
+
+@router.post("/cycles", response_model=None)
+async def launch(request: Request) -> Response:
+    """Launch the year's cycle: the root's letter goes to its head at once."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    try:
+        with Session(who.state.engine) as s:
+            body = await _cycle_body(form, s)
+            temporal = get_temporal(who.state)
+            letter = await launch_cycle(s, temporal, who.state.settings, who.principal, body)
+    except DomainError as exc:
+        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        return _cycles_page(request, who, exc.status, error=error_of(exc), form=kept)
+    return RedirectResponse(f"/cycles/{letter.cycle_id}", status_code=303)
+
+
+@router.get("/cycles/{cycle_id}", response_model=None)
+def dashboard(request: Request, cycle_id: str) -> Response:
+    """Cascade progress per level as a chart, items, commitments and problems by state."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        with Session(who.state.engine) as s:
+            prog = progress_in_scope(s, who.principal, cycle_id)
+    except DomainError as exc:
+        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+    bars, height = cascade_bars(prog.levels)
+    return page(
+        request,
+        "cycle.html",
+        principal=who.principal,
+        csrf=who.session.csrf if who.session else "",
+        prog=prog,
+        bars=bars,
+        chart_width=WIDTH + 170,
+        chart_height=height,
+    )
