@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 
@@ -10,12 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from api.console import session as cookie
-from api.console.render import page
+from api.console.render import language, page
 from api.deps import AppState, app_state
 from api.limits import SlidingWindow
 from services.accounts.principal import Principal
 from services.accounts.store import authenticate, principal_of
 from services.core.errors import DomainError, Forbidden, Unauthorized
+from services.core.labels import label
 from services.demo import DemoAccount
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +40,8 @@ class Visitor:
                     self.principal = None
 
     def csrf_ok(self, form: Any) -> bool:
-        return self.session is not None and form.get("csrf") == self.session.csrf
+        sent = str(form.get("csrf") or "")
+        return self.session is not None and hmac.compare_digest(sent, self.session.csrf)
 
 
 def to_signin(request: Request) -> RedirectResponse:
@@ -92,7 +95,8 @@ def signin_form(request: Request) -> HTMLResponse:
 @router.post("/signin", response_model=None)
 async def signin(request: Request) -> Response:
     form = await request.form()
-    if not form.get("csrf") or form.get("csrf") != request.cookies.get(PRESIGN):
+    sent, expected = str(form.get("csrf") or ""), request.cookies.get(PRESIGN) or ""
+    if not sent or not hmac.compare_digest(sent, expected):
         return refuse_post(request)
     state = app_state(request)
     limiter: SlidingWindow = request.app.state.signin_limiter
@@ -128,9 +132,6 @@ async def signin(request: Request) -> Response:
 
 
 def page_text(request: Request, key: str) -> str:
-    from api.console.render import language
-    from services.core.labels import label
-
     return label("ui", key, language(request))
 
 
