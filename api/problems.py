@@ -37,20 +37,22 @@ class ProblemBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
-def _documented(status: int, what: str) -> dict[str, Any]:
-    schema = ProblemBody.model_json_schema()
-    return {"description": what, "content": {PROBLEM_JSON: {"schema": schema}}}
+_PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+
+
+def _documented(what: str) -> dict[str, Any]:
+    return {"description": what, "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
 
 
 # The error answers every API operation may give, declared in the OpenAPI document.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _documented(401, "no token, or an unknown, disabled or expired one"),
-    403: _documented(403, "the role or the org scope does not allow it"),
-    404: _documented(404, "no such id (in scope)"),
-    409: _documented(409, "not allowed in the current state: names the state"),
-    413: _documented(413, "the body is too large"),
-    422: _documented(422, "invalid input: names each field"),
-    503: _documented(503, "the database or Temporal is unreachable; nothing changed, retry"),
+    401: _documented("no token, or an unknown, disabled or expired one"),
+    403: _documented("the role or the org scope does not allow it"),
+    404: _documented("no such id (in scope)"),
+    409: _documented("not allowed in the current state: names the state"),
+    413: _documented("the body is too large"),
+    422: _documented("invalid input: names each field"),
+    503: _documented("the database or Temporal is unreachable; nothing changed, retry"),
 }
 log = get_logger(__name__)
 

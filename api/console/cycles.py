@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,11 +11,11 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.console.charts import WIDTH, cascade_bars
-from api.console.render import page
-from api.console.signin import Visitor, error_of, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
 from api.steps import launch_cycle
 from services.accounts.models import Role
+from services.core.clock import today_in
 from services.core.errors import DomainError, Invalid
 from services.cycle.access import progress_in_scope, visible_cycles
 from services.cycle.plan import default_plan
@@ -33,17 +32,14 @@ def _cycles_page(
     assert pr is not None
     with Session(who.state.engine) as s:
         cycles = visible_cycles(s, pr)
-    return page(
+    return who.render(
         request,
         "cycles.html",
-        status_code=status_code,
-        principal=pr,
-        csrf=who.session.csrf if who.session else "",
+        status_code,
         cycles=cycles,
         may_launch=pr.role in (Role.committee, Role.admin) and pr.scope_org_id is not None,
         root=pr.scope_org_id or "",
-        year=date.today().year + 1,
-        form=extra.pop("form", {}),
+        year=today_in(who.state.settings.timezone).year + 1,
         **extra,
     )
 
@@ -104,7 +100,7 @@ async def launch(request: Request) -> Response:
             temporal = get_temporal(who.state)
             letter = await launch_cycle(s, temporal, who.state.settings, who.principal, body)
     except DomainError as exc:
-        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        kept = kept_input(form)
         return _cycles_page(request, who, exc.status, error=error_of(exc), form=kept)
     return RedirectResponse(f"/cycles/{letter.cycle_id}", status_code=303)
 
@@ -119,13 +115,11 @@ def dashboard(request: Request, cycle_id: str) -> Response:
         with Session(who.state.engine) as s:
             prog = progress_in_scope(s, who.principal, cycle_id)
     except DomainError as exc:
-        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+        return who.refused(request, exc)
     bars, height = cascade_bars(prog.levels)
-    return page(
+    return who.render(
         request,
         "cycle.html",
-        principal=who.principal,
-        csrf=who.session.csrf if who.session else "",
         prog=prog,
         bars=bars,
         chart_width=WIDTH + 170,

@@ -29,15 +29,21 @@ class ConsoleSession:
     csrf: str
 
 
+_KEPT_KEYS: dict[Path, bytes] = {}  # read once per process, not on every request
+
+
 def secret_key(settings: Settings) -> bytes:
     if settings.console_secret is not None:
         return settings.console_secret.get_secret_value().encode()
-    path = Path(settings.data_dir) / "console-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
+    path = (Path(settings.data_dir) / "console-secret").resolve()
+    key = _KEPT_KEYS.get(path)
+    if key is None:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        key = _KEPT_KEYS[path] = path.read_text().strip().encode()
+    return key
 
 
 def _sign(key: bytes, payload: bytes) -> str:

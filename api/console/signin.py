@@ -39,6 +39,26 @@ class Visitor:
                 except Unauthorized:
                     self.principal = None
 
+    def render(
+        self, request: Request, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page for this visitor: who they are, their CSRF token, whether a step just went
+        through (``?done=1``), and the form's input to keep (none by default)."""
+        context.setdefault("form", {})
+        return page(
+            request,
+            template,
+            status_code,
+            principal=self.principal,
+            csrf=self.session.csrf if self.session else "",
+            done=request.query_params.get("done") == "1",
+            **context,
+        )
+
+    def refused(self, request: Request, exc: DomainError) -> HTMLResponse:
+        """The error page of a read that was refused (404, 403, …)."""
+        return self.render(request, "base.html", exc.status, error=error_of(exc))
+
     def csrf_ok(self, form: Any) -> bool:
         sent = str(form.get("csrf") or "")
         return self.session is not None and hmac.compare_digest(sent, self.session.csrf)
@@ -55,6 +75,11 @@ def refuse_post(request: Request) -> HTMLResponse:
 
 def error_of(exc: DomainError) -> dict[str, Any]:
     return {"detail": exc.detail, "errors": exc.extra.get("errors", [])}
+
+
+def kept_input(form: Any) -> dict[str, str]:
+    """What the person typed, to show again beside a refusal (never the CSRF token or files)."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
 
 
 # --- signing in -----------------------------------------------------------------------------

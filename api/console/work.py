@@ -13,8 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.console.render import page
-from api.console.signin import Visitor, error_of, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
 from api.steps import (
     act_on_problem,
@@ -76,11 +75,9 @@ def me(request: Request) -> Response:
     with Session(who.state.engine) as s:
         person = s.get(Person, pr.person_id) if pr.person_id else None
         notes, _ = inbox(s, pr.person_id, pr.scope_path, 0, 20)
-        return page(
+        return who.render(
             request,
             "me.html",
-            principal=pr,
-            csrf=who.session.csrf if who.session else "",
             person_name=person.name if person else pr.role.value,
             letters=letters_to_sign(s, pr.person_id, pr.scope_path),
             items=[ItemOut.of(i) for i in open_items_of(s, pr.person_id, pr.scope_path)],
@@ -104,17 +101,13 @@ def _letter_page(
         people = [letter.head_person_id, letter.issuer_person_id, letter.signed_by]
         names = names_of(s, people + [i.assignee_person_id for i in letter.items or []])
     can_sign = pr.person_id is not None and pr.person_id == letter.head_person_id
-    return page(
+    return who.render(
         request,
         "letter.html",
-        status_code=status_code,
-        principal=pr,
-        csrf=who.session.csrf if who.session else "",
+        status_code,
         letter=letter,
         names=names,
         can_sign=can_sign and letter.state == "issued",
-        form=extra.pop("form", {}),
-        done=request.query_params.get("done") == "1",
         **extra,
     )
 
@@ -127,7 +120,7 @@ def letter(request: Request, cycle_id: str, org_id: str) -> Response:
     try:
         return _letter_page(request, who, cycle_id, org_id)
     except DomainError as exc:
-        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+        return who.refused(request, exc)
 
 
 @router.post("/letters/{cycle_id}/{org_id}/{step}", response_model=None)
@@ -153,7 +146,7 @@ async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -
                 raise Forbidden(f"no step {step!r} on a letter")
             s.commit()
     except DomainError as exc:
-        kept = {k: str(v) for k, v in form.items() if k != "csrf"}
+        kept = kept_input(form)
         return _letter_page(
             request, who, cycle_id, org_id, exc.status, error=error_of(exc), form=kept
         )
@@ -193,19 +186,15 @@ def _problem_page(
         events = timeline(s, problem_id)
         names = names_of(s, [p.owner_person_id, p.verifier_person_id])
         names |= actor_names(s, [e.actor for e in events])
-    return page(
+    return who.render(
         request,
         "problem.html",
-        status_code=status_code,
-        principal=pr,
-        csrf=who.session.csrf if who.session else "",
+        status_code,
         p=p,
         names=names,
         forms=_forms_for(pr, p),
         events=events,
-        form=extra.pop("form", {}),
         form_action=extra.pop("form_action", None),
-        done=request.query_params.get("done") == "1",
         **extra,
     )
 
@@ -218,7 +207,7 @@ def problem(request: Request, problem_id: str) -> Response:
     try:
         return _problem_page(request, who, problem_id)
     except DomainError as exc:
-        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+        return who.refused(request, exc)
 
 
 async def _action_body(form: Any, who: Visitor, s: Session) -> dict[str, Any]:
@@ -263,7 +252,7 @@ async def problem_action(request: Request, problem_id: str, action: str) -> Resp
                 s, temporal, who.state.settings, who.principal, problem_id, action, body
             )
     except DomainError as exc:
-        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        kept = kept_input(form)
         return _problem_page(
             request, who, problem_id, exc.status, error=error_of(exc), form=kept, form_action=action
         )
@@ -288,18 +277,14 @@ def _item_page(
             may_report = False
         names = names_of(s, [item.assignee_person_id])
         out = ItemOut.of(item)
-    return page(
+    return who.render(
         request,
         "item.html",
-        status_code=status_code,
-        principal=pr,
-        csrf=who.session.csrf if who.session else "",
+        status_code,
         item=out,
         org_name=row.org_name,
         names=names,
         may_report=may_report,
-        form=extra.pop("form", {}),
-        done=request.query_params.get("done") == "1",
         **extra,
     )
 
@@ -312,7 +297,7 @@ def item_page(request: Request, item_id: str) -> Response:
     try:
         return _item_page(request, who, item_id)
     except DomainError as exc:
-        return page(request, "base.html", exc.status, principal=who.principal, error=error_of(exc))
+        return who.refused(request, exc)
 
 
 @router.post("/items/{item_id}/progress", response_model=None)
@@ -339,7 +324,7 @@ async def item_progress(request: Request, item_id: str) -> Response:
                 list(body.get("evidence", [])),
             )
     except DomainError as exc:
-        kept = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf"}
+        kept = kept_input(form)
         return _item_page(request, who, item_id, exc.status, error=error_of(exc), form=kept)
     return RedirectResponse(f"/items/{item_id}?done=1", status_code=303)
 
