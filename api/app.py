@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from api import problems as problem_json
 from api.console import cycles as console_cycles
+from api.console import ledger as console_ledger
 from api.console import public as console_public
 from api.console import signin as console_signin
 from api.console import work as console_work
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(console_work.router)
     app.include_router(console_public.router)
     app.include_router(console_cycles.router)
+    app.include_router(console_ledger.router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     app.state.report_limiter = SlidingWindow()
     app.state.signin_limiter = SlidingWindow()

@@ -26,7 +26,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.routes.ledger import COLUMNS
+from api.downloads import LEDGER_COLUMNS
 from bench.harness import PeakRss, run_main
 from services.audit.chain import AuditChainHead, AuditEvent, event_hash
 from services.core.db import make_engine
@@ -216,11 +216,11 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
 
 
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    return csv_stream(COLUMNS, rows, "en")
+    return csv_stream(LEDGER_COLUMNS, rows, "en")
 
 
 def _xlsx(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    return xlsx_stream(COLUMNS, rows, "zh", "整改台账")
+    return xlsx_stream(LEDGER_COLUMNS, rows, "zh", "整改台账")
 
 
 EXPORTS: list[tuple[str, Callable[[Iterator[dict[str, Any]]], Iterator[bytes]]]] = [

@@ -1,5 +1,6 @@
-"""Charts drawn on the server as SVG geometry (no script, nothing fetched): the cascade per level
-as stacked horizontal bars — signed, waiting for a signature, returned, not issued yet."""
+"""Charts drawn on the server as SVG geometry (no script, nothing fetched): rows of stacked
+horizontal bars, scaled to the longest row. The cascade per level (signed, waiting for a
+signature, returned, not issued yet) and the ledger's statistics are drawn with them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from services.cycle.progress import LevelProgress
 
-WIDTH = 560  # px of the widest bar (the level with the most orgs)
+WIDTH = 560  # px of the longest bar
 ROW = 34
 
 
@@ -21,18 +22,50 @@ class Segment:
 
 @dataclass(frozen=True)
 class Bar:
-    level: int
+    label: str
     y: int
-    orgs: int
-    overdue: int
+    total: int
+    flag: int  # shown at the row's end when non-zero (e.g. overdue letters)
     segments: list[Segment]
 
 
-def cascade_bars(levels: list[LevelProgress]) -> tuple[list[Bar], int]:
-    """The bars and the chart's height."""
-    widest = max((lv.orgs for lv in levels), default=0) or 1
+@dataclass(frozen=True)
+class Chart:
+    """What the ``bars`` template macro draws: the bars, the height, and the room on the left
+    for row labels."""
+
+    bars: list[Bar]
+    height: int
+    label_width: int = 110
+    bar_width: int = WIDTH
+
+    @property
+    def width(self) -> int:
+        return self.label_width + self.bar_width + 60
+
+
+def stacked_bars(
+    rows: list[tuple[str, list[tuple[str, int]], int]], width: int = WIDTH
+) -> tuple[list[Bar], int]:
+    """Rows of (label, [(css, count), …], flag) as bars, and the chart's height."""
+    longest = max((sum(n for _, n in parts) for _, parts, _ in rows), default=0) or 1
     bars = []
-    for n, lv in enumerate(levels):
+    for i, (text, parts, flag) in enumerate(rows):
+        x = 0.0
+        segments = []
+        for css, count in parts:
+            w = width * count / longest
+            if count:
+                segments.append(Segment(x=round(x, 1), width=round(w, 1), css=css, count=count))
+            x += w
+        bars.append(Bar(text, 8 + i * ROW, sum(n for _, n in parts), flag, segments))
+    return bars, 16 + len(bars) * ROW
+
+
+def cascade_bars(levels: list[LevelProgress], level_word: str) -> tuple[list[Bar], int]:
+    """One bar per level: signed, waiting, returned, not issued; overdue letters flagged."""
+    rows = []
+    for lv in levels:
         waiting = max(lv.letters_issued - lv.letters_signed - lv.letters_returned, 0)
         parts = [
             ("signed", lv.letters_signed),
@@ -40,12 +73,5 @@ def cascade_bars(levels: list[LevelProgress]) -> tuple[list[Bar], int]:
             ("returned", lv.letters_returned),
             ("unissued", max(lv.orgs - lv.letters_issued, 0)),
         ]
-        x = 0.0
-        segments = []
-        for css, count in parts:
-            width = WIDTH * count / widest
-            if count:
-                segments.append(Segment(x=round(x, 1), width=round(width, 1), css=css, count=count))
-            x += width
-        bars.append(Bar(lv.level, 8 + n * ROW, lv.orgs, lv.letters_overdue, segments))
-    return bars, 16 + len(bars) * ROW
+        rows.append((f"{level_word} {lv.level} ({lv.orgs})", parts, lv.letters_overdue))
+    return stacked_bars(rows)

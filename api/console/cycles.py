@@ -10,13 +10,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from api.console.charts import WIDTH, cascade_bars
+from api.console.charts import Chart, cascade_bars
+from api.console.render import language
 from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
 from api.steps import launch_cycle
 from services.accounts.models import Role
 from services.core.clock import today_in
 from services.core.errors import DomainError, Invalid
+from services.core.labels import label
 from services.cycle.access import progress_in_scope, visible_cycles
 from services.cycle.plan import default_plan
 from services.cycle.store import CycleIn
@@ -116,12 +118,5 @@ def dashboard(request: Request, cycle_id: str) -> Response:
             prog = progress_in_scope(s, who.principal, cycle_id)
     except DomainError as exc:
         return who.refused(request, exc)
-    bars, height = cascade_bars(prog.levels)
-    return who.render(
-        request,
-        "cycle.html",
-        prog=prog,
-        bars=bars,
-        chart_width=WIDTH + 170,
-        chart_height=height,
-    )
+    bars, height = cascade_bars(prog.levels, label("ui", "level", language(request)))
+    return who.render(request, "cycle.html", prog=prog, cascade=Chart(bars, height))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from openpyxl import load_workbook
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -124,3 +125,46 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}  # nothing fetched from anywhere else
+
+
+async def test_an_auditor_filters_the_ledger_and_downloads_the_workbook(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    w, base = served
+    closed = await w.flag(title="Minutes not filed")
+    await w.walk_to(closed, "closed")
+    await w.flag(title="Dues not collected", category="integrity")
+    hosts: set[str] = set()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = await browser.new_page(
+                viewport={"width": 1440, "height": 900}, accept_downloads=True
+            )
+            page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(page, base, w.auditor)
+            await page.click("header a[href='/ledger']")
+            await page.wait_for_url(f"{base}/ledger")
+            assert await page.locator("#chart-state rect").count() == 2  # closed, identified
+            await shot(page, tmp_path, "ledger")
+            await page.check("input[name=category][value=integrity]")
+            await page.click("#apply")
+            await page.wait_for_url("**/ledger?*category=integrity*")
+            rows = page.locator("#ledger-rows tr")
+            assert (
+                await rows.count() == 2 and "Dues not collected" in await rows.nth(1).inner_text()
+            )
+            async with page.expect_download() as download:
+                await page.click("#xlsx-zh")
+            saved = tmp_path / "ledger.xlsx"
+            await (await download.value).save_as(saved)
+            sheet = load_workbook(saved).active
+            assert sheet is not None
+            titles = [r[4] for r in sheet.iter_rows(min_row=2, values_only=True)]
+            assert titles == ["Dues not collected"]
+            await page.click("#verify")
+            assert await page.locator(".verdict-ok").count() == 1
+            await shot(page, tmp_path, "verify")
+        finally:
+            await browser.close()
+    assert hosts == {base.split("/")[2]}

@@ -5,44 +5,14 @@ shown next to the form with the input kept, and nothing of a sibling subtree."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
-import httpx
-import pytest
 from sqlmodel import Session
-from temporalio.testing import WorkflowEnvironment
 
 from services.cycle.models import Item, Letter
 from services.rectification.models import Problem
+from tests.support.console import browser, csrf_of, signed_in
 from tests.support.cycles import launch, sign
-from tests.support.world import OWNER, World, world
-
-
-@pytest.fixture
-async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
-    async with world(settings, engine, ts_fresh.client) as w:
-        yield w
-
-
-def browser(w: World) -> httpx.AsyncClient:
-    """A client with its own cookie jar, like one person's browser."""
-    return httpx.AsyncClient(transport=w.stack.http._transport, base_url="http://test")
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html[:500]
-    return found.group(1)
-
-
-async def signed_in(w: World, token: str) -> tuple[httpx.AsyncClient, str]:
-    b = browser(w)
-    form = await b.get("/signin")
-    r = await b.post("/signin", data={"csrf": csrf_of(form.text), "token": token, "next": "/me"})
-    assert r.status_code == 303 and r.headers["location"] == "/me", r.text
-    me = await b.get("/me")
-    assert me.status_code == 200
-    return b, csrf_of(me.text)
+from tests.support.world import OWNER, World
 
 
 async def test_signing_in_needs_the_form_token_and_a_valid_token(w: World) -> None:

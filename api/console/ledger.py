@@ -1,0 +1,173 @@
+"""The auditor's ledger in the console: every filter of the API (the same query string), sorting,
+paging, statistics as charts, CSV/XLSX downloads and the audit-trail check.
+
+The page reads its filter with the API's strict parser (``services.ledger.query_string``), so a
+console URL and an API query mean the same thing, and a filter out of scope is refused the same
+way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+
+from api.console.charts import Chart, stacked_bars
+from api.console.render import language
+from api.console.signin import Visitor, error_of, to_signin
+from api.downloads import ledger_download
+from services.accounts.models import Role
+from services.audit.chain import verify_chain
+from services.core.errors import DomainError, Forbidden
+from services.core.labels import label
+from services.ledger.aggregates import AGING_BUCKETS
+from services.ledger.filters import LedgerFilter, SortKey
+from services.ledger.queries import ledger_page
+from services.ledger.query_string import VOCABULARY, parse_filter
+from services.ledger.stats import StatsReport, stats_report
+from services.org.models import Org
+from services.org.queries import under_path
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+NOT_FILTERS = {"page", "lang"}
+ORG_CHOICES = 500  # orgs offered in the filter's list; any other id can still be typed
+RANKED = 12  # child orgs drawn in the ranking chart
+STATE_SEGMENT = {"closed": "finished", "dismissed": "dropped"}  # every other state is still open
+
+
+def _filter(request: Request) -> LedgerFilter:
+    return parse_filter(request.query_params.multi_items(), NOT_FILTERS, drop_blank=True)
+
+
+def _query(request: Request, **change: str) -> str:
+    """This page's query string with some parameters changed (paging, downloads)."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if v and k not in change]
+    return urlencode(pairs + [(k, v) for k, v in change.items() if v])
+
+
+def _charts(report: StatsReport, lang: Literal["en", "zh"]) -> dict[str, Chart]:
+    overall = report.overall
+    states = [
+        (label("state", state, lang), [(STATE_SEGMENT.get(state, "active"), n)], 0)
+        for state in VOCABULARY["state"]
+        if (n := overall.by_state.get(state, 0))
+    ]
+    aging = [
+        (f"{name} {label('ui', 'days', lang)}", [("aging", overall.overdue_aging[name])], 0)
+        for name, _, _ in AGING_BUCKETS
+    ]
+    ranked = [
+        (_short(o.org_name), [("late", o.overdue), ("open", o.open - o.overdue)], 0)
+        for o in report.by_child_org[:RANKED]
+    ]
+    half = 260  # two charts side by side on a wide screen
+    return {
+        "by_state": Chart(*stacked_bars(states, half), label_width=90, bar_width=half),
+        "aging": Chart(*stacked_bars(aging, half), label_width=90, bar_width=half),
+        "ranked": Chart(*stacked_bars(ranked), label_width=150),
+    }
+
+
+def _short(name: str, keep: int = 14) -> str:
+    return name if len(name) <= keep else name[: keep - 1] + "…"
+
+
+def _choices(who: Visitor, s: Session) -> dict[str, Any]:
+    """What the filter form offers: orgs in scope (the first few hundred), and every code."""
+    assert who.principal is not None
+    orgs = s.exec(
+        select(Org)
+        .where(under_path(col(Org.path), who.principal.scope_path))
+        .order_by(col(Org.depth), col(Org.path))
+        .limit(ORG_CHOICES)
+    ).all()
+    return {"orgs": orgs, "vocab": VOCABULARY, "sort_keys": list(SortKey.__members__)}
+
+
+@router.get("/ledger", response_model=None)
+def ledger(request: Request) -> Response:
+    """Rows, statistics as charts, and links to the same rows as CSV or XLSX."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    pr = who.principal
+    tz = who.state.settings.timezone
+    page_no = _page_number(request)
+    with Session(who.state.engine) as s:
+        choices = _choices(who, s)
+        try:
+            f = _filter(request)
+            rows, total = ledger_page(s, f, pr.scope_path, tz, (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+            report = stats_report(s, f, pr.scope_path, tz)
+        except DomainError as exc:
+            return who.render(
+                request,
+                "ledger.html",
+                exc.status,
+                error=error_of(exc),
+                f=None,
+                params=request.query_params,
+                **choices,
+            )
+    last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    return who.render(
+        request,
+        "ledger.html",
+        f=f,
+        params=request.query_params,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        prev_q=_query(request, page=str(page_no - 1)) if page_no > 1 else None,
+        next_q=_query(request, page=str(page_no + 1)) if page_no < last_page else None,
+        last_page=last_page,
+        report=report,
+        charts=_charts(report, language(request)),
+        download_q=_query(request, page="", lang=""),
+        query_for_org=lambda org_id: _query(request, org=org_id, page=""),
+        may_verify=pr.role in (Role.auditor, Role.admin),
+        **choices,
+    )
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return min(max(int(raw), 1), 100_000) if raw.isdigit() else 1
+
+
+@router.get("/ledger/export.{kind}", response_model=None)
+def download(request: Request, kind: str) -> Response:
+    """The rows the page shows (every page of them) as a CSV or XLSX file."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    if kind not in ("csv", "xlsx"):
+        return who.refused(request, Forbidden(f"no {kind!r} download; csv or xlsx"))
+    try:
+        f = _filter(request)
+        fmt: Literal["csv", "xlsx"] = "csv" if kind == "csv" else "xlsx"
+        lang = language(request)
+        tz = who.state.settings.timezone
+        return ledger_download(who.state.engine, tz, who.principal, f, fmt, lang)
+    except DomainError as exc:
+        return who.refused(request, exc)
+
+
+@router.get("/ledger/verify", response_model=None)
+def verify(request: Request) -> Response:
+    """Recompute the audit trail's hash chain and show the verdict (auditors, admins)."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        who.principal.require_role(Role.auditor, Role.admin)
+    except DomainError as exc:
+        return who.refused(request, exc)
+    with Session(who.state.engine) as s:
+        result = verify_chain(s)
+    return who.render(request, "verify.html", result=result)

@@ -1,0 +1,31 @@
+"""Driving the console as a browser does: one cookie jar per person, the CSRF token read from
+the page, signing in through the form."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.support.world import World
+
+
+def browser(w: World) -> httpx.AsyncClient:
+    """A client with its own cookie jar, like one person's browser."""
+    return httpx.AsyncClient(transport=w.stack.http._transport, base_url="http://test")
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+async def signed_in(w: World, token: str) -> tuple[httpx.AsyncClient, str]:
+    b = browser(w)
+    form = await b.get("/signin")
+    r = await b.post("/signin", data={"csrf": csrf_of(form.text), "token": token, "next": "/me"})
+    assert r.status_code == 303 and r.headers["location"] == "/me", r.text
+    me = await b.get("/me")
+    assert me.status_code == 200
+    return b, csrf_of(me.text)
