@@ -19,6 +19,7 @@ from temporalio.client import Client
 from api import problems as problem_json
 from api.console import cycles as console_cycles
 from api.console import ledger as console_ledger
+from api.console import letters as console_letters
 from api.console import public as console_public
 from api.console import signin as console_signin
 from api.console import work as console_work
@@ -70,6 +71,14 @@ ROUTERS = (
 CONSOLE_STATIC = CONSOLE_DIR / "static"
 
 # On every response: never sniff a type, never be framed, never leak the URL as a referrer.
+CONSOLE_ROUTERS = [
+    console_signin.router,
+    console_work.router,
+    console_letters.router,
+    console_public.router,
+    console_cycles.router,
+    console_ledger.router,
+]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -125,11 +134,8 @@ def create_app(
 
     for router in ROUTERS:
         app.include_router(router, responses=problem_json.ERROR_RESPONSES)
-    app.include_router(console_signin.router)
-    app.include_router(console_work.router)
-    app.include_router(console_public.router)
-    app.include_router(console_cycles.router)
-    app.include_router(console_ledger.router)
+    for router in CONSOLE_ROUTERS:
+        app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     app.state.report_limiter = SlidingWindow()
     app.state.signin_limiter = SlidingWindow()

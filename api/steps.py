@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.bodies import AmendIn, CommitmentIn
 from api.deps import released
 from services.accounts.models import Role
 from services.accounts.principal import Principal
@@ -16,10 +18,20 @@ from services.core.clock import today_in, utcnow
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.settings import Settings
 from services.cycle import client as cycle_client
-from services.cycle.access import actor_for, item_in_scope, letter_in_scope
+from services.cycle.access import (
+    actor_for,
+    commitment_in_scope,
+    item_in_scope,
+    letter_in_scope,
+    new_commitment_id,
+)
 from services.cycle.client import CycleAlreadyLaunched, start_cycle
 from services.cycle.contracts import (
+    AmendRequest,
+    CommitmentDecision,
+    CommitmentRequest,
     CycleRecord,
+    ItemChange,
     LetterSnapshot,
     ProgressRequest,
     ReturnRequest,
@@ -27,9 +39,17 @@ from services.cycle.contracts import (
     cycle_id_for,
 )
 from services.cycle.models import Cycle
-from services.cycle.rules import require_head, require_reporter
+from services.cycle.plan import ItemTemplate, item_text_errors
+from services.cycle.rules import (
+    require_author,
+    require_head,
+    require_issuer,
+    require_member,
+    require_reporter,
+)
 from services.cycle.store import CycleIn, checked_plan
 from services.evidence.store import evidence_errors
+from services.org.models import Person
 from services.org.queries import get_org
 from services.rectification import client as rectification
 from services.rectification.models import Problem
@@ -68,6 +88,77 @@ async def return_letter(
     require_head(row, actor, "return its letter")
     req = ReturnRequest(actor=actor, reason=reason)
     await released(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
+
+
+async def amend_letter(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    body: AmendIn,
+) -> None:
+    """The issuer adds or changes items: a new version, which the head signs again."""
+    row = letter_in_scope(session, principal, cycle_id, org_id)
+    actor = actor_for(session, principal, row)
+    require_issuer(row, actor, "change its items")
+    errors = [e for n, it in enumerate(body.items) for e in item_text_errors(f"items.{n}", it)]
+    errors += [
+        {"field": f"items.{n}.assignee_person_id", "message": f"unknown person {person!r}"}
+        for n, it in enumerate(body.items)
+        if (person := it.assignee_person_id) is not None and session.get(Person, person) is None
+    ]
+    if errors:
+        raise Invalid("invalid items", errors=errors)
+    changes = [
+        ItemChange(
+            id=it.item_id, template=ItemTemplate.model_validate(it.model_dump(exclude={"item_id"}))
+        )
+        for it in body.items
+    ]
+    req = AmendRequest(actor=actor, changes=changes, reason=body.reason)
+    await released(session, cycle_client.amend(temporal, cycle_id, org_id, req))
+
+
+async def pledge(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    body: CommitmentIn,
+    idempotency_key: str | None,
+) -> str:
+    """A member pledges on the org's items; returns the commitment's id (the same one for a
+    retry with the same ``idempotency_key``)."""
+    row = letter_in_scope(session, principal, cycle_id, org_id)
+    actor = actor_for(session, principal, row)
+    require_member(row, actor, "pledge on its items")
+    cid = new_commitment_id(principal, idempotency_key)
+    req = CommitmentRequest(actor=actor, commitment_id=cid, text=body.text, item_ids=body.item_ids)
+    await released(session, cycle_client.submit_commitment(temporal, cycle_id, org_id, req))
+    return cid
+
+
+async def decide_commitment(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    commitment_id: str,
+    decision: str,
+    body: BaseModel | None = None,
+) -> None:
+    """The issuer approves (published on the board) or returns it; the author resubmits."""
+    c = commitment_in_scope(session, principal, commitment_id)
+    row = letter_in_scope(session, principal, c.cycle_id, c.org_id)
+    actor = actor_for(session, principal, row)
+    if decision == "resubmit":
+        require_author(c.person_id, actor)
+    else:
+        require_issuer(row, actor, f"{decision} a commitment")
+    fields = body.model_dump() if body is not None else {}
+    req = CommitmentDecision(actor=actor, commitment_id=commitment_id, decision=decision, **fields)
+    await released(session, cycle_client.decide_commitment(temporal, c.cycle_id, c.org_id, req))
 
 
 async def report_progress(

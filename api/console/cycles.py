@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.console.charts import Chart, cascade_bars
@@ -19,6 +18,7 @@ from services.accounts.models import Role
 from services.core.clock import today_in
 from services.core.errors import DomainError, Invalid
 from services.core.labels import label
+from services.core.parsing import parsed
 from services.cycle.access import progress_in_scope, visible_cycles
 from services.cycle.plan import default_plan
 from services.cycle.store import CycleIn
@@ -76,15 +76,13 @@ async def _cycle_body(form: Any, s: Session) -> CycleIn:
         raise Invalid("invalid year", errors=[{"field": "year", "message": "a year"}]) from None
     root = get_org(s, str(form.get("root_org_id") or ""))
     plan = await _plan_of(form, root.path, year, s)
-    try:
-        return CycleIn(
-            root_org_id=root.id, year=year, title=str(form.get("title") or ""), plan=plan
-        )
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
-        ]
-        raise Invalid("the cycle cannot be launched", errors=errors) from None
+    body = {
+        "root_org_id": root.id,
+        "year": year,
+        "title": str(form.get("title") or ""),
+        "plan": plan,
+    }
+    return parsed(CycleIn, body, "cycle")
 
 
 @router.post("/cycles", response_model=None)

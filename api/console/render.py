@@ -3,8 +3,10 @@ the visitor's language, and the label catalogue of ``services.core.labels`` as `
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -28,14 +30,36 @@ def language(request: Request) -> Lang:
     return "en" if asked == "en" else "zh"
 
 
-def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def page(
+    request: Request, template: str, status_code: int = 200, tz: str = "UTC", **context: Any
+) -> HTMLResponse:
+    """Render ``template`` in the visitor's language, times shown in the service's timezone."""
     lang = language(request)
+    zone = ZoneInfo(tz)
 
     def t(key: str, kind: str = "ui") -> str:
         return label(kind, key, lang)
 
+    def at(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if moment is None:
+            return ""
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # stored in UTC
+        return aware.astimezone(zone).strftime(fmt)
+
+    def who(actor: str, names: dict[str, str]) -> str:
+        """A person's name for an actor id; the service itself for timers and cascades."""
+        if actor in names:
+            return names[actor]
+        return t("system") if actor.startswith("system") else actor
+
     html = _env.get_template(template).render(
-        request=request, lang=lang, t=t, label=lambda kind, code: label(kind, code, lang), **context
+        request=request,
+        lang=lang,
+        t=t,
+        at=at,
+        who=who,
+        label=lambda kind, code: label(kind, code, lang),
+        **context,
     )
     response = HTMLResponse(html, status_code=status_code)
     # Strict: only this app's own styles and scripts, no inline script, never framed.

@@ -49,6 +49,7 @@ class Visitor:
             request,
             template,
             status_code,
+            tz=self.state.settings.timezone,
             principal=self.principal,
             csrf=self.session.csrf if self.session else "",
             done=request.query_params.get("done") == "1",

@@ -1,4 +1,4 @@
-"""The console's work pages: a person's own work, a letter, a rectification.
+"""The console's work pages: a person's own work, a rectification, an item.
 
 A handler finds who is signed in, authorizes through the same rules, calls the same step
 (``api.steps``) or service the API route calls, and renders. A refused action shows the
@@ -18,18 +18,16 @@ from api.deps import get_temporal
 from api.steps import (
     act_on_problem,
     report_progress,
-    return_letter,
-    sign_letter,
     visible_problem,
 )
 from services.accounts.principal import Principal
 from services.accounts.store import actor_names
 from services.core.clock import utcnow
-from services.core.errors import DomainError, Forbidden, Invalid
+from services.core.errors import DomainError, Invalid
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.queries import letters_to_sign, open_items_of
 from services.cycle.rules import require_reporter
-from services.cycle.views import ItemOut, LetterOut, letter_items
+from services.cycle.views import ItemOut
 from services.evidence.files import store_upload
 from services.notify.store import inbox
 from services.org.models import Person
@@ -85,72 +83,6 @@ def me(request: Request) -> Response:
             deciding=awaiting_decision(s, pr.role.value, pr.scope_path),
             notifications=notes,
         )
-
-
-# --- letters --------------------------------------------------------------------------------
-
-
-def _letter_page(
-    request: Request, who: Visitor, cycle_id: str, org_id: str, status_code: int = 200, **extra: Any
-) -> HTMLResponse:
-    pr = who.principal
-    assert pr is not None
-    with Session(who.state.engine) as s:
-        row = letter_in_scope(s, pr, cycle_id, org_id, acting=False)
-        letter = LetterOut.of(row, letter_items(s, row.id))
-        people = [letter.head_person_id, letter.issuer_person_id, letter.signed_by]
-        names = names_of(s, people + [i.assignee_person_id for i in letter.items or []])
-    can_sign = pr.person_id is not None and pr.person_id == letter.head_person_id
-    return who.render(
-        request,
-        "letter.html",
-        status_code,
-        letter=letter,
-        names=names,
-        can_sign=can_sign and letter.state == "issued",
-        **extra,
-    )
-
-
-@router.get("/letters/{cycle_id}/{org_id}", response_model=None)
-def letter(request: Request, cycle_id: str, org_id: str) -> Response:
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        return _letter_page(request, who, cycle_id, org_id)
-    except DomainError as exc:
-        return who.refused(request, exc)
-
-
-@router.post("/letters/{cycle_id}/{org_id}/{step}", response_model=None)
-async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -> Response:
-    """Sign (the hash shown on the page) or return with a reason."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
-    try:
-        with Session(who.state.engine) as s:
-            temporal = get_temporal(who.state)
-            if step == "sign":
-                await sign_letter(
-                    s, temporal, who.principal, cycle_id, org_id, str(form.get("content_hash"))
-                )
-            elif step == "return":
-                reason = str(form.get("reason") or "")
-                await return_letter(s, temporal, who.principal, cycle_id, org_id, reason)
-            else:
-                raise Forbidden(f"no step {step!r} on a letter")
-            s.commit()
-    except DomainError as exc:
-        kept = kept_input(form)
-        return _letter_page(
-            request, who, cycle_id, org_id, exc.status, error=error_of(exc), form=kept
-        )
-    return RedirectResponse(f"/letters/{cycle_id}/{org_id}?done=1", status_code=303)
 
 
 # --- rectifications -------------------------------------------------------------------------

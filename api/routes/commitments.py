@@ -4,49 +4,28 @@ workflow, persisted before it answers."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import PageDep, PrincipalDep, SessionDep, TemporalClient, TemporalDep, released
+from api.bodies import CommitmentIn, CommitmentReturnIn, ResubmitIn
+from api.deps import PageDep, PrincipalDep, SessionDep, TemporalClient, TemporalDep
 from api.pagination import Page
+from api.steps import decide_commitment, pledge
 from services.accounts.principal import Principal
-from services.core.text import Text
-from services.cycle import client as cycle_client
 from services.cycle.access import (
-    actor_for,
     commitment_in_scope,
-    letter_in_scope,
-    new_commitment_id,
 )
-from services.cycle.contracts import CommitmentDecision, CommitmentRequest, CommitmentState
+from services.cycle.contracts import CommitmentState
 from services.cycle.queries import commitments_page, public_board_page
-from services.cycle.rules import require_author, require_issuer, require_member
 from services.cycle.views import CommitmentOut, PublicCommitment
 from services.org.contracts import ID_PATTERN
 from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["commitments"])
 public = APIRouter(prefix="/public/v1", tags=["public"])
-
-
-class CommitmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: Text = Field(min_length=1, max_length=4000)
-    item_ids: list[str] = Field(min_length=1, max_length=200)
-
-
-class CommitmentReturnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: Text = Field(min_length=1, max_length=4000)
-
-
-class ResubmitIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: Text | None = Field(default=None, min_length=1, max_length=4000)
-    item_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
 
 
 @router.post("/letters/{cycle_id}/{org_id}/commitments", status_code=201)
@@ -61,12 +40,7 @@ async def submit_commitment(
 ) -> CommitmentOut:
     """A member of the org pledges on its items; the issuer approves (published) or returns it.
     Send ``Idempotency-Key`` to retry safely."""
-    row = letter_in_scope(session, principal, cycle_id, org_id)
-    actor = actor_for(session, principal, row)
-    require_member(row, actor, "pledge on its items")
-    cid = new_commitment_id(principal, idempotency_key)
-    req = CommitmentRequest(actor=actor, commitment_id=cid, text=body.text, item_ids=body.item_ids)
-    await released(session, cycle_client.submit_commitment(temporal, cycle_id, org_id, req))
+    cid = await pledge(session, temporal, principal, cycle_id, org_id, body, idempotency_key)
     return CommitmentOut.of(commitment_in_scope(session, principal, cid))
 
 
@@ -106,17 +80,9 @@ async def _decide(
     temporal: TemporalClient,
     commitment_id: str,
     decision: str,
-    **body: Any,
+    body: BaseModel | None = None,
 ) -> CommitmentOut:
-    c = commitment_in_scope(session, principal, commitment_id)
-    row = letter_in_scope(session, principal, c.cycle_id, c.org_id)
-    actor = actor_for(session, principal, row)
-    if decision == "resubmit":
-        require_author(c.person_id, actor)
-    else:
-        require_issuer(row, actor, f"{decision} a commitment")
-    req = CommitmentDecision(actor=actor, commitment_id=commitment_id, decision=decision, **body)
-    await released(session, cycle_client.decide_commitment(temporal, c.cycle_id, c.org_id, req))
+    await decide_commitment(session, temporal, principal, commitment_id, decision, body)
     return CommitmentOut.of(commitment_in_scope(session, principal, commitment_id))
 
 
@@ -136,7 +102,7 @@ async def return_commitment(
     principal: PrincipalDep,
     temporal: TemporalDep,
 ) -> CommitmentOut:
-    return await _decide(session, principal, temporal, commitment_id, "return", reason=body.reason)
+    return await _decide(session, principal, temporal, commitment_id, "return", body)
 
 
 @router.post("/commitments/{commitment_id}/resubmit")
@@ -147,15 +113,7 @@ async def resubmit_commitment(
     principal: PrincipalDep,
     temporal: TemporalDep,
 ) -> CommitmentOut:
-    return await _decide(
-        session,
-        principal,
-        temporal,
-        commitment_id,
-        "resubmit",
-        text=body.text,
-        item_ids=body.item_ids,
-    )
+    return await _decide(session, principal, temporal, commitment_id, "resubmit", body)
 
 
 @public.get("/commitments")

@@ -7,54 +7,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session
 
-from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep, released
+from api.bodies import AmendIn, ReturnIn, SignIn
+from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
+from api.steps import amend_letter, sign_letter
 from api.steps import return_letter as return_letter_step
-from api.steps import sign_letter
-from services.core.errors import Invalid
-from services.core.text import Text
-from services.cycle import client as cycle_client
-from services.cycle.access import actor_for, letter_in_scope
+from services.cycle.access import letter_in_scope
 from services.cycle.contracts import (
-    AmendRequest,
-    ItemChange,
     LetterState,
 )
-from services.cycle.plan import ItemTemplate, item_text_errors
 from services.cycle.queries import letters_page
-from services.cycle.rules import require_issuer
 from services.cycle.store import get_cycle
 from services.cycle.views import LetterOut, letter_items
 from services.org.contracts import ID_PATTERN
-from services.org.models import Person
 from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1", tags=["letters"])
-
-
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    content_hash: str = Field(min_length=64, max_length=64, pattern="^[0-9a-f]{64}$")
-
-
-class ReturnIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    reason: Text = Field(min_length=1, max_length=4000)
-
-
-class ItemEdit(ItemTemplate):
-    """An item as in the plan; with ``item_id`` it replaces that item, without it it is added."""
-
-    item_id: str | None = Field(default=None, max_length=200)
-
-
-class AmendIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[ItemEdit] = Field(min_length=1, max_length=200)
-    reason: Text = Field(default="", max_length=4000)
 
 
 @router.get("/letters")
@@ -134,27 +103,5 @@ async def amend_items(
     temporal: TemporalDep,
 ) -> LetterOut:
     """The issuer adds or changes items: a new version, which the head signs again."""
-    row = letter_in_scope(session, principal, cycle_id, org_id)
-    actor = actor_for(session, principal, row)
-    require_issuer(row, actor, "change its items")
-    _check_items(session, body)
-    changes = [
-        ItemChange(
-            id=it.item_id, template=ItemTemplate.model_validate(it.model_dump(exclude={"item_id"}))
-        )
-        for it in body.items
-    ]
-    req = AmendRequest(actor=actor, changes=changes, reason=body.reason)
-    await released(session, cycle_client.amend(temporal, cycle_id, org_id, req))
+    await amend_letter(session, temporal, principal, cycle_id, org_id, body)
     return get_letter(cycle_id, org_id, session, principal)
-
-
-def _check_items(session: Session, body: AmendIn) -> None:
-    errors = [e for n, it in enumerate(body.items) for e in item_text_errors(f"items.{n}", it)]
-    errors += [
-        {"field": f"items.{n}.assignee_person_id", "message": f"unknown person {person!r}"}
-        for n, it in enumerate(body.items)
-        if (person := it.assignee_person_id) is not None and session.get(Person, person) is None
-    ]
-    if errors:
-        raise Invalid("invalid items", errors=errors)

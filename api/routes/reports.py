@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -16,7 +16,8 @@ from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.limits import SlidingWindow
 from api.pagination import Page
 from services.accounts.models import Role
-from services.core.errors import Conflict, Invalid, NotFound, RateLimited, TooLarge
+from services.core.errors import Conflict, NotFound, RateLimited, TooLarge
+from services.core.parsing import parsed
 from services.org.queries import get_org, under_path
 from services.rectification import client as rectification
 from services.rectification.contracts import Category, ProblemIn, Severity, Source
@@ -73,14 +74,7 @@ async def post_report(request: Request, session: SessionDep, state: StateDep) ->
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"the request is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        body = PublicReportIn.model_validate_json(raw)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(x) for x in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise Invalid("invalid report", errors=errors) from None
+    body = parsed(PublicReportIn, raw, "report")
     if len(body.text) > settings.public_report_max_chars:
         raise TooLarge(
             f"text is longer than {settings.public_report_max_chars} characters", field="text"

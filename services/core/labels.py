@@ -80,6 +80,27 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "recheck": ("Re-check", "回头看"),
         "sign": ("Sign", "签订"),
         "return": ("Return for revision", "退回修改"),
+        "amend": ("Save as a new version", "保存为新版本"),
+        "pledge": ("Make the pledge", "作出承诺"),
+        "approve": ("Approve and publish", "审核通过并公开"),
+        "resubmit": ("Resubmit", "重新提交"),
+    },
+    # an item of a letter: its own words, not a rectification's
+    "item_state": {
+        "pending": ("Not started", "未开始"),
+        "in_progress": ("Under way", "进行中"),
+        "achieved": ("Achieved", "已完成"),
+        "missed": ("Missed", "未完成"),
+    },
+    # what happened to a letter, in its history
+    "letter_event": {
+        "issue": ("Issued", "下达"),
+        "sign": ("Signed", "签订"),
+        "return": ("Returned for revision", "退回修改"),
+        "amend": ("Amended", "修改"),
+        "progress": ("Progress reported", "报告进展"),
+        "decide": ("Items decided", "认定完成情况"),
+        "close": ("Closed", "结束"),
     },
     # The console's own words: one place for every user-facing text.
     "ui": {
@@ -168,6 +189,31 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "unissued": ("Not issued yet", "未下达"),
         "commitments_h": ("Commitments", "公开承诺"),
         "problems_h": ("Rectifications", "整改事项"),
+        # the letter page
+        "issuer": ("Issued by", "下达人"),
+        "the_committee": ("The committee", "党委（党组）"),
+        "return_reason": ("Returned because", "退回理由"),
+        "edit": ("Change", "修改"),
+        "add_item": ("Add an item", "增加责任事项"),
+        "edit_item": ("Change the item", "修改责任事项"),
+        "amend_note": (
+            "Saving makes a new version of the letter, which the head signs again.",
+            "保存后形成新版本，需负责人重新签订。",
+        ),
+        "metric": ("Indicator", "指标名称"),
+        "target": ("Target (number)", "目标值"),
+        "unit": ("Unit", "单位"),
+        "standard": ("Standard", "完成标准"),
+        "amend_reason": ("Why (shown to the head)", "修改说明（负责人可见）"),
+        "cancel": ("Cancel", "取消"),
+        "on_items": ("On the items", "对应责任事项"),
+        "pledge_text": ("The pledge", "承诺内容"),
+        "history": ("History", "办理记录"),
+        "system": ("The service (timer or cascade)", "系统（定时或逐级下达）"),
+        "assignee_person_id": (
+            "Assignee (person id; empty: the whole org)",
+            "责任人（人员编号，留空为集体）",
+        ),
         # the ledger
         "ledger": ("Ledger", "整改台账"),
         "filters": ("Filters", "筛选条件"),

@@ -3,12 +3,12 @@ need the read model (the default owner, people and evidence that exist, a later 
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from sqlmodel import Session
 
 from services.accounts.principal import Principal
 from services.core.clock import today_in
 from services.core.errors import Invalid
+from services.core.parsing import parsed
 from services.core.settings import Settings
 from services.evidence.store import evidence_errors
 from services.org.models import Org, Person
@@ -30,14 +30,7 @@ from services.rectification.store import default_due, due_date_error
 
 def parse_body(action: Action, raw: object) -> ActionBody:
     """The action's typed body, or 422 naming each bad field."""
-    try:
-        return ACTION_BODIES[action].model_validate(raw)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(x) for x in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        raise Invalid(f"invalid {action.value}", errors=errors) from None
+    return parsed(ACTION_BODIES[action], raw, action.value)
 
 
 def _owner_errors(session: Session, p: Problem, body: ConfirmIn | AssignIn) -> list[dict[str, str]]:

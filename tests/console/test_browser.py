@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from openpyxl import load_workbook
+from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from tests.support.cycles import launch
+from services.cycle.models import Letter
+from tests.support.cycles import eventually, launch, sign
 from tests.support.ports import free_port
 from tests.support.world import World, world
 
@@ -168,3 +170,73 @@ async def test_an_auditor_filters_the_ledger_and_downloads_the_workbook(
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}
+
+
+async def test_a_letter_is_returned_amended_signed_and_pledged_on_in_the_browser(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    w, base = served
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    await eventually(lambda: _letter_exists(w, cid, "gb-1"), what="gb-1's letter")
+    hosts: set[str] = set()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            head = await browser.new_page(viewport={"width": 1280, "height": 900})
+            issuer = await browser.new_page(viewport={"width": 1280, "height": 900})
+            for p in (head, issuer):
+                p.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(head, base, w.committee_gb1)  # p-005 heads gb-1
+            await head.click(f"a[href='/letters/{cid}/gb-1']")  # the letter is in their work
+            await head.fill("#reason", "Two debriefings is too few")
+            await head.click("#return")
+            await head.wait_for_url("**?done=1")
+            assert await head.inner_text("#letter-state") == "已退回"
+
+            await sign_in(issuer, base, w.committee)  # p-001 heads the city: the issuer
+            await issuer.goto(f"{base}/letters/{cid}/gb-1")
+            assert "Two debriefings is too few" in await issuer.inner_text("#return-reason")
+            await issuer.click("#items a.edit >> nth=0")
+            await issuer.fill("#f-target", "4")
+            await issuer.fill("#f-reason", "Four, as asked")
+            await shot(issuer, tmp_path, "letter-amend")
+            await issuer.click("#amend-submit")
+            await issuer.wait_for_url("**?done=1")
+
+            await head.goto(f"{base}/letters/{cid}/gb-1")
+            await head.click("#sign")
+            await head.wait_for_url("**?done=1")
+            assert await head.inner_text("#letter-state") == "已签订"
+            await head.fill("#pledge-text", "Every branch debriefed by June")
+            await head.check("input[name=item_ids] >> nth=0")
+            await head.click("#pledge")
+            await head.wait_for_url("**?done=1")
+            await issuer.goto(f"{base}/letters/{cid}/gb-1")
+            await issuer.click("#commitments button[id^=approve-]")
+            await issuer.wait_for_url("**?done=1")
+            assert "已公开" in await issuer.inner_text("#commitments")
+            history = await issuer.inner_text("#history")
+            assert all(s in history for s in ("下达", "退回修改", "修改", "签订"))
+            await shot(issuer, tmp_path, "letter-history")
+            # A form post without the CSRF token (as another site would send it) is refused.
+            forged = (
+                "() => { const f = document.createElement('form'); f.method = 'post';"
+                f" f.action = '/letters/{cid}/gb-1/return';"
+                " const i = document.createElement('input'); i.name = 'reason';"
+                " i.value = 'forged'; f.appendChild(i); document.body.appendChild(f); f.submit(); }"
+            )
+            async with head.expect_navigation() as nav:
+                await head.evaluate(forged)
+            response = await nav.value
+            assert response is not None and response.status == 403
+        finally:
+            await browser.close()
+    assert hosts == {base.split("/")[2]}
+    row = _letter_exists(w, cid, "gb-1")
+    assert row is not None and row.version == 2 and row.state == "signed"
+
+
+def _letter_exists(w: World, cid: str, org: str) -> Letter | None:
+    with Session(w.stack.engine) as s:
+        return s.get(Letter, f"{cid}:{org}")
