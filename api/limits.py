@@ -9,7 +9,10 @@ import json
 import time
 from collections import deque
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.errors import RateLimited
 
 _PROBLEM = "application/problem+json"
 
@@ -91,3 +94,20 @@ class SlidingWindow:
         if len(self.hits) > 100_000:  # forget idle clients
             self.hits = {k: v for k, v in self.hits.items() if v}
         return None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def throttle_public_reports(request: Request, per_minute: int) -> str:
+    """429 when this address filed ``per_minute`` reports in the last minute (from the API or
+    the console's form: one bucket); returns the address."""
+    client = client_address(request)
+    limiter: SlidingWindow = request.app.state.report_limiter
+    wait = limiter.allow(client, per_minute)
+    if wait is not None:
+        raise RateLimited(
+            "too many reports from this address; try again later", retry_after=int(wait) + 1
+        )
+    return client

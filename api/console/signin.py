@@ -96,21 +96,37 @@ def _demo_accounts(state: AppState) -> list[DemoAccount]:
     return [DemoAccount.model_validate(a) for a in json.loads(path.read_text())]
 
 
-def _signin_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLResponse:
+def anonymous_page(
+    request: Request, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page whose form is posted by someone not signed in (signing in, a public report): the
+    form carries a token that must match a cookie set with the page (double submit), so another
+    site cannot post it on the visitor's behalf."""
     token = request.cookies.get(PRESIGN) or cookie.new_csrf()
-    nxt = request.query_params.get("next", "/me")
+    state = app_state(request)
+    context.setdefault("form", {})
     response = page(
         request,
-        "signin.html",
-        status_code=status_code,
+        template,
+        status_code,
+        tz=state.settings.timezone,
         principal=None,
         presign=token,
-        next=nxt,
-        demo=_demo_accounts(app_state(request)),
-        **extra,
+        **context,
     )
     response.set_cookie(PRESIGN, token, httponly=True, samesite="lax")
     return response
+
+
+def anonymous_form_ok(request: Request, form: Any) -> bool:
+    sent, expected = str(form.get("csrf") or ""), request.cookies.get(PRESIGN) or ""
+    return bool(sent) and hmac.compare_digest(sent, expected)
+
+
+def _signin_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLResponse:
+    nxt = request.query_params.get("next", "/me")
+    demo = _demo_accounts(app_state(request))
+    return anonymous_page(request, "signin.html", status_code, next=nxt, demo=demo, **extra)
 
 
 @router.get("/signin")
@@ -121,8 +137,7 @@ def signin_form(request: Request) -> HTMLResponse:
 @router.post("/signin", response_model=None)
 async def signin(request: Request) -> Response:
     form = await request.form()
-    sent, expected = str(form.get("csrf") or ""), request.cookies.get(PRESIGN) or ""
-    if not sent or not hmac.compare_digest(sent, expected):
+    if not anonymous_form_ok(request, form):
         return refuse_post(request)
     state = app_state(request)
     limiter: SlidingWindow = request.app.state.signin_limiter

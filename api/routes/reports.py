@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
-from api.limits import SlidingWindow
+from api.limits import throttle_public_reports
 from api.pagination import Page
 from services.accounts.models import Role
-from services.core.errors import Conflict, NotFound, RateLimited, TooLarge
+from services.core.errors import Conflict, NotFound, TooLarge
 from services.core.parsing import parsed
 from services.org.queries import get_org, under_path
 from services.rectification import client as rectification
@@ -24,6 +22,7 @@ from services.rectification.contracts import Category, ProblemIn, Severity, Sour
 from services.rectification.store import new_problem_id
 from services.reports.contracts import PublicReportIn, TriageIn
 from services.reports.models import PublicReport
+from services.reports.store import RECEIPT_PATTERN, ReceiptStatus, file_report, receipt_status
 
 public = APIRouter(prefix="/public/v1", tags=["public"])
 router = APIRouter(prefix="/api/v1", tags=["reports"])
@@ -64,31 +63,21 @@ def _out(r: PublicReport) -> ReportOut:
 async def post_report(request: Request, session: SessionDep, state: StateDep) -> ReportReceipt:
     """No login. Rate-limited per client address; the text is size-limited."""
     settings = state.settings
-    client = request.client.host if request.client else "unknown"
-    limiter: SlidingWindow = request.app.state.report_limiter
-    wait = limiter.allow(client, settings.public_report_rate_per_minute)
-    if wait is not None:
-        raise RateLimited(
-            "too many reports from this address; try again later", retry_after=int(wait) + 1
-        )
+    client = throttle_public_reports(request, settings.public_report_rate_per_minute)
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise TooLarge(f"the request is larger than {MAX_BODY_BYTES} bytes")
-    body = parsed(PublicReportIn, raw, "report")
-    if len(body.text) > settings.public_report_max_chars:
-        raise TooLarge(
-            f"text is longer than {settings.public_report_max_chars} characters", field="text"
-        )
-    org = get_org(session, body.org_id)
-    report = PublicReport(
-        id="R-" + secrets.token_hex(6).upper(),
-        org_id=org.id,
-        org_path=org.path,
-        text=body.text,
-        client_hash=hashlib.sha256(client.encode()).hexdigest(),
-    )
-    session.add(report)
+    report = file_report(session, settings, parsed(PublicReportIn, raw, "report"), client)
     return ReportReceipt(report_id=report.id, status=report.status)
+
+
+@public.get("/reports/{receipt}")
+def report_status(
+    receipt: Annotated[str, Path(pattern=RECEIPT_PATTERN)], session: SessionDep
+) -> ReceiptStatus:
+    """Where a report stands, by its receipt: received, flagged as a problem (and that
+    problem's state), or dismissed with the reason."""
+    return receipt_status(session, receipt)
 
 
 @router.get("/reports")

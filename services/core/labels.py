@@ -92,6 +92,12 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "achieved": ("Achieved", "已完成"),
         "missed": ("Missed", "未完成"),
     },
+    # a public report, as its receipt tells it
+    "report_status": {
+        "new": ("Received, not yet reviewed", "已收到，待核查"),
+        "flagged": ("Taken up as a rectification", "已立项整改"),
+        "dismissed": ("Not taken up", "不予立项"),
+    },
     # what happened to a letter, in its history
     "letter_event": {
         "issue": ("Issued", "下达"),
@@ -214,6 +220,25 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
             "Assignee (person id; empty: the whole org)",
             "责任人（人员编号，留空为集体）",
         ),
+        # public supervision
+        "public_report": ("Report a problem", "群众监督举报"),
+        "public_report_note": (
+            "No sign-in needed. Say what happened, where and when. Keep the receipt number you "
+            "get: it shows what became of your report, and nothing else.",
+            "无需登录。请写明问题的事实、地点和时间。提交后请保存回执编号，"
+            "凭编号可查询处理结果（不显示其他任何信息）。",
+        ),
+        "report_org": ("The organization concerned", "被反映的组织"),
+        "report_text": ("What happened", "反映内容"),
+        "file_report": ("Send the report", "提交"),
+        "follow_report": ("Follow a report", "查询处理结果"),
+        "receipt": ("Receipt", "回执编号"),
+        "follow": ("Look it up", "查询"),
+        "report_received": (
+            "Received. Keep this receipt number to follow your report.",
+            "已收到。请保存回执编号，用于查询处理结果。",
+        ),
+        "problem_state": ("Rectification", "整改进展"),
         # the ledger
         "ledger": ("Ledger", "整改台账"),
         "filters": ("Filters", "筛选条件"),

@@ -240,3 +240,44 @@ async def test_a_letter_is_returned_amended_signed_and_pledged_on_in_the_browser
 def _letter_exists(w: World, cid: str, org: str) -> Letter | None:
     with Session(w.stack.engine) as s:
         return s.get(Letter, f"{cid}:{org}")
+
+
+async def test_the_public_reports_and_a_sibling_subtree_sees_nothing_in_the_browser(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    w, base = served
+    cid = await launch(w)
+    pid = await w.flag(title="Minutes not filed")
+    hosts: set[str] = set()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            public = await browser.new_page(viewport={"width": 360, "height": 780})  # a phone
+            public.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await public.goto(f"{base}/public/report")
+            await public.select_option("#org_id", "gb-1-b1")
+            await public.fill("#text", "The branch has not met since March.")
+            await shot(public, tmp_path, "public-report")
+            await public.click("#file-report")
+            await public.wait_for_url("**/public/report/R-*?new=1")
+            receipt = await public.inner_text("#receipt")
+            await shot(public, tmp_path, "public-receipt")
+            await public.goto(f"{base}/public/report")
+            await public.fill("#receipt", receipt)
+            await public.click("#follow")
+            await public.wait_for_url(f"{base}/public/report/{receipt}")
+            assert await public.inner_text("#report-status") == "已收到，待核查"
+
+            sibling = await browser.new_page(viewport={"width": 1280, "height": 900})
+            sibling.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(sibling, base, w.committee_gb2)  # gb-2: a sibling subtree
+            for path in (f"/problems/{pid}", f"/letters/{cid}/gb-1", "/ledger?org=gb-1"):
+                response = await sibling.goto(f"{base}{path}")
+                assert response is not None and response.status == 403, path
+                assert "Minutes not filed" not in await sibling.content()
+            await sibling.goto(f"{base}/ledger")
+            assert "Minutes not filed" not in await sibling.content()
+            await shot(sibling, tmp_path, "sibling-ledger")
+        finally:
+            await browser.close()
+    assert hosts == {base.split("/")[2]}
