@@ -34,6 +34,7 @@ from services.cycle.contracts import (
     LaunchInput,
     LaunchResult,
     LetterChange,
+    Tell,
     cycle_id_for,
 )
 from services.cycle.issuing import issue_letter
@@ -45,6 +46,7 @@ from services.cycle.store import (
     persist_letter_change,
     record_cycle,
 )
+from services.notify.links import letter_link
 from services.notify.models import NotificationIn
 from services.notify.store import notify
 
@@ -59,10 +61,9 @@ class CycleActivities:
         with session_scope(self.deps.engine) as session:
             notify(session, spec, self.deps.settings)
 
-    def _tell(
-        self, key: str, org_path: str, entity: tuple[str, str], msg: tuple[str, str, str]
-    ) -> None:
-        person, subject, body = msg
+    def _tell(self, key: str, org_path: str, entity: tuple[str, str], link: str, msg: Tell) -> None:
+        person, subject, body, *chinese = msg
+        subject_zh, body_zh = chinese if chinese else (subject, body)
         self._notify(
             NotificationIn(
                 dedupe_key=key,
@@ -70,8 +71,11 @@ class CycleActivities:
                 kind="cycle",
                 subject=subject,
                 body=body,
+                subject_zh=subject_zh,
+                body_zh=body_zh,
                 entity_type=entity[0],
                 entity_id=entity[1],
+                link=link,
                 org_path=org_path,
             )
         )
@@ -96,7 +100,8 @@ class CycleActivities:
             created = persist_letter_change(session, ch)
         if ch.notify is not None:
             s = ch.snapshot
-            self._tell(ch.key, s.org_path, ("letter", s.letter_id), ch.notify)
+            link = letter_link(s.cycle_id, s.org_id)
+            self._tell(ch.key, s.org_path, ("letter", s.letter_id), link, ch.notify)
         return created
 
     @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)
@@ -105,7 +110,8 @@ class CycleActivities:
             created = persist_commitment_change(session, ch)
         if ch.notify is not None:
             s = ch.snapshot
-            self._tell(ch.key, s.org_path, ("commitment", s.commitment_id), ch.notify)
+            link = letter_link(s.cycle_id, s.org_id)
+            self._tell(ch.key, s.org_path, ("commitment", s.commitment_id), link, ch.notify)
         return created
 
     @activity.defn(name=ISSUE_CHILDREN_ACTIVITY)

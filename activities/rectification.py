@@ -50,13 +50,12 @@ class RectificationActivities:
     @activity.defn(name=RECHECK_ACTIVITY)
     def request_recheck(self, inp: RecheckRequest) -> None:
         """Ask the verifier to confirm the fix held; one message per problem and re-check date."""
-        subject, body = texts.recheck_due(inp.problem_id, inp.title, inp.recheck_due)
+        message = texts.recheck_due(inp.problem_id, inp.title, inp.recheck_due)
         spec = NotificationIn(
             dedupe_key=f"problem:{inp.problem_id}:recheck={inp.recheck_due.isoformat()}",
             recipient_person_id=inp.verifier_person_id,
             kind="recheck",
-            subject=subject,
-            body=body,
+            **message.fields(),
             entity_type="problem",
             entity_id=inp.problem_id,
             org_path=inp.org_path,

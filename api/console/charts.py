@@ -62,6 +62,12 @@ def stacked_bars(
     return bars, 16 + len(bars) * ROW
 
 
+def proportion_bar(parts: list[tuple[str, int]], width: int = 120) -> list[Segment]:
+    """One bar of ``width`` px split in proportion to the parts (a subtree's letters by state)."""
+    bars, _ = stacked_bars([("", parts, 0)], width)
+    return bars[0].segments
+
+
 def cascade_bars(levels: list[LevelProgress], level_word: str) -> tuple[list[Bar], int]:
     """One bar per level: signed, waiting, returned, not issued; overdue letters flagged."""
     rows = []

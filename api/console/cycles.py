@@ -9,19 +9,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.console.charts import Chart, cascade_bars
+from api.console.charts import Chart, cascade_bars, proportion_bar
 from api.console.render import language
 from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
 from api.steps import launch_cycle
 from services.accounts.models import Role
+from services.accounts.principal import Principal
 from services.core.clock import today_in
-from services.core.errors import DomainError, Invalid
+from services.core.errors import DomainError, Invalid, NotFound
 from services.core.labels import label
 from services.core.parsing import parsed
 from services.cycle.access import progress_in_scope, visible_cycles
+from services.cycle.models import Cycle
 from services.cycle.plan import default_plan
-from services.cycle.store import CycleIn
+from services.cycle.store import CycleIn, get_cycle
+from services.cycle.tree import tree_level
 from services.org.queries import get_org, kinds_under
 
 router = APIRouter(include_in_schema=False)
@@ -111,10 +114,32 @@ def dashboard(request: Request, cycle_id: str) -> Response:
     who = Visitor(request)
     if who.principal is None:
         return to_signin(request)
+    pr = who.principal
     try:
         with Session(who.state.engine) as s:
-            prog = progress_in_scope(s, who.principal, cycle_id)
+            prog = progress_in_scope(s, pr, cycle_id)
+            cycle = get_cycle(s, cycle_id)
+            under = request.query_params.get("under") or _tree_top(cycle, pr)
+            org = get_org(s, under)
+            pr.require_scope(org)
+            if not org.path.startswith(cycle.root_path):
+                raise NotFound(f"org {under!r} is not in cycle {cycle_id!r}", field="under")
+            tree = tree_level(s, cycle, under)
     except DomainError as exc:
         return who.refused(request, exc)
     bars, height = cascade_bars(prog.levels, label("ui", "level", language(request)))
-    return who.render(request, "cycle.html", prog=prog, cascade=Chart(bars, height))
+    return who.render(
+        request,
+        "cycle.html",
+        prog=prog,
+        cascade=Chart(bars, height),
+        tree=tree,
+        minibar=lambda n: proportion_bar(n.parts()),
+    )
+
+
+def _tree_top(cycle: Cycle, pr: Principal) -> str:
+    """Where the tree starts: the cycle's root, or the visitor's own org when it lies below."""
+    if pr.scope_org_id is not None and pr.scope_path.startswith(cycle.root_path):
+        return pr.scope_org_id
+    return cycle.root_org_id

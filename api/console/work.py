@@ -25,11 +25,16 @@ from services.accounts.store import actor_names
 from services.core.clock import utcnow
 from services.core.errors import DomainError, Invalid
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
-from services.cycle.queries import letters_to_sign, open_items_of
+from services.cycle.queries import (
+    commitments_to_decide,
+    letters_to_pledge_on,
+    letters_to_sign,
+    open_items_of,
+)
 from services.cycle.rules import require_reporter
 from services.cycle.views import ItemOut
 from services.evidence.files import store_upload
-from services.notify.store import inbox
+from services.notify.store import inbox, mark_read, unread_count
 from services.org.models import Person
 from services.org.queries import names_of
 from services.rectification.rules import Action, Flags, RectState, check_action
@@ -38,6 +43,7 @@ from services.rectification.views import problem_out
 from services.rectification.worklist import awaiting_decision, owned_by
 
 router = APIRouter(include_in_schema=False)
+INBOX_SHOWN = 30
 
 # The fields of each rectification action's form (name, input kind), in the API's body names.
 ACTION_FORMS: dict[str, list[tuple[str, str]]] = {
@@ -72,17 +78,42 @@ def me(request: Request) -> Response:
     pr = who.principal
     with Session(who.state.engine) as s:
         person = s.get(Person, pr.person_id) if pr.person_id else None
-        notes, _ = inbox(s, pr.person_id, pr.scope_path, 0, 20)
+        notes, _ = (
+            inbox(s, pr.person_id, pr.scope_path, 0, INBOX_SHOWN) if pr.person_id else ([], 0)
+        )
+        to_decide = commitments_to_decide(s, pr.person_id, pr.scope_path)
+        names = names_of(s, [c.person_id for c in to_decide])
         return who.render(
             request,
             "me.html",
             person_name=person.name if person else pr.role.value,
             letters=letters_to_sign(s, pr.person_id, pr.scope_path),
             items=[ItemOut.of(i) for i in open_items_of(s, pr.person_id, pr.scope_path)],
+            to_pledge=letters_to_pledge_on(s, pr.person_id, pr.scope_path),
+            to_decide=to_decide,
+            names=names,
             owned=owned_by(s, pr.person_id),
             deciding=awaiting_decision(s, pr.role.value, pr.scope_path),
             notifications=notes,
+            unread=unread_count(s, pr.person_id),
         )
+
+
+@router.post("/notifications/read", response_model=None)
+async def notifications_read(request: Request) -> Response:
+    """Mark one notification (``id``) or all of the visitor's own read."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    raw = str(form.get("id") or "")
+    if who.principal.person_id is not None:
+        with Session(who.state.engine) as s:
+            mark_read(s, who.principal.person_id, [int(raw)] if raw.isdigit() else None)
+            s.commit()
+    return RedirectResponse("/me#notifications", status_code=303)
 
 
 # --- rectifications -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
@@ -12,7 +13,7 @@ from services.accounts.models import Role
 from services.core.errors import Forbidden
 from services.deadlines.accountability import AccountabilityOut, list_accountability
 from services.notify.models import NotificationOut
-from services.notify.store import inbox
+from services.notify.store import inbox, mark_read, unread_count
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 
@@ -33,6 +34,28 @@ def get_notifications(
         raise Forbidden("members may read only their own notifications")
     rows, total = inbox(session, person, principal.scope_path, page.offset, page.page_size)
     return Page.of(rows, total, page)
+
+
+class ReadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[int] | None = Field(
+        default=None, max_length=1000, description="the notifications to mark; omitted: all"
+    )
+
+
+class ReadOut(BaseModel):
+    marked: int
+    unread: int
+
+
+@router.post("/notifications/read")
+def mark_notifications_read(body: ReadIn, session: SessionDep, principal: PrincipalDep) -> ReadOut:
+    """Mark your own notifications read (the ids given, or all); others' are never touched."""
+    if principal.person_id is None:
+        raise Forbidden("this account is bound to no person, so it has no inbox")
+    marked = mark_read(session, principal.person_id, body.ids)
+    session.commit()
+    return ReadOut(marked=marked, unread=unread_count(session, principal.person_id))
 
 
 @router.get("/accountability")

@@ -92,6 +92,20 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "achieved": ("Achieved", "已完成"),
         "missed": ("Missed", "未完成"),
     },
+    # what a deadline is for, in reminders and escalations
+    "deadline_what": {
+        "signature": ("signature", "责任书签订"),
+        "commitments": ("commitments", "公开承诺"),
+        "items": ("items", "责任事项"),
+        "rectification": ("rectification", "整改"),
+    },
+    # an org's letter in the cycle's tree
+    "tree_state": {
+        "unissued": ("Not issued yet", "未下达"),
+        "issued": ("Waiting for a signature", "待签订"),
+        "signed": ("Signed", "已签订"),
+        "returned": ("Returned", "已退回"),
+    },
     # a public report, as its receipt tells it
     "report_status": {
         "new": ("Received, not yet reviewed", "已收到，待核查"),
@@ -215,6 +229,16 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "on_items": ("On the items", "对应责任事项"),
         "pledge_text": ("The pledge", "承诺内容"),
         "history": ("History", "办理记录"),
+        "org_tree": ("The tree, level by level", "组织树（逐级查看）"),
+        "subtree_letters": ("Letters below", "下级签订情况"),
+        "signed_of": ("Signed / orgs", "已签订 / 组织数"),
+        "my_commitments": ("Commitments to make or decide", "待作出或审核的公开承诺"),
+        "pledge_on": ("Make your pledge", "作出公开承诺"),
+        "decide_pledge": ("Decide a pledge", "审核承诺"),
+        "open_in_console": ("Open it in the console", "在系统中查看"),
+        "mark_read": ("Mark as read", "标为已读"),
+        "mark_all_read": ("Mark all as read", "全部标为已读"),
+        "unread": ("unread", "未读"),
         "system": ("The service (timer or cascade)", "系统（定时或逐级下达）"),
         "assignee_person_id": (
             "Assignee (person id; empty: the whole org)",

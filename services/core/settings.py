@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     console_signin_per_minute: int = 10  # sign-in attempts per client address
     # Lists the demo people on the sign-in page (set by `dutyledger dev` with demo data only).
     console_demo_signin: bool = False
+    # The console's address as people reach it, for the links in e-mails; empty: the API's
+    # host and port over http (right for the embedded default only).
+    console_url: str = ""
 
     # Notification channels: any of log, smtp, webhook.
     notify_channels: list[str] = Field(default_factory=lambda: ["log"])
@@ -89,6 +92,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
 
     timezone: str = "Asia/Shanghai"
+
+    @property
+    def resolved_console_url(self) -> str:
+        return (self.console_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

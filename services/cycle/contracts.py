@@ -262,6 +262,11 @@ class CommitmentDecision(BaseModel):
     item_ids: list[str] | None = None
 
 
+# Someone to tell: (person, subject, body, subject in Chinese, body in Chinese); histories
+# recorded before messages carried Chinese hold the first three only.
+Tell = tuple[str, str, str] | tuple[str, str, str, str, str]
+
+
 class LetterChange(BaseModel):
     """One persisted change of a letter: its new snapshot and the audit event that explains it."""
 
@@ -273,8 +278,8 @@ class LetterChange(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
     # Items whose rows to write; None writes every item (issue, amend, close).
     item_ids: list[str] | None = None
-    # Someone to tell (e.g. the issuer when a letter is returned): (person, subject, body).
-    notify: tuple[str, str, str] | None = None
+    # Someone to tell (e.g. the issuer when a letter is returned).
+    notify: Tell | None = None
 
 
 class CommitmentChange(BaseModel):
@@ -284,7 +289,7 @@ class CommitmentChange(BaseModel):
     actor: str
     at: datetime
     payload: dict[str, Any] = Field(default_factory=dict)
-    notify: tuple[str, str, str] | None = None
+    notify: Tell | None = None
 
 
 class IssueLetterInput(BaseModel):

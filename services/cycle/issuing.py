@@ -39,15 +39,14 @@ def issue_letter(
     )
     if letter.head_person_id is None:
         return issued, None
-    subject, body = texts.letter_issued(
+    message = texts.letter_issued(
         letter.org_name, cycle.title, len(letter.items), letter.content_hash, plan.calendar.sign_by
     )
     notice = NotificationIn(
         dedupe_key=f"letter:{letter.letter_id}:issued",
         recipient_person_id=letter.head_person_id,
         kind="letter_issued",
-        subject=subject,
-        body=body,
+        **message.fields(),
         entity_type="letter",
         entity_id=letter.letter_id,
         org_path=letter.org_path,

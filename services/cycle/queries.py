@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sqlalchemy import and_
 from sqlmodel import Session, col, select
 
 from services.core.paging import page_of
 from services.cycle.contracts import CommitmentState, ItemState, LetterState
-from services.cycle.models import Commitment, Item, Letter
+from services.cycle.models import Commitment, Cycle, Item, Letter
 from services.cycle.views import PublicCommitment
 from services.org.models import Org, Person
 from services.org.queries import under_path
@@ -162,5 +163,52 @@ def open_items_of(session: Session, person_id: str | None, under: str) -> list[I
         )
         .order_by(col(Item.due), col(Item.id))
         .limit(200)
+    ).all()
+    return list(rows)
+
+
+def commitments_to_decide(session: Session, person_id: str | None, under: str) -> list[Commitment]:
+    """Pledges waiting for this person's decision: submitted on letters they issued."""
+    if person_id is None:
+        return []
+    rows = session.exec(
+        select(Commitment)
+        .join(
+            Letter,
+            and_(
+                col(Letter.cycle_id) == col(Commitment.cycle_id),
+                col(Letter.org_id) == col(Commitment.org_id),
+            ),
+        )
+        .where(
+            Letter.issuer_person_id == person_id,
+            Commitment.state == CommitmentState.submitted.value,
+            under_path(Commitment.org_path, under),
+        )
+        .order_by(col(Commitment.submitted_at), col(Commitment.id))
+        .limit(200)
+    ).all()
+    return list(rows)
+
+
+def letters_to_pledge_on(session: Session, person_id: str | None, under: str) -> list[Letter]:
+    """Signed letters of the person's own org, in running cycles, they have not pledged on."""
+    person = session.get(Person, person_id) if person_id else None
+    if person is None or person.org_id is None:
+        return []
+    pledged = select(Commitment.cycle_id).where(
+        Commitment.person_id == person.id, Commitment.org_id == person.org_id
+    )
+    rows = session.exec(
+        select(Letter)
+        .join(Cycle, col(Cycle.id) == Letter.cycle_id)
+        .where(
+            Letter.org_id == person.org_id,
+            col(Letter.signed_version).is_not(None),
+            Cycle.state == "running",
+            col(Letter.cycle_id).not_in(pledged),
+            under_path(Letter.org_path, under),
+        )
+        .order_by(col(Letter.cycle_id))
     ).all()
     return list(rows)

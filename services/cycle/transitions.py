@@ -28,6 +28,7 @@ from services.cycle.contracts import (
     LetterSnapshot,
     LetterState,
     ProgressRequest,
+    Tell,
     content_hash,
     item_from_template,
 )
@@ -41,7 +42,6 @@ from services.rectification.contracts import (
     indicator_problem_id,
 )
 
-Tell = tuple[str, str, str]  # (person, subject, body)
 SYSTEM = "system:cycle"
 
 

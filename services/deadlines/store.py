@@ -31,9 +31,9 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
     recipient = chain[min(slot.chain_level, len(chain) - 1)]
     ref = f"{t.entity_type} {t.entity_id}"
     if slot.kind is SlotKind.reminder:
-        subject, body = texts.deadline_reminder(t.what, t.title, ref, inp.due, slot.days)
+        message = texts.deadline_reminder(t.what, t.title, ref, inp.due, slot.days)
     else:
-        subject, body = texts.deadline_escalation(
+        message = texts.deadline_escalation(
             t.what, t.title, ref, org.name, inp.due, slot.days, slot.overdue_level
         )
     accountability_created = False
@@ -43,8 +43,7 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
         dedupe_key=inp.dedupe_key,
         recipient_person_id=recipient,
         kind=slot.kind.value,
-        subject=subject,
-        body=body,
+        **message.fields(),
         entity_type=t.entity_type,
         entity_id=t.entity_id,
         org_path=org.path,

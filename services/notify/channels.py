@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import smtplib
 import time
@@ -17,6 +18,7 @@ from email.utils import make_msgid
 
 import httpx
 
+from services.core.labels import label
 from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.notify.models import DELIVERY_HEADER, SIGNATURE_HEADER, Notification
@@ -48,6 +50,24 @@ def _send_log(n: Notification, recipient: Person | None, settings: Settings) -> 
     )
 
 
+def _compose(msg: EmailMessage, n: Notification, lang: str, console_url: str) -> None:
+    """Subject and body in the recipient's language, as plain text and as HTML, each with the
+    link to the console page it is about."""
+    chinese = lang == "zh" and bool(n.subject_zh)
+    subject, body = (n.subject_zh, n.body_zh) if chinese else (n.subject, n.body)
+    url = console_url + (n.link or "/me")
+    opener = label("ui", "open_in_console", "zh" if chinese else "en")
+    msg["Subject"] = subject
+    msg.set_content(f"{body}\n\n{opener}: {url}\n")
+    msg.add_alternative(
+        "<!doctype html><html><body>"
+        f"<p>{html.escape(body)}</p>"
+        f'<p><a href="{html.escape(url, quote=True)}">{html.escape(opener)}</a></p>'
+        "</body></html>",
+        subtype="html",
+    )
+
+
 def _send_smtp(n: Notification, recipient: Person | None, settings: Settings) -> None:
     if recipient is None or not recipient.email:
         log.info("notification_no_email", to=n.recipient_person_id, dedupe_key=n.dedupe_key)
@@ -55,9 +75,8 @@ def _send_smtp(n: Notification, recipient: Person | None, settings: Settings) ->
     msg = EmailMessage()
     msg["From"] = settings.smtp_sender
     msg["To"] = recipient.email
-    msg["Subject"] = n.subject
     msg["Message-ID"] = _message_id(n.dedupe_key) if n.dedupe_key else make_msgid()
-    msg.set_content(n.body)
+    _compose(msg, n, recipient.language, settings.resolved_console_url)
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
             if settings.smtp_starttls:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.core.clock import utcnow
@@ -29,6 +29,10 @@ class Notification(SQLModel, table=True):
     kind: str = Field(max_length=40)
     subject: str = Field(max_length=300)
     body: str
+    # The same message in Chinese (empty on rows written before messages carried it).
+    subject_zh: str = Field(default="", max_length=300)
+    body_zh: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    link: str = Field(default="", max_length=300)  # its console page
     entity_type: str = Field(default="", max_length=40)
     entity_id: str = Field(default="", max_length=200, index=True)
     org_path: str = Field(default="", max_length=2000, index=True)
@@ -55,6 +59,9 @@ class NotificationIn(BaseModel):
     kind: str
     subject: str
     body: str
+    subject_zh: str = ""
+    body_zh: str = ""
+    link: str = ""  # empty: derived from the entity (services.notify.links)
     entity_type: str = ""
     entity_id: str = ""
     org_path: str = ""
@@ -68,10 +75,20 @@ class NotificationOut(BaseModel):
     kind: str
     subject: str
     body: str
+    subject_zh: str
+    body_zh: str
+    link: str
     entity_type: str
     entity_id: str
     scheduled_for: datetime | None
     fired_at: datetime | None
     created_at: datetime
     sent_at: datetime | None
+    read_at: datetime | None
     channels: list[str] = []
+
+    def in_language(self, lang: str) -> tuple[str, str]:
+        """Subject and body in ``lang`` (English when no Chinese was written)."""
+        if lang == "zh" and self.subject_zh:
+            return self.subject_zh, self.body_zh
+        return self.subject, self.body

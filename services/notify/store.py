@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
@@ -17,6 +18,7 @@ from services.core.clock import utcnow
 from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.notify.channels import SENDERS, DeliveryError
+from services.notify.links import console_link
 from services.notify.models import (
     Notification,
     NotificationDelivery,
@@ -24,6 +26,7 @@ from services.notify.models import (
     NotificationOut,
 )
 from services.org.models import Person
+from services.org.queries import under_path
 
 log = get_logger(__name__)
 
@@ -36,6 +39,7 @@ def record_notification(session: Session, spec: NotificationIn) -> Notification:
     if existing is not None:
         return existing
     row = Notification(**spec.model_dump())
+    row.link = spec.link or console_link(spec.entity_type, spec.entity_id)
     try:
         with session.begin_nested():
             session.add(row)
@@ -98,10 +102,6 @@ def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notifi
 def inbox(
     session: Session, person_id: str | None, org_path: str, offset: int, limit: int
 ) -> tuple[list[NotificationOut], int]:
-    from sqlalchemy import func
-
-    from services.org.queries import under_path
-
     cond: list[Any] = [under_path(Notification.org_path, org_path)]
     if person_id is not None:
         cond.append(Notification.recipient_person_id == person_id)
@@ -127,3 +127,24 @@ def inbox(
         for r in rows
     ]
     return out, int(total)
+
+
+def unread_count(session: Session, person_id: str | None) -> int:
+    if person_id is None:
+        return 0
+    q = select(func.count()).select_from(Notification)
+    cond = (Notification.recipient_person_id == person_id, col(Notification.read_at).is_(None))
+    return int(session.exec(q.where(*cond)).one())
+
+
+def mark_read(session: Session, person_id: str, ids: list[int] | None) -> int:
+    """Mark the person's own notifications read (``ids``, or all of them when None); returns
+    how many changed. Someone else's notification is left alone, whatever its id."""
+    cond: list[Any] = [
+        Notification.recipient_person_id == person_id,
+        col(Notification.read_at).is_(None),
+    ]
+    if ids is not None:
+        cond.append(col(Notification.id).in_(ids))
+    result = session.execute(update(Notification).where(*cond).values(read_at=utcnow()))
+    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for an UPDATE

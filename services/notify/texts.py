@@ -1,83 +1,125 @@
-"""Every message text people receive, in one place: subjects and bodies of notifications.
+"""Every message text people receive, in one place, in English and Simplified Chinese: subjects
+and bodies of notifications and e-mails.
 
 Pure functions of plain values, so workflows may compose a message (it travels with the change it
-announces) and activities may too; nothing else writes message text. English for now; the
-console's label catalogue will carry the Chinese texts beside these.
+announces) and activities may too; nothing else writes message text. Each message carries both
+languages; the inbox and the e-mail pick the recipient's (Chinese by default).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, NamedTuple
 
-Message = tuple[str, str]  # (subject, body)
+from services.core.labels import label
+
+
+class Message(NamedTuple):
+    subject: str
+    body: str
+    subject_zh: str
+    body_zh: str
+
+    def fields(self) -> dict[str, Any]:
+        """As the ``NotificationIn`` fields of the same names."""
+        return self._asdict()
+
+
+def _what(what: str) -> tuple[str, str]:
+    return label("deadline_what", what, "en"), label("deadline_what", what, "zh")
 
 
 def deadline_reminder(what: str, title: str, ref: str, due: date, days_left: int) -> Message:
-    return (
-        f"Reminder: {what} due {due.isoformat()} ({days_left} day(s) left) — {title}",
-        f"The {what} for “{title}” ({ref}) is due {due.isoformat()}.",
+    en, zh = _what(what)
+    d = due.isoformat()
+    return Message(
+        f"Reminder: {en} due {d} ({days_left} day(s) left) — {title}",
+        f"The {en} for “{title}” ({ref}) is due {d}.",
+        f"提醒：{zh}将于{d}到期（剩余{days_left}天）——{title}",
+        f"“{title}”（{ref}）的{zh}将于{d}到期，请按时办理。",
     )
 
 
 def deadline_escalation(
     what: str, title: str, ref: str, org_name: str, due: date, days_over: int, level: int
 ) -> Message:
-    return (
-        f"Overdue {days_over} day(s), level {level}: {what} — {title}",
-        f"The {what} for “{title}” ({ref}, org {org_name}) was due {due.isoformat()} and is "
+    en, zh = _what(what)
+    d = due.isoformat()
+    return Message(
+        f"Overdue {days_over} day(s), level {level}: {en} — {title}",
+        f"The {en} for “{title}” ({ref}, org {org_name}) was due {d} and is "
         f"{days_over} day(s) overdue. Escalated to level {level}.",
+        f"已逾期{days_over}天（{level}级督办）：{zh}——{title}",
+        f"{org_name}“{title}”（{ref}）的{zh}应于{d}完成，已逾期{days_over}天，"
+        f"现升级为{level}级督办。",
     )
 
 
 def accountability_reason(what: str, title: str, due: date, days_over: int) -> str:
-    return f"{what} for “{title}” {days_over} day(s) overdue (due {due.isoformat()})"
+    en, _ = _what(what)
+    return f"{en} for “{title}” {days_over} day(s) overdue (due {due.isoformat()})"
 
 
 def letter_issued(
     org_name: str, cycle_title: str, items: int, content_hash: str, sign_by: date
 ) -> Message:
-    return (
-        f"Responsibility letter to sign by {sign_by.isoformat()} — {org_name}",
+    d, h = sign_by.isoformat(), content_hash[:12]
+    return Message(
+        f"Responsibility letter to sign by {d} — {org_name}",
         f"The “{cycle_title}” responsibility letter for {org_name} lists {items} item(s). Read "
-        f"it and sign (content hash {content_hash[:12]}…) by {sign_by.isoformat()}.",
+        f"it and sign (content hash {h}…) by {d}.",
+        f"请于{d}前签订责任书——{org_name}",
+        f"“{cycle_title}”{org_name}责任书共{items}项责任事项。请阅读并于{d}前签订"
+        f"（内容摘要{h}…）。",
     )
 
 
 def letter_returned(org_name: str, version: int, reason: str) -> Message:
-    return (
+    return Message(
         f"Letter returned for revision — {org_name}",
         f"The head of {org_name} returned version {version} of the responsibility letter: "
         f"{reason}. Amend its items to reissue it.",
+        f"责任书被退回修改——{org_name}",
+        f"{org_name}负责人退回了第{version}版责任书，理由：{reason}。请修改责任事项后重新下达。",
     )
 
 
 def letter_amended(org_name: str, version: int, changed: int, reason: str) -> Message:
-    return (
+    return Message(
         f"Responsibility letter v{version} to sign — {org_name}",
         f"Version {version} of your responsibility letter changes {changed} item(s)"
         f"{': ' + reason if reason else ''}. Read it and sign it again.",
+        f"责任书第{version}版待签订——{org_name}",
+        f"责任书第{version}版修改了{changed}项责任事项{'：' + reason if reason else ''}。"
+        "请阅读后重新签订。",
     )
 
 
 def commitment_to_review(org_name: str, text: str) -> Message:
-    return f"Commitment to review — {org_name}", text
+    return Message(
+        f"Commitment to review — {org_name}", text, f"待审核的公开承诺——{org_name}", text
+    )
 
 
 def commitment_approved(text: str) -> Message:
-    return "Commitment approved and published", text
+    return Message("Commitment approved and published", text, "承诺已审核通过并公开", text)
 
 
 def commitment_returned(reason: str) -> Message:
-    return "Commitment returned for revision", reason
+    return Message("Commitment returned for revision", reason, "承诺被退回修改", reason)
 
 
 def commitment_resubmitted(text: str) -> Message:
-    return "Commitment resubmitted", text
+    return Message("Commitment resubmitted", text, "承诺已重新提交", text)
 
 
 def recheck_due(problem_id: str, title: str, recheck_due: date) -> Message:
-    return (
+    d = recheck_due.isoformat()
+    return Message(
         f"Re-check due: did the fix hold? — {title}",
         f"Rectification {problem_id} (“{title}”) was closed; its re-check is due "
-        f"{recheck_due.isoformat()}. Confirm that the fix held, or reopen it.",
+        f"{d}. Confirm that the fix held, or reopen it.",
+        f"整改“回头看”到期——{title}",
+        f"整改事项{problem_id}（“{title}”）已销号，“回头看”应于{d}完成。"
+        "请确认整改是否长效，或重新整改。",
     )

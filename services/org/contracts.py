@@ -5,7 +5,7 @@ people, and how they are shown. No tables (workflow code may import this).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +31,7 @@ class PersonIn(BaseModel):
     title: Line = Field(default="", max_length=200)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     org_id: str | None = None
+    language: Literal["zh", "en"] = "zh"  # of the messages and e-mails the person receives
 
 
 class OrgIn(BaseModel):

@@ -36,4 +36,5 @@ class Person(SQLModel, table=True):
     title: str = SQLField(default="", max_length=200)
     email: str | None = SQLField(default=None, max_length=320)
     org_id: str | None = SQLField(default=None, foreign_key="orgs.id", index=True)
+    language: str = SQLField(default="zh", max_length=5)  # of messages and e-mails: zh or en
     created_at: datetime = SQLField(default_factory=utcnow)

@@ -88,6 +88,7 @@ async def test_members_pledge_and_the_issuer_decides_in_the_console(w: World) ->
     assert 'id="pledge"' not in (await member.get(url)).text  # pledges follow the signature
     assert (await sign(w, w.other_member, cid, "gb-1-b1")).status_code == 200
 
+    assert f"{url}#commitments" in (await member.get("/me")).text  # a pledge to make
     page = (await member.get(url)).text
     items = re.findall(r'name="item_ids" value="([^"]+)"', page)
     key = re.search(r'name="pledge_key" value="([^"]+)"', page)
@@ -102,7 +103,20 @@ async def test_members_pledge_and_the_issuer_decides_in_the_console(w: World) ->
     assert len(mine) == 1  # the double submit pledged once
     commitment_id = mine[0].id
 
+    assert f"{url}#commitments" not in (await member.get("/me")).text  # pledged
     issuer, i_csrf = await signed_in(w, w.committee_gb1)  # p-005 heads gb-1: the issuer
+    me = (await issuer.get("/me?lang=zh")).text
+    assert f"{url}#c-{commitment_id}" in me  # a pledge to decide
+    assert "待审核的公开承诺——Branch 1.1" in me  # the notice, in Chinese, linking to the letter
+    unread = int(re.search(r'id="unread"[^>]*>(\d+)<', me)[1])  # type: ignore[index]
+    note_id = re.search(r'<li class="unread" id="n-(\d+)"><a href="([^"]+)"', me)
+    assert note_id is not None and note_id[2] == url
+    r = await _post(issuer, "/notifications/read", i_csrf, id=note_id[1])
+    assert r.status_code == 303
+    me = (await issuer.get("/me")).text
+    assert f'id="unread" title="未读">{unread - 1}<' in me
+    r = await w.call("POST", "/api/v1/notifications/read", w.committee_gb1, json={})
+    assert r.status_code == 200 and r.json()["unread"] == 0
     page = (await issuer.get(url)).text
     assert f'id="approve-{commitment_id}"' in page
     assert f'id="approve-{commitment_id}"' not in (await member.get(url)).text

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from services.cycle.models import Item, Letter
 from services.rectification.models import Problem
 from tests.support.console import browser, csrf_of, signed_in
-from tests.support.cycles import launch, sign
+from tests.support.cycles import eventually, launch, sign
 from tests.support.world import OWNER, World
 
 
@@ -196,3 +196,29 @@ async def test_the_committee_launches_a_year_and_follows_it(w: World) -> None:
     assert 'id="launch"' not in (await member.get("/cycles")).text
     r = await member.post("/cycles", data={**form, "csrf": m_csrf, "year": "2028"})
     assert r.status_code == 403
+
+
+async def test_the_cycle_tree_drills_down_coloured_by_letter_state(w: World) -> None:
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    await eventually(lambda: _letter_exists(w, cid, "gb-1"), what="gb-1's letter")
+    assert (await sign(w, w.committee_gb1, cid, "gb-1")).status_code == 200
+    committee, _ = await signed_in(w, w.committee)
+    dash = (await committee.get(f"/cycles/{cid}?lang=en")).text
+    tree = dash.split('id="tree"')[1].split("</section>")[0]
+    assert 'class="dot signed"' in tree and "City Committee" in tree
+    # gb-1 signed: its row links down; gb-2 still waits for a signature.
+    assert f'href="/cycles/{cid}?under=gb-1#tree">General Branch 1' in tree
+    gb2 = tree.split("General Branch 2")[0].rsplit("<tr", 1)[1]
+    assert 'class="dot issued"' in gb2
+    down = (await committee.get(f"/cycles/{cid}?under=gb-1")).text.split('id="tree"')[1]
+    assert "Branch 1.1" in down and f'href="/cycles/{cid}?under=city#tree"' in down
+    sibling, _ = await signed_in(w, w.committee_gb2)
+    assert (await sibling.get(f"/cycles/{cid}?under=gb-1")).status_code == 403
+    mine = (await sibling.get(f"/cycles/{cid}")).text.split('id="tree"')[1]
+    assert "General Branch 2" in mine and "General Branch 1" not in mine
+
+
+def _letter_exists(w: World, cid: str, org: str) -> bool:
+    with Session(w.stack.engine) as s:
+        return s.get(Letter, f"{cid}:{org}") is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from email.header import decode_header, make_header
+from email.message import Message
 
 import pytest
 from pydantic import SecretStr
@@ -26,9 +28,11 @@ from services.deadlines.contracts import (
 )
 from services.deadlines.rules import escalation_chain
 from services.demo import demo_tree
+from services.notify import texts
 from services.notify.channels import DeliveryError
 from services.notify.models import Notification, NotificationDelivery, NotificationIn
 from services.notify.store import notify
+from services.org.models import Person
 from services.org.store import import_tree
 from tests.support.peers import smtp_server, webhook_server
 
@@ -74,6 +78,64 @@ def test_smtp_delivers_once_with_stable_message_id(tree_engine: Engine, settings
     assert first["Message-ID"] != sink.messages[1]["Message-ID"]
     assert count(tree_engine, Notification) == 2
     assert count(tree_engine, NotificationDelivery) == 4  # 2 notifications x (log, smtp)
+
+
+def _parts(message: Message) -> dict[str, str]:
+    out = {}
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            out[part.get_content_subtype()] = payload.decode(part.get_content_charset() or "utf-8")
+    return out
+
+
+def test_email_in_the_recipients_language_as_html_and_text_with_its_link(
+    tree_engine: Engine, settings: Settings
+) -> None:
+    with Session(tree_engine) as s:
+        person = s.get(Person, "p-005")
+        assert person is not None
+        person.language = "en"
+        s.add(person)
+        s.commit()
+    message = texts.letter_returned("General Branch 1", 1, "too few debriefings")
+    with smtp_server() as (sink, port):
+        cfg = settings.model_copy(
+            update={
+                "notify_channels": ["smtp"],
+                "smtp_host": "127.0.0.1",
+                "smtp_port": port,
+                "console_url": "https://duty.example.org/",
+            }
+        )
+        for person_id in ("p-008", "p-005"):  # Chinese by default; p-005 chose English
+            with session_scope(tree_engine) as s:
+                notify(
+                    s,
+                    NotificationIn(
+                        dedupe_key=f"returned:{person_id}",
+                        recipient_person_id=person_id,
+                        kind="cycle",
+                        **message.fields(),
+                        entity_type="letter",
+                        entity_id="city-2027:gb-1",
+                        org_path="/city/gb-1/",
+                    ),
+                    cfg,
+                )
+    chinese, english = sink.messages
+    assert (
+        str(make_header(decode_header(chinese["Subject"]))) == "责任书被退回修改——General Branch 1"
+    )
+    zh = _parts(chinese)
+    assert "退回了第1版责任书" in zh["plain"] and "退回了第1版责任书" in zh["html"]
+    link = "https://duty.example.org/letters/city-2027/gb-1"
+    assert link in zh["plain"] and f'href="{link}"' in zh["html"] and "在系统中查看" in zh["html"]
+    subject = str(make_header(decode_header(english["Subject"])))
+    assert subject == "Letter returned for revision — General Branch 1"
+    en = _parts(english)
+    assert "returned version 1" in en["plain"] and f'href="{link}"' in en["html"]
 
 
 def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings: Settings) -> None:
