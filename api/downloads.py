@@ -1,17 +1,21 @@
-"""The ledger as a file (CSV or XLSX, English or Chinese headers): one download for the API and
-the console, so both hand an auditor the same columns for the same filter."""
+"""Files people download, one way for the API and the console: the ledger (CSV or XLSX, English
+or Chinese headers; both hand an auditor the same columns for the same filter) and evidence."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.accounts.principal import Principal
+from services.core.errors import Forbidden, NotFound
 from services.core.labels import Lang
+from services.core.settings import Settings
+from services.evidence.files import blob_path
+from services.evidence.models import Evidence
 from services.ledger.export import Column, csv_stream, xlsx_stream
 from services.ledger.filters import LedgerFilter
 from services.ledger.queries import check_scope, iter_ledger
@@ -70,4 +74,22 @@ def ledger_download(
         body,
         media_type=MEDIA[kind],
         headers={"Content-Disposition": f'attachment; filename="rectifications.{kind}"'},
+    )
+
+
+def evidence_download(
+    session: Session, settings: Settings, principal: Principal, evidence_id: str
+) -> FileResponse:
+    """An evidence file in the caller's scope, always as an attachment (never rendered in the
+    app's origin; ``nosniff`` is on every response)."""
+    e = session.get(Evidence, evidence_id)
+    if e is None:
+        raise NotFound(f"evidence {evidence_id!r} does not exist", field="evidence_id")
+    if not principal.in_scope(e.org_path):  # the uploader's scope lies within the caller's
+        raise Forbidden(f"evidence {evidence_id!r} is outside this account's scope")
+    path = blob_path(settings.evidence_dir, e.sha256)
+    if not path.exists():
+        raise NotFound(f"the file of evidence {evidence_id!r} is missing from the store")
+    return FileResponse(
+        path, media_type=e.content_type, filename=e.filename, content_disposition_type="attachment"
     )

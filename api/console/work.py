@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
+from api.downloads import evidence_download
 from api.steps import (
     act_on_problem,
     report_progress,
@@ -35,7 +36,7 @@ from services.cycle.rules import require_reporter
 from services.cycle.views import ItemOut
 from services.evidence.files import store_upload
 from services.notify.store import inbox, mark_read, unread_count
-from services.org.models import Person
+from services.org.models import Org, Person
 from services.org.queries import names_of
 from services.rectification.rules import Action, Flags, RectState, check_action
 from services.rectification.store import timeline
@@ -148,6 +149,8 @@ def _problem_page(
         p = problem_out(visible_problem(s, pr, problem_id), utcnow())
         events = timeline(s, problem_id)
         names = names_of(s, [p.owner_person_id, p.verifier_person_id])
+        org = s.get(Org, p.org_id)
+        names[p.org_id] = org.name if org is not None else p.org_id
         names |= actor_names(s, [e.actor for e in events])
     return who.render(
         request,
@@ -220,6 +223,19 @@ async def problem_action(request: Request, problem_id: str, action: str) -> Resp
             request, who, problem_id, exc.status, error=error_of(exc), form=kept, form_action=action
         )
     return RedirectResponse(f"/problems/{problem_id}?done=1", status_code=303)
+
+
+@router.get("/evidence/{evidence_id}", response_model=None)
+def evidence(request: Request, evidence_id: str) -> Response:
+    """An evidence file for a signed-in visitor in whose scope it lies."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        with Session(who.state.engine) as s:
+            return evidence_download(s, who.state.settings, who.principal, evidence_id)
+    except DomainError as exc:
+        return who.refused(request, exc)
 
 
 # --- items ----------------------------------------------------------------------------------

@@ -7,9 +7,8 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from api.deps import PrincipalDep, SessionDep, StateDep
-from services.core.errors import Forbidden, NotFound
-from services.evidence.files import blob_path, store_upload
-from services.evidence.models import Evidence
+from api.downloads import evidence_download
+from services.evidence.files import store_upload
 
 router = APIRouter(prefix="/api/v1", tags=["evidence"])
 
@@ -49,15 +48,4 @@ def upload(
 def download(
     evidence_id: str, session: SessionDep, principal: PrincipalDep, state: StateDep
 ) -> FileResponse:
-    e = session.get(Evidence, evidence_id)
-    if e is None:
-        raise NotFound(f"evidence {evidence_id!r} does not exist")
-    if not principal.in_scope(e.org_path):  # the uploader's scope lies within the caller's
-        raise Forbidden(f"evidence {evidence_id!r} is outside this account's scope")
-    path = blob_path(state.settings.evidence_dir, e.sha256)
-    if not path.exists():
-        raise NotFound(f"the file of evidence {evidence_id!r} is missing from the store")
-    # An attachment, never rendered in the browser's origin (nosniff is on every response).
-    return FileResponse(
-        path, media_type=e.content_type, filename=e.filename, content_disposition_type="attachment"
-    )
+    return evidence_download(session, state.settings, principal, evidence_id)

@@ -99,6 +99,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "items": ("items", "责任事项"),
         "rectification": ("rectification", "整改"),
     },
+    "verdict": {"pass": ("Passed", "验收通过"), "fail": ("Not passed", "验收不通过")},
     # an org's letter in the cycle's tree
     "tree_state": {
         "unissued": ("Not issued yet", "未下达"),
@@ -235,6 +236,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "my_commitments": ("Commitments to make or decide", "待作出或审核的公开承诺"),
         "pledge_on": ("Make your pledge", "作出公开承诺"),
         "decide_pledge": ("Decide a pledge", "审核承诺"),
+        "audit_hash": ("Audit hash", "审计摘要"),
+        "evidence_file": ("Evidence", "佐证材料"),
         "open_in_console": ("Open it in the console", "在系统中查看"),
         "mark_read": ("Mark as read", "标为已读"),
         "mark_all_read": ("Mark all as read", "全部标为已读"),

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from services.cycle.models import Letter
-from tests.support.cycles import eventually, launch, sign
+from tests.support.cycles import eventually, launch
 from tests.support.ports import free_port
 from tests.support.world import World, world
 
@@ -86,7 +86,7 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
     w, base = served
     cid = await launch(w)
     pid = await w.flag()
-    await w.walk_to(pid, "in_progress")
+    await w.walk_to(pid, "assigned")
     hosts: set[str] = set()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -116,6 +116,14 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
             owner = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
             owner.on("request", lambda r: hosts.add(r.url.split("/")[2]))
             await sign_in(owner, base, w.owner)
+            await owner.click(f"#my_problems a[href='/problems/{pid}']")
+            await owner.fill("#plan-measures", "File the minutes within three days")
+            await owner.fill("#plan-target_date", "2030-01-01")
+            await owner.click("#do-plan")
+            await owner.wait_for_url(f"{base}/problems/{pid}?done=1")
+            await page.goto(f"{base}/problems/{pid}")  # the committee approves the plan
+            await page.click("#do-approve-plan")
+            await page.wait_for_url(f"{base}/problems/{pid}?done=1")
             await owner.goto(f"{base}/problems/{pid}")
             await owner.fill("#completion-summary", "Minutes of all three meetings filed")
             (tmp_path / "minutes.txt").write_text("minutes")
@@ -124,6 +132,12 @@ async def test_a_head_signs_and_an_owner_completes_in_the_browser(
             await owner.wait_for_url(f"{base}/problems/{pid}?done=1")
             assert await owner.inner_text("#problem-state") == "待验收"
             await shot(owner, tmp_path, "problem-phone")
+            await page.goto(f"{base}/problems/{pid}")  # the verifier closes it
+            await page.select_option("#verify-result", "pass")
+            await page.click("#do-verify")
+            await page.wait_for_url(f"{base}/problems/{pid}?done=1")
+            assert await page.inner_text("#problem-state") == "已销号"
+            await shot(page, tmp_path, "problem-closed")
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}  # nothing fetched from anywhere else
@@ -167,6 +181,13 @@ async def test_an_auditor_filters_the_ledger_and_downloads_the_workbook(
             await page.click("#verify")
             assert await page.locator(".verdict-ok").count() == 1
             await shot(page, tmp_path, "verify")
+            phone = await browser.new_page(viewport={"width": 360, "height": 780})
+            phone.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(phone, base, w.auditor)
+            await phone.goto(f"{base}/ledger")
+            width = await phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 360  # nothing spills sideways on a phone (tables scroll inside)
+            await shot(phone, tmp_path, "ledger-phone")
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}
@@ -176,9 +197,6 @@ async def test_a_letter_is_returned_amended_signed_and_pledged_on_in_the_browser
     served: tuple[World, str], tmp_path: Path
 ) -> None:
     w, base = served
-    cid = await launch(w)
-    assert (await sign(w, w.committee, cid, "city")).status_code == 200
-    await eventually(lambda: _letter_exists(w, cid, "gb-1"), what="gb-1's letter")
     hosts: set[str] = set()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -187,6 +205,19 @@ async def test_a_letter_is_returned_amended_signed_and_pledged_on_in_the_browser
             issuer = await browser.new_page(viewport={"width": 1280, "height": 900})
             for p in (head, issuer):
                 p.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            # The committee launches the year from the page, with the shipped default plan, and
+            # the city's secretary (p-001, who heads it) signs the root letter.
+            await sign_in(issuer, base, w.committee)
+            await issuer.goto(f"{base}/cycles")
+            await issuer.fill("#title", "年度党建责任制")
+            await issuer.click("#launch")
+            await issuer.wait_for_url(f"{base}/cycles/city-*")
+            cid = issuer.url.rsplit("/", 1)[1]
+            await shot(issuer, tmp_path, "cycle-launched")
+            await issuer.click(f"a[href='/letters/{cid}/city']")
+            await issuer.click("#sign")
+            await issuer.wait_for_url("**?done=1")
+            await eventually(lambda: _letter_exists(w, cid, "gb-1"), what="gb-1's letter")
             await sign_in(head, base, w.committee_gb1)  # p-005 heads gb-1
             await head.click(f"a[href='/letters/{cid}/gb-1']")  # the letter is in their work
             await head.fill("#reason", "Two debriefings is too few")
@@ -194,8 +225,7 @@ async def test_a_letter_is_returned_amended_signed_and_pledged_on_in_the_browser
             await head.wait_for_url("**?done=1")
             assert await head.inner_text("#letter-state") == "已退回"
 
-            await sign_in(issuer, base, w.committee)  # p-001 heads the city: the issuer
-            await issuer.goto(f"{base}/letters/{cid}/gb-1")
+            await issuer.goto(f"{base}/letters/{cid}/gb-1")  # p-001 issued it
             assert "Two debriefings is too few" in await issuer.inner_text("#return-reason")
             await issuer.click("#items a.edit >> nth=0")
             await issuer.fill("#f-target", "4")

@@ -94,6 +94,14 @@ async def test_a_rectification_walked_in_the_console_with_refusals_shown(w: Worl
     assert _problem_state(w, pid) == "completion_submitted"
     r = await committee.post(f"/problems/{pid}/verify", data={"csrf": c_csrf, "result": "pass"})
     assert r.status_code == 303 and _problem_state(w, pid) == "closed"
+    page = (await committee.get(f"/problems/{pid}")).text
+    link = re.search(r'href="(/evidence/[^"]+)"', page)
+    assert link is not None and "Minutes filed" in page  # the timeline shows what was said
+    download = await committee.get(link[1])
+    assert download.status_code == 200 and download.content == b"minutes of March"
+    assert "attachment" in download.headers["content-disposition"]
+    sibling, _ = await signed_in(w, w.committee_gb2)
+    assert (await sibling.get(link[1])).status_code == 403
 
 
 async def test_a_sibling_subtree_sees_nothing(w: World) -> None:
