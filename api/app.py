@@ -6,6 +6,7 @@ by ``dutyledger dev``, which shares them with the worker).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,8 @@ from api.console import work as console_work
 from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
 from api.limits import BodyLimit, SlidingWindow
+from api.reconnect import attach_temporal
+from api.reconnect import stop as stop_attaching
 from api.routes import (
     accounts,
     commitments,
@@ -44,7 +47,6 @@ from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
 from services.core.logging import get_logger
 from services.core.settings import Settings
-from services.core.temporal import connect
 
 log = get_logger(__name__)
 
@@ -93,13 +95,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         eng = engine or make_engine(settings.resolved_database_url)
-        client = temporal
-        if client is None:
-            try:
-                client = await connect(settings)
-            except Exception as exc:  # readyz reports it; the API still serves reads
-                log.warning("temporal_unreachable", error=str(exc))
-        app.state.dutyledger = AppState(settings=settings, engine=eng, temporal=client)
+        state = AppState(settings=settings, engine=eng, temporal=temporal)
+        app.state.dutyledger = state
+        # Temporal down at start: serve reads now, attach it in the background when it comes.
+        attaching = None if temporal is not None else asyncio.create_task(attach_temporal(state))
         if settings.bootstrap_admin_token is not None:
             from services.accounts.store import ensure_bootstrap_admin
 
@@ -109,6 +108,7 @@ def create_app(
                 ):
                     log.info("bootstrap_admin_created")
         yield
+        await stop_attaching(attaching)
         if own_engine:
             eng.dispose()
 

@@ -171,10 +171,15 @@ def worker() -> None:
 
     async def body(settings: Settings) -> None:
         from api.runtime import serve
-        from services.core.temporal import connect
+        from services.core.temporal import connect_patiently
+
+        def failed(attempt: int, exc: Exception) -> None:
+            log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
         engine = make_engine(settings.resolved_database_url)
-        client = await connect(settings)
+        # Started before Temporal (compose, an outage): wait for it rather than exit.
+        client = await connect_patiently(settings, on_failure=failed)
+        log.info("temporal_connected", address=settings.resolved_temporal_address)
         await serve(settings, engine, client, run_worker=True, app=None)
 
     _run(lambda: asyncio.run(body(_settings())))

@@ -29,6 +29,7 @@ class AppState:
     settings: Settings
     engine: Engine
     temporal: Client | None
+    temporal_status: str = ""  # why Temporal is not attached yet (readyz says it)
 
 
 def app_state(request: Request) -> AppState:
@@ -49,7 +50,7 @@ def get_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Sess
 
 def get_temporal(state: Annotated[AppState, Depends(app_state)]) -> Client:
     if state.temporal is None:
-        raise Unavailable("Temporal is not connected")
+        raise Unavailable(f"Temporal is not connected yet: {state.temporal_status or 'starting'}")
     return state.temporal
 
 

@@ -33,7 +33,7 @@ async def readyz(
     except Exception as exc:
         checks["database"] = f"down: {type(exc).__name__}: {exc}"[:300]
     if state.temporal is None:
-        checks["temporal"] = "down: not connected"
+        checks["temporal"] = f"down: {state.temporal_status or 'connecting'}"
     else:
         try:
             await asyncio.wait_for(state.temporal.service_client.check_health(), timeout=5)

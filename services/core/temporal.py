@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -42,6 +44,27 @@ async def connect(settings: Settings) -> Client:
         ),
         data_converter=DATA_CONVERTER,
     )
+
+
+async def connect_patiently(
+    settings: Settings,
+    on_failure: Callable[[int, Exception], None] | None = None,
+    first_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> Client:
+    """Connect, retrying with exponential backoff for as long as it takes: a process started
+    before Temporal is up (compose, a rolling restart, an outage) waits for it instead of dying.
+    ``on_failure(attempt, error)`` hears every failed attempt."""
+    delay, attempt = first_delay, 0
+    while True:
+        attempt += 1
+        try:
+            return await connect(settings)
+        except Exception as exc:  # RPCError, OSError, TLS errors: all mean "not yet"
+            if on_failure is not None:
+                on_failure(attempt, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
 
 
 async def ping_through_worker(client: Client, settings: Settings) -> CheckDatabaseResult:
