@@ -17,11 +17,13 @@ sync: ensure-uv
 run: sync
 	$(UV) run --frozen dutyledger dev
 
-## What the browser tests need from Debian: Chromium and a font with Chinese glyphs.
+## What the browser tests need from Debian: Chromium (and its driver, for Selenium users; the
+## tests drive it with Playwright) and a font with Chinese glyphs.
 browser:
 	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" \
+		&& test -x /usr/bin/chromedriver \
 		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			chromium fonts-wqy-zenhei >/dev/null; }
+			chromium chromium-driver fonts-wqy-zenhei >/dev/null; }
 
 ## Run the whole test suite (real Temporal servers, SQLite and, where installed, PostgreSQL,
 ## Chromium for the console).

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
@@ -59,7 +59,7 @@ log = get_logger(__name__)
 
 def problem(
     status: int, title: str, detail: str, request: Request | None = None, **extra: Any
-) -> JSONResponse:
+) -> Response:
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": title,
@@ -72,7 +72,33 @@ def problem(
     headers = {"Retry-After": str(extra["retry_after"])} if extra.get("retry_after") else None
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
+    if request is not None and is_console(request):
+        return _console_page(request, status, detail, body.get("errors", []), headers)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+MACHINE_PREFIXES = ("/api/", "/public/v1/", "/healthz", "/readyz", "/docs", "/openapi", "/redoc")
+
+
+def is_console(request: Request) -> bool:
+    """A browser asking for a page (not the API, its docs or the probes): it accepts HTML."""
+    if request.url.path.startswith(MACHINE_PREFIXES):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _console_page(
+    request: Request, status: int, detail: str, errors: Any, headers: dict[str, str] | None
+) -> Response:
+    """The same refusal as a console page, for an error no page handler caught (a step refused
+    while the page itself could not be shown again, Temporal or the database down)."""
+    from api.console.render import page  # the console renders; problems only decide
+
+    response = page(
+        request, "base.html", status, principal=None, error={"detail": detail, "errors": errors}
+    )
+    response.headers.update({k: v for k, v in (headers or {}).items() if k != "WWW-Authenticate"})
+    return response
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -83,11 +109,11 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+async def _domain(request: Request, exc: DomainError) -> Response:
     return problem(exc.status, exc.title, exc.detail, request, **exc.extra)
 
 
-async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation(request: Request, exc: RequestValidationError) -> Response:
     errors = [
         {
             "field": _field_of(e["loc"]),
@@ -100,7 +126,7 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     return problem(422, "Invalid input", f"invalid value for: {fields}", request, errors=errors)
 
 
-async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _http(request: Request, exc: StarletteHTTPException) -> Response:
     titles = {
         404: "Not found",
         405: "Method not allowed",
@@ -114,7 +140,7 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return response
 
 
-async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
+async def _db_busy(request: Request, exc: Exception) -> Response:
     # Pool exhausted, database locked or unreachable: the request wrote nothing; retry.
     log.warning("database_unavailable", path=request.url.path, error=str(exc)[:300])
     return problem(
@@ -126,7 +152,7 @@ async def _db_busy(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _temporal_down(request: Request, exc: RPCError) -> JSONResponse:
+async def _temporal_down(request: Request, exc: RPCError) -> Response:
     # Temporal unreachable or refusing: nothing was started or changed; retry.
     log.warning("temporal_unavailable", path=request.url.path, error=str(exc)[:300])
     return problem(
@@ -138,7 +164,7 @@ async def _temporal_down(request: Request, exc: RPCError) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
     return problem(500, "Internal error", "an unexpected error occurred; it was logged", request)
 

@@ -45,10 +45,11 @@ class Chart:
 
 
 def stacked_bars(
-    rows: list[tuple[str, list[tuple[str, int]], int]], width: int = WIDTH
+    rows: list[tuple[str, list[tuple[str, int]], int]], width: int = WIDTH, full: int | None = None
 ) -> tuple[list[Bar], int]:
-    """Rows of (label, [(css, count), …], flag) as bars, and the chart's height."""
-    longest = max((sum(n for _, n in parts) for _, parts, _ in rows), default=0) or 1
+    """Rows of (label, [(css, count), …], flag) as bars, and the chart's height. Bars are scaled
+    to the longest row, or to ``full`` (e.g. 100 for percentages)."""
+    longest = full or max((sum(n for _, n in parts) for _, parts, _ in rows), default=0) or 1
     bars = []
     for i, (text, parts, flag) in enumerate(rows):
         x = 0.0

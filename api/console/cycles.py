@@ -124,7 +124,7 @@ def dashboard(request: Request, cycle_id: str) -> Response:
             pr.require_scope(org)
             if not org.path.startswith(cycle.root_path):
                 raise NotFound(f"org {under!r} is not in cycle {cycle_id!r}", field="under")
-            tree = tree_level(s, cycle, under)
+            tree = tree_level(s, cycle, under, pr.scope_path)
     except DomainError as exc:
         return who.refused(request, exc)
     bars, height = cascade_bars(prog.levels, label("ui", "level", language(request)))

@@ -30,6 +30,8 @@ from services.ledger.query_string import VOCABULARY, parse_filter
 from services.ledger.stats import StatsReport, stats_report
 from services.org.models import Org
 from services.org.queries import under_path
+from services.rectification.models import OPEN_STATES
+from services.rectification.rules import RectState
 
 router = APIRouter(include_in_schema=False)
 
@@ -37,7 +39,6 @@ PAGE_SIZE = 50
 NOT_FILTERS = {"page", "lang"}
 ORG_CHOICES = 500  # orgs offered in the filter's list; any other id can still be typed
 RANKED = 12  # child orgs drawn in the ranking chart
-STATE_SEGMENT = {"closed": "finished", "dismissed": "dropped"}  # every other state is still open
 
 
 def _filter(request: Request) -> LedgerFilter:
@@ -53,7 +54,7 @@ def _query(request: Request, **change: str) -> str:
 def _charts(report: StatsReport, lang: Literal["en", "zh"]) -> dict[str, Chart]:
     overall = report.overall
     states = [
-        (label("state", state, lang), [(STATE_SEGMENT.get(state, "active"), n)], 0)
+        (label("state", state, lang), [(_segment(state), n)], 0)
         for state in VOCABULARY["state"]
         if (n := overall.by_state.get(state, 0))
     ]
@@ -66,11 +67,24 @@ def _charts(report: StatsReport, lang: Literal["en", "zh"]) -> dict[str, Chart]:
         for o in report.by_child_org[:RANKED]
     ]
     half = 260  # two charts side by side on a wide screen
+    on_time = [
+        (_short(o.org_name), [("finished", round(100 * o.on_time_closure_rate))], 0)
+        for o in report.by_child_org
+        if o.on_time_closure_rate is not None
+    ][:RANKED]
     return {
+        "on_time": Chart(*stacked_bars(on_time, full=100), label_width=150),
         "by_state": Chart(*stacked_bars(states, half), label_width=90, bar_width=half),
         "aging": Chart(*stacked_bars(aging, half), label_width=90, bar_width=half),
         "ranked": Chart(*stacked_bars(ranked), label_width=150),
     }
+
+
+def _segment(state: str) -> str:
+    """A state's colour: still open, closed, or dismissed (the rectification rules decide)."""
+    if state in OPEN_STATES:
+        return "active"
+    return "finished" if state == RectState.closed.value else "dropped"
 
 
 def _short(name: str, keep: int = 14) -> str:

@@ -19,31 +19,20 @@ from api.bodies import AmendIn, CommitmentIn, CommitmentReturnIn, ResubmitIn, Re
 from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal
 from api.steps import amend_letter, decide_commitment, pledge, return_letter, sign_letter
-from services.accounts.principal import Principal
 from services.accounts.store import actor_names
 from services.audit.chain import entity_timeline
 from services.core.errors import DomainError, NotFound
 from services.core.parsing import parsed
 from services.cycle.access import actor_for, commitment_in_scope, letter_in_scope
-from services.cycle.contracts import Actor
-from services.cycle.models import Letter
 from services.cycle.plan import Aspect, Responsibility
 from services.cycle.queries import commitments_page
-from services.cycle.rules import require_issuer, require_member
+from services.cycle.rules import commitment_steps, item_changeable, letter_steps
 from services.cycle.views import CommitmentOut, ItemOut, LetterOut, letter_items
 from services.org.queries import names_of
 
 router = APIRouter(include_in_schema=False)
 
 COMMITMENTS_SHOWN = 200  # a letter's pledges on one page; members of one org pledge a few each
-
-
-def _allowed(check: Any, *args: Any) -> bool:
-    try:
-        check(*args)
-    except DomainError:
-        return False
-    return True
 
 
 def _letter_page(
@@ -75,9 +64,14 @@ def _letter_page(
         letter=letter,
         names=names,
         history=history,
-        commitments=[CommitmentOut.of(c) for c in pledges],
+        commitments=[
+            (CommitmentOut.of(c), commitment_steps(c.state, c.person_id, row, actor))
+            for c in pledges
+        ],
         item_titles={i.item_id: i.title for i in letter.items or []},
-        **_may(pr, row, actor),
+        steps=letter_steps(row, actor),
+        changeable=item_changeable,
+        person_id=pr.person_id,
         editing=_editing(request, letter, extra.pop("editing", None)),
         categories=[c.value for c in Aspect],
         responsibilities=[r.value for r in Responsibility],
@@ -86,25 +80,15 @@ def _letter_page(
     )
 
 
-def _may(pr: Principal, row: Letter, actor: Actor) -> dict[str, Any]:
-    """What this person may do on the letter page now (the workflow checks again)."""
-    return {
-        "can_sign": pr.person_id is not None
-        and pr.person_id == row.head_person_id
-        and row.state == "issued",
-        "is_issuer": _allowed(require_issuer, row, actor, "amend"),
-        "may_pledge": row.signed_version is not None
-        and _allowed(require_member, row, actor, "pledge"),
-        "person_id": pr.person_id,
-    }
-
-
 def _editing(request: Request, letter: LetterOut, kept: Any) -> ItemOut | str | None:
     """The item the issuer asked to edit (``?edit=<item id>``), "new" for an added one."""
     asked = kept if kept is not None else request.query_params.get("edit")
     if asked == "new":
         return "new"
-    return next((i for i in letter.items or [] if i.item_id == asked), None)
+    found = next((i for i in letter.items or [] if i.item_id == asked), None)
+    if found is None and kept is not None:
+        return "new"  # a refused change to an unknown item: the typed values stay on the form
+    return found
 
 
 @router.get("/letters/{cycle_id}/{org_id}", response_model=None)
@@ -178,6 +162,7 @@ async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -
             exc.status,
             error=error_of(exc),
             form=kept,
+            form_items=form.getlist("item_ids"),
             form_step=step,
             editing=editing,
         )

@@ -54,6 +54,10 @@ def _report_form(request: Request, status_code: int = 200, **extra: object) -> H
     with Session(state.engine) as s:
         orgs = s.exec(select(Org).order_by(col(Org.depth), col(Org.path)).limit(ORG_CHOICES)).all()
     chosen = request.query_params.get("org", "")
+    if chosen and all(o.id != chosen for o in orgs):  # a deep org, linked from its board
+        with Session(state.engine) as s:
+            deep = s.get(Org, chosen)
+        orgs = [*orgs, deep] if deep is not None else orgs
     return anonymous_page(
         request, "public_report.html", status_code, orgs=orgs, chosen=chosen, **extra
     )

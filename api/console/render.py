@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -28,6 +29,12 @@ def language(request: Request) -> Lang:
     """``?lang=en`` or ``?lang=zh`` chooses (and sticks, via a cookie); Chinese by default."""
     asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
     return "en" if asked == "en" else "zh"
+
+
+def _with_language(request: Request, lang: str) -> str:
+    """This page's query string with the other language (filters and paging kept)."""
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "done")]
+    return urlencode([*pairs, ("lang", lang)])
 
 
 def page(
@@ -59,6 +66,7 @@ def page(
         at=at,
         who=who,
         label=lambda kind, code: label(kind, code, lang),
+        switch_language=_with_language(request, "zh" if lang == "en" else "en"),
         **context,
     )
     response = HTMLResponse(html, status_code=status_code)

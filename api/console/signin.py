@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -62,11 +63,13 @@ class Visitor:
 
     def csrf_ok(self, form: Any) -> bool:
         sent = str(form.get("csrf") or "")
-        return self.session is not None and hmac.compare_digest(sent, self.session.csrf)
+        return self.session is not None and same_token(sent, self.session.csrf)
 
 
 def to_signin(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/signin?next={request.url.path}", status_code=303)
+    """To the sign-in page, coming back to this page (its query string too) afterwards."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/signin?{urlencode({'next': here})}", status_code=303)
 
 
 def refuse_post(request: Request) -> HTMLResponse:
@@ -120,7 +123,12 @@ def anonymous_page(
 
 def anonymous_form_ok(request: Request, form: Any) -> bool:
     sent, expected = str(form.get("csrf") or ""), request.cookies.get(PRESIGN) or ""
-    return bool(sent) and hmac.compare_digest(sent, expected)
+    return bool(sent) and same_token(sent, expected)
+
+
+def same_token(sent: str, expected: str) -> bool:
+    """Constant-time, and as bytes: a token with characters beyond ASCII is simply wrong."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _signin_page(request: Request, status_code: int = 200, **extra: Any) -> HTMLResponse:

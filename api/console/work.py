@@ -21,12 +21,14 @@ from api.steps import (
     report_progress,
     visible_problem,
 )
+from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.accounts.store import actor_names
 from services.core.clock import utcnow
 from services.core.errors import DomainError, Invalid
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.queries import (
+    commitments_returned_to,
     commitments_to_decide,
     letters_to_pledge_on,
     letters_to_sign,
@@ -82,7 +84,9 @@ def me(request: Request) -> Response:
         notes, _ = (
             inbox(s, pr.person_id, pr.scope_path, 0, INBOX_SHOWN) if pr.person_id else ([], 0)
         )
-        to_decide = commitments_to_decide(s, pr.person_id, pr.scope_path)
+        committee = pr.role in (Role.committee, Role.admin)
+        to_decide = commitments_to_decide(s, pr.person_id, pr.scope_path, committee)
+        returned = commitments_returned_to(s, pr.person_id)
         names = names_of(s, [c.person_id for c in to_decide])
         return who.render(
             request,
@@ -92,6 +96,7 @@ def me(request: Request) -> Response:
             items=[ItemOut.of(i) for i in open_items_of(s, pr.person_id, pr.scope_path)],
             to_pledge=letters_to_pledge_on(s, pr.person_id, pr.scope_path),
             to_decide=to_decide,
+            returned=returned,
             names=names,
             owned=owned_by(s, pr.person_id),
             deciding=awaiting_decision(s, pr.role.value, pr.scope_path),
@@ -211,6 +216,7 @@ async def problem_action(request: Request, problem_id: str, action: str) -> Resp
         return refuse_post(request)
     try:
         with Session(who.state.engine) as s:
+            visible_problem(s, who.principal, problem_id)  # scope first: no file kept otherwise
             body = await _action_body(form, who, s)
             s.commit()  # the evidence is kept even if the step is refused (upload, then act)
             temporal = get_temporal(who.state)
@@ -290,6 +296,7 @@ async def item_progress(request: Request, item_id: str) -> Response:
         return refuse_post(request)
     try:
         with Session(who.state.engine) as s:
+            item_in_scope(s, who.principal, item_id)  # scope first: no file kept otherwise
             body = await _action_body(form, who, s)
             s.commit()
             actual = parse_figure(str(body.get("actual", "")))

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy import text
 
 from api.deps import StateDep
@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(
     state: StateDep,
     deep: bool = Query(False, description="also run a ping workflow through a worker"),
-) -> dict[str, Any] | JSONResponse:
+) -> dict[str, Any] | Response:
     checks: dict[str, str] = {}
     try:
         await asyncio.to_thread(_ping_db, state)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from services.core.paging import page_of
@@ -167,9 +167,17 @@ def open_items_of(session: Session, person_id: str | None, under: str) -> list[I
     return list(rows)
 
 
-def commitments_to_decide(session: Session, person_id: str | None, under: str) -> list[Commitment]:
-    """Pledges waiting for this person's decision: submitted on letters they issued."""
-    if person_id is None:
+def commitments_to_decide(
+    session: Session, person_id: str | None, under: str, committee: bool = False
+) -> list[Commitment]:
+    """Pledges waiting for this person's decision: submitted on letters they issued, and for a
+    committee, on the root letters of its subtree (the committee issues those)."""
+    issuers: list[Any] = []
+    if person_id is not None:
+        issuers.append(Letter.issuer_person_id == person_id)
+    if committee:
+        issuers.append(col(Letter.issuer_person_id).is_(None))
+    if not issuers:
         return []
     rows = session.exec(
         select(Commitment)
@@ -181,7 +189,7 @@ def commitments_to_decide(session: Session, person_id: str | None, under: str) -
             ),
         )
         .where(
-            Letter.issuer_person_id == person_id,
+            or_(*issuers),
             Commitment.state == CommitmentState.submitted.value,
             under_path(Commitment.org_path, under),
         )
@@ -210,5 +218,21 @@ def letters_to_pledge_on(session: Session, person_id: str | None, under: str) ->
             under_path(Letter.org_path, under),
         )
         .order_by(col(Letter.cycle_id))
+    ).all()
+    return list(rows)
+
+
+def commitments_returned_to(session: Session, person_id: str | None) -> list[Commitment]:
+    """This person's pledges returned for revision, waiting for them to resubmit."""
+    if person_id is None:
+        return []
+    rows = session.exec(
+        select(Commitment)
+        .where(
+            Commitment.person_id == person_id,
+            Commitment.state == CommitmentState.returned.value,
+        )
+        .order_by(col(Commitment.submitted_at))
+        .limit(200)
     ).all()
     return list(rows)

@@ -7,9 +7,10 @@ and again under its lock (``services.core.failures.as_failure``); nothing here d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from services.core.errors import Conflict, Forbidden, Invalid
+from services.core.errors import Conflict, DomainError, Forbidden, Invalid
 from services.cycle.contracts import (
     DECIDED_ITEM_STATES,
     Actor,
@@ -220,3 +221,52 @@ def check_decision(st: CycleOrgState, req: CommitmentDecision) -> CommitmentSnap
     else:
         raise _invalid("decision", f"unknown decision {req.decision!r}")
     return c
+
+
+# --- what a person may do now (pages show only these; the checks above still decide) ---------
+
+
+class LetterNow(LetterParties, Protocol):
+    state: str
+    signed_version: int | None
+
+
+def letter_steps(letter: LetterNow, actor: Actor) -> set[str]:
+    """The steps open to ``actor`` on the letter: sign and return (its head, while issued),
+    amend (its issuer), pledge (a member, once it was signed)."""
+    steps: set[str] = set()
+    head = actor.person_id is not None and actor.person_id == letter.head_person_id
+    if head and letter.state == LetterState.issued.value:
+        steps |= {"sign", "return"}
+    if _allows(require_issuer, letter, actor):
+        steps.add("amend")
+    if letter.signed_version is not None and _allows(require_member, letter, actor):
+        steps.add("pledge")
+    return steps
+
+
+def item_changeable(item_state: str) -> bool:
+    """An item decided at its due date (achieved, missed) never changes."""
+    return item_state not in {s.value for s in DECIDED_ITEM_STATES}
+
+
+def commitment_steps(
+    state: str, author_person_id: str, letter: LetterParties, actor: Actor
+) -> set[str]:
+    """approve and return (the issuer, on a submitted pledge), resubmit (its author, once
+    returned)."""
+    if state == CommitmentState.submitted.value and _allows(require_issuer, letter, actor):
+        return {"approve", "return"}
+    if state == CommitmentState.returned.value and actor.person_id == author_person_id:
+        return {"resubmit"}
+    return set()
+
+
+def _allows(
+    check: Callable[[LetterParties, Actor, str], None], letter: LetterParties, actor: Actor
+) -> bool:
+    try:
+        check(letter, actor, "")
+    except DomainError:
+        return False
+    return True

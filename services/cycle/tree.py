@@ -47,8 +47,9 @@ def _segment(path: str, depth: int) -> str:
     return path.strip("/").split("/")[depth]
 
 
-def tree_level(session: Session, cycle: Cycle, org_id: str) -> TreeLevel:
-    """``org_id`` (within the cycle's tree; scope is the caller's to check) and its children."""
+def tree_level(session: Session, cycle: Cycle, org_id: str, scope_path: str) -> TreeLevel:
+    """``org_id`` (within the cycle's tree and ``scope_path``, the caller's to check) and its
+    children; the way back up stops at the caller's scope."""
     top_org = get_org(session, org_id)
     orgs = session.exec(
         select(Org.id, Org.path, Org.depth).where(under_path(col(Org.path), top_org.path))
@@ -97,7 +98,11 @@ def tree_level(session: Session, cycle: Cycle, org_id: str) -> TreeLevel:
         )
 
     chain = [get_org(session, a) for a in top_org.path.strip("/").split("/")[:-1]]
-    parents = [(o.id, o.name) for o in chain if o.path.startswith(cycle.root_path)]
+    parents = [
+        (o.id, o.name)
+        for o in chain
+        if o.path.startswith(cycle.root_path) and o.path.startswith(scope_path)
+    ]
     children = sorted(names.values(), key=lambda o: o.path)
     return TreeLevel(
         cycle_id=cycle.id, top=node(top_org), parents=parents, children=[node(c) for c in children]

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from services.cycle.models import Item, Letter
+from services.evidence.models import Evidence
 from services.rectification.models import Problem
 from tests.support.console import browser, csrf_of, signed_in
 from tests.support.cycles import eventually, launch, sign
@@ -220,6 +221,9 @@ async def test_the_cycle_tree_drills_down_coloured_by_letter_state(w: World) -> 
     gb2 = tree.split("General Branch 2")[0].rsplit("<tr", 1)[1]
     assert 'class="dot issued"' in gb2
     down = (await committee.get(f"/cycles/{cid}?under=gb-1")).text.split('id="tree"')[1]
+    head_of_gb1, _ = await signed_in(w, w.committee_gb1)
+    own = (await head_of_gb1.get(f"/cycles/{cid}")).text.split('id="tree"')[1]
+    assert "City Committee" not in own.split("</nav>")[0]  # the way up stops at one's scope
     assert "Branch 1.1" in down and f'href="/cycles/{cid}?under=city#tree"' in down
     sibling, _ = await signed_in(w, w.committee_gb2)
     assert (await sibling.get(f"/cycles/{cid}?under=gb-1")).status_code == 403
@@ -230,3 +234,26 @@ async def test_the_cycle_tree_drills_down_coloured_by_letter_state(w: World) -> 
 def _letter_exists(w: World, cid: str, org: str) -> bool:
     with Session(w.stack.engine) as s:
         return s.get(Letter, f"{cid}:{org}") is not None
+
+
+async def test_refusals_are_pages_and_keep_nothing_behind(w: World) -> None:
+    pid = await w.flag()
+    committee, c_csrf = await signed_in(w, w.committee)
+    odd = await committee.post(f"/problems/{pid}/confirm", data={"csrf": "ключ"})
+    assert odd.status_code == 403  # a token beyond ASCII is just wrong, never a 500
+    missing = await committee.post("/letters/no-such-cycle/city/sign", data={"csrf": c_csrf})
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    sibling, s_csrf = await signed_in(w, w.committee_gb2)
+    r = await sibling.post(
+        f"/problems/{pid}/completion",
+        data={"csrf": s_csrf, "summary": "not mine"},
+        files={"evidence": ("x.txt", b"planted", "text/plain")},
+    )
+    assert r.status_code == 403
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(Evidence)).all() == []  # no file kept from outside the scope
+    gone = browser(w)
+    r = await gone.get("/ledger?state=closed")
+    assert (
+        r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fledger%3Fstate%3Dclosed"
+    )

@@ -12,7 +12,11 @@ from tests.support.world import World
 
 def browser(w: World) -> httpx.AsyncClient:
     """A client with its own cookie jar, like one person's browser."""
-    return httpx.AsyncClient(transport=w.stack.http._transport, base_url="http://test")
+    return httpx.AsyncClient(
+        transport=w.stack.http._transport,
+        base_url="http://test",
+        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"},  # as browsers send
+    )
 
 
 def csrf_of(html: str) -> str:
