@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import uvicorn
 from openpyxl import load_workbook
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from services.accounts.models import Role
 from services.cycle.models import Letter
+from services.evidence.models import Evidence
 from tests.support.cycles import eventually, launch
 from tests.support.ports import free_port
 from tests.support.world import World, world
@@ -278,6 +280,10 @@ async def test_the_public_reports_and_a_sibling_subtree_sees_nothing_in_the_brow
     w, base = served
     cid = await launch(w)
     pid = await w.flag(title="Minutes not filed")
+    await w.walk_to(pid, "completion_submitted")  # with an evidence file
+    with Session(w.stack.engine) as s:
+        evidence_id = s.exec(select(Evidence.id)).one()
+    member_gb2 = w.stack.token(Role.member, "gb-2", "p-014")  # a sibling subtree's member
     hosts: set[str] = set()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -300,13 +306,16 @@ async def test_the_public_reports_and_a_sibling_subtree_sees_nothing_in_the_brow
 
             sibling = await browser.new_page(viewport={"width": 1280, "height": 900})
             sibling.on("request", lambda r: hosts.add(r.url.split("/")[2]))
-            await sign_in(sibling, base, w.committee_gb2)  # gb-2: a sibling subtree
+            await sign_in(sibling, base, member_gb2)
             for path in (f"/problems/{pid}", f"/letters/{cid}/gb-1", "/ledger?org=gb-1"):
                 response = await sibling.goto(f"{base}{path}")
                 assert response is not None and response.status == 403, path
                 assert "Minutes not filed" not in await sibling.content()
             await sibling.goto(f"{base}/ledger")
             assert "Minutes not filed" not in await sibling.content()
+            csv = await sibling.request.get(f"{base}/ledger/export.csv")
+            assert csv.ok and "Minutes not filed" not in await csv.text()
+            assert (await sibling.request.get(f"{base}/evidence/{evidence_id}")).status == 403
             await shot(sibling, tmp_path, "sibling-ledger")
         finally:
             await browser.close()
