@@ -33,6 +33,7 @@ from api.routes import (
     accounts,
     commitments,
     cycles,
+    evaluations,
     evidence,
     health,
     inbox,
@@ -67,6 +68,7 @@ ROUTERS = (
     items.router,
     commitments.router,
     commitments.public,
+    evaluations.router,
 )
 
 

@@ -16,11 +16,13 @@ from temporalio.worker import Worker
 from activities.cycles import CycleActivities
 from activities.deadlines import DeadlineActivities
 from activities.deps import ActivityDeps
+from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.cycle_org import CycleOrgWorkflow
+from workflows.evaluation import EvaluationWorkflow
 from workflows.ping import PingWorkflow
 from workflows.rectification import RectificationWorkflow
 
@@ -29,6 +31,7 @@ WORKFLOWS: Sequence[type] = (
     RectificationWorkflow,
     CycleOrgWorkflow,
     AnnualCycleWorkflow,
+    EvaluationWorkflow,
 )
 
 
@@ -38,6 +41,7 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     rect = RectificationActivities(deps)
     deadlines = DeadlineActivities(deps)
     cycle = CycleActivities(deps)
+    evaluation = EvaluationActivities(deps)
     return [
         health.check_database,
         rect.persist_rectification,
@@ -50,6 +54,10 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
         cycle.persist_commitment,
         cycle.issue_child_letters,
         cycle.launch_cycle,
+        evaluation.set_evaluation_phase,
+        evaluation.close_evaluation_rating,
+        evaluation.publish_evaluation,
+        evaluation.remind_evaluation_raters,
     ]
 
 

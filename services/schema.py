@@ -16,6 +16,7 @@ import services.accounts.models
 import services.audit.chain
 import services.cycle.models
 import services.deadlines.accountability
+import services.evaluation.models
 import services.evidence.models
 import services.notify.models
 import services.org.models

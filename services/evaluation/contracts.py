@@ -8,7 +8,7 @@ refuses, so a 422 tells the organizer exactly what to fix.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -207,3 +207,68 @@ class EvaluationIn(BaseModel):
         if self.debriefing_due is not None and self.debriefing_due > self.rating_deadline:
             raise ValueError("debriefing_due is after rating_deadline: raters rate the debriefing")
         return self
+
+
+# --- the evaluation's workflow (``eval:{id}``) ----------------------------------------------
+
+WORKFLOW = "EvaluationWorkflow"
+CLOSE_RATING_UPDATE = "close_rating"
+PUBLISH_UPDATE = "publish"
+SET_PHASE_ACTIVITY = "evaluation_set_phase"
+REMIND_RATERS_ACTIVITY = "evaluation_remind_raters"
+CLOSE_RATING_ACTIVITY = "evaluation_close_rating"
+PUBLISH_ACTIVITY = "evaluation_publish"
+REMIND_DAYS_BEFORE = (7, 3, 1)  # raters who have not voted hear this many days before
+
+
+class Phase(StrEnum):
+    open = "open"  # created; rating opens on opens_on
+    rating = "rating"
+    calibration = "calibration"  # rating closed; the organizer calibrates, results provisional
+    published = "published"
+    closed = "closed"
+
+
+def evaluation_workflow_id(evaluation_id: str) -> str:
+    return f"eval:{evaluation_id}"
+
+
+class EvaluationPlan(BaseModel):
+    """The workflow's input: only ids, dates and the timezone (the rubric and the subjects live
+    in the read model, written before the workflow starts)."""
+
+    evaluation_id: str
+    opens_on: date
+    rating_deadline: date
+    timezone: str
+
+
+class PhaseChange(BaseModel):
+    evaluation_id: str
+    phase: Phase
+    by: str  # an account id, or "system:evaluation" for a timer
+    at: datetime
+
+
+class ReminderSlot(BaseModel):
+    evaluation_id: str
+    days_before: int
+    at: datetime
+
+
+class OrganizerStep(BaseModel):
+    """Close rating early, or publish: who asks."""
+
+    account_id: str
+
+
+class BallotIn(BaseModel):
+    """``POST /api/v1/evaluations/{id}/ballots``: one rater's ballot for one subject and group."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_org_id: str = Field(pattern=ID_PATTERN)
+    group: GroupName
+    scores: dict[str, float] = Field(max_length=500)
+    debriefing_rating: DebriefingRating | None = None
+    comment: Text = Field(default="", max_length=2000)

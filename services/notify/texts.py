@@ -123,3 +123,26 @@ def recheck_due(problem_id: str, title: str, recheck_due: date) -> Message:
         f"整改事项{problem_id}（“{title}”）已销号，“回头看”应于{d}完成。"
         "请确认整改是否长效，或重新整改。",
     )
+
+
+def evaluation_rating_reminder(title: str, subjects: int, deadline: date, days: int) -> Message:
+    d = deadline.isoformat()
+    return Message(
+        f"Reminder: {subjects} rating(s) to give by {d} — {title}",
+        f"You are asked to rate {subjects} subject(s) in “{title}”. Rating closes {d} "
+        f"({days} day(s) left).",
+        f"提醒：请于{d}前完成{subjects}项评议——{title}",
+        f"“{title}”中您有{subjects}项评议尚未完成，评议将于{d}截止（剩余{days}天）。",
+    )
+
+
+def evaluation_rating_closed(title: str, missing: dict[str, int]) -> Message:
+    en = ", ".join(f"{g}: {n}" for g, n in sorted(missing.items())) or "none"
+    zh = "，".join(f"{g}：{n}" for g, n in sorted(missing.items())) or "无"
+    return Message(
+        f"Rating closed — {title}",
+        f"Rating of “{title}” is closed; results are ready for calibration. Ballots missing by "
+        f"group: {en}.",
+        f"评议已截止——{title}",
+        f"“{title}”评议已截止，结果待校核。各组未投票数：{zh}。",
+    )

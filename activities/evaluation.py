@@ -1,0 +1,117 @@
+"""The evaluation workflow's activities: phase changes (results computed when rating closes and
+once more at publication, then frozen), reminders to raters who have not voted, and the
+organizer told who is missing — by group, counts only."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlmodel import Session, col, select
+from temporalio import activity
+
+from activities.deps import ActivityDeps
+from services.core.db import session_scope
+from services.evaluation.contracts import (
+    CLOSE_RATING_ACTIVITY,
+    PUBLISH_ACTIVITY,
+    REMIND_RATERS_ACTIVITY,
+    SET_PHASE_ACTIVITY,
+    PhaseChange,
+    ReminderSlot,
+)
+from services.evaluation.models import Evaluation, EvaluationInvitation
+from services.evaluation.results import compute_results
+from services.evaluation.store import set_phase
+from services.notify import texts
+from services.notify.models import NotificationIn
+from services.notify.store import notify
+
+
+def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
+    """(person, group) of every invitation not voted yet."""
+    inv = EvaluationInvitation
+    rows = session.exec(
+        select(inv.person_id, inv.group).where(
+            inv.evaluation_id == evaluation_id, col(inv.voted).is_(False)
+        )
+    ).all()
+    return [(p, g) for p, g in rows]
+
+
+class EvaluationActivities:
+    def __init__(self, deps: ActivityDeps) -> None:
+        self.deps = deps
+
+    @activity.defn(name=SET_PHASE_ACTIVITY)
+    def set_evaluation_phase(self, change: PhaseChange) -> bool:
+        with session_scope(self.deps.engine) as session:
+            return set_phase(session, change)
+
+    @activity.defn(name=CLOSE_RATING_ACTIVITY)
+    def close_evaluation_rating(self, change: PhaseChange) -> int:
+        """Calibration starts: results computed (the organizer's to review), the organizer told
+        how many ballots are missing in each group."""
+        with session_scope(self.deps.engine) as session:
+            row = session.get(Evaluation, change.evaluation_id)
+            assert row is not None
+            set_phase(session, change)
+            count = compute_results(session, row, change.at)
+            missing = dict(Counter(g for _, g in _missing(session, row.id)))
+            organizer, title, path = row.organizer_person_id, row.title, row.under_path
+        if organizer is not None:
+            message = texts.evaluation_rating_closed(title, missing)
+            with session_scope(self.deps.engine) as session:
+                notify(
+                    session,
+                    NotificationIn(
+                        dedupe_key=f"evaluation:{change.evaluation_id}:rating-closed",
+                        recipient_person_id=organizer,
+                        kind="evaluation",
+                        **message.fields(),
+                        entity_type="evaluation",
+                        entity_id=change.evaluation_id,
+                        link=f"/evaluations/{change.evaluation_id}",
+                        org_path=path,
+                    ),
+                    self.deps.settings,
+                )
+        return count
+
+    @activity.defn(name=PUBLISH_ACTIVITY)
+    def publish_evaluation(self, change: PhaseChange) -> int:
+        """The final computation, then published: the results never change again."""
+        with session_scope(self.deps.engine) as session:
+            row = session.get(Evaluation, change.evaluation_id)
+            assert row is not None
+            count = compute_results(session, row, change.at)
+            set_phase(session, change)
+        return count
+
+    @activity.defn(name=REMIND_RATERS_ACTIVITY)
+    def remind_evaluation_raters(self, slot: ReminderSlot) -> int:
+        """One reminder per rater who still has ballots to cast (once per slot, whatever the
+        retries: the dedupe key names the slot and the person)."""
+        with session_scope(self.deps.engine) as session:
+            row = session.get(Evaluation, slot.evaluation_id)
+            assert row is not None
+            per_person = Counter(p for p, _ in _missing(session, row.id))
+            title, deadline, path = row.title, row.rating_deadline, row.under_path
+        for person, count in sorted(per_person.items()):
+            message = texts.evaluation_rating_reminder(title, count, deadline, slot.days_before)
+            with session_scope(self.deps.engine) as session:
+                notify(
+                    session,
+                    NotificationIn(
+                        dedupe_key=f"evaluation:{slot.evaluation_id}:remind:{slot.days_before}:{person}",
+                        recipient_person_id=person,
+                        kind="reminder",
+                        **message.fields(),
+                        entity_type="evaluation",
+                        entity_id=slot.evaluation_id,
+                        link=f"/evaluations/{slot.evaluation_id}",
+                        org_path=path,
+                        scheduled_for=slot.at,
+                    ),
+                    self.deps.settings,
+                )
+        return len(per_person)

@@ -1,0 +1,192 @@
+"""Evaluations: the committee of a cycle's root starts one; invited raters cast anonymous
+ballots; rating closes at the deadline (or early); the organizer calibrates and publishes.
+
+The evaluation's rows are written in the request's transaction and committed only once its
+workflow has started, so a refused or failed start leaves nothing behind."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
+from services.accounts.models import Role
+from services.accounts.principal import Principal
+from services.core.clock import today_in, utcnow
+from services.core.errors import Forbidden
+from services.core.ids import keyed_id
+from services.evaluation import client as evaluations
+from services.evaluation.ballots import MyBallot, cast_ballot, my_ballots
+from services.evaluation.contracts import BallotIn, EvaluationIn, EvaluationPlan, OrganizerStep
+from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
+from services.evaluation.store import EvaluationOut, create_evaluation, get_evaluation, progress
+from services.org.queries import under_path
+
+router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
+
+
+class EvaluationStarted(BaseModel):
+    evaluation_id: str
+    phase: str
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def start_evaluation(
+    body: EvaluationIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> EvaluationStarted:
+    """The committee of the cycle's root evaluates orgs of its tree at the given levels.
+    Send ``Idempotency-Key`` to retry safely."""
+    settings = state.settings
+    evaluation_id = keyed_id("E", principal.account_id, idempotency_key)
+    row, _ = create_evaluation(session, body, principal, evaluation_id, today_in(settings.timezone))
+    session.flush()
+    plan = EvaluationPlan(
+        evaluation_id=row.id,
+        opens_on=row.opens_on,
+        rating_deadline=row.rating_deadline,
+        timezone=settings.timezone,
+    )
+    await evaluations.start(temporal, settings, plan)
+    return EvaluationStarted(evaluation_id=row.id, phase=row.phase)
+
+
+@router.get("/{evaluation_id}")
+def get_progress(evaluation_id: str, session: SessionDep, principal: PrincipalDep) -> EvaluationOut:
+    """Phase, and per subject in your scope: invited and voted per group, debriefing."""
+    row = get_evaluation(session, principal, evaluation_id)
+    return progress(session, row, principal.scope_path)
+
+
+@router.get("/{evaluation_id}/ballots/mine")
+def ballots_mine(
+    evaluation_id: str, session: SessionDep, principal: PrincipalDep
+) -> list[MyBallot]:
+    """What you are asked to rate, by subject and group, and whether you have."""
+    row = get_evaluation(session, principal, evaluation_id)
+    return my_ballots(session, row, principal.person_id)
+
+
+class BallotReceipt(BaseModel):
+    evaluation_id: str
+    subject_org_id: str
+    group: str
+    recorded: bool  # False: a retry of a ballot already recorded
+
+
+@router.post("/{evaluation_id}/ballots", status_code=status.HTTP_201_CREATED)
+def post_ballot(
+    evaluation_id: str,
+    body: BallotIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> BallotReceipt:
+    """One ballot per invited rater, subject and group, while rating is open. Anonymous: the
+    ballot is stored without you; only that you voted is kept, apart."""
+    row = get_evaluation(session, principal, evaluation_id)
+    recorded = cast_ballot(
+        session,
+        row,
+        principal.person_id,
+        body,
+        idempotency_key,
+        utcnow(),
+        state.settings.timezone,
+    )
+    return BallotReceipt(
+        evaluation_id=row.id,
+        subject_org_id=body.subject_org_id,
+        group=body.group.value,
+        recorded=recorded,
+    )
+
+
+def _organizer(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
+    row = get_evaluation(session, principal, evaluation_id)
+    principal.require_role(Role.committee, Role.admin)
+    if not principal.in_scope(row.under_path):
+        raise Forbidden("only the committee that evaluates this tree may do this")
+    return row
+
+
+@router.post("/{evaluation_id}/close-rating")
+async def close_rating(
+    evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
+) -> EvaluationOut:
+    """Close rating before the deadline: calibration starts and results are computed."""
+    _organizer(session, principal, evaluation_id)
+    step = OrganizerStep(account_id=principal.account_id)
+    await released(session, evaluations.close_rating(temporal, evaluation_id, step))
+    return progress(session, get_evaluation(session, principal, evaluation_id), "/")
+
+
+@router.post("/{evaluation_id}/publish")
+async def publish(
+    evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
+) -> EvaluationOut:
+    """Publish the calibrated results to every scoped reader; they never change afterwards."""
+    _organizer(session, principal, evaluation_id)
+    step = OrganizerStep(account_id=principal.account_id)
+    await released(session, evaluations.publish(temporal, evaluation_id, step))
+    return progress(session, get_evaluation(session, principal, evaluation_id), "/")
+
+
+class SubjectResult(BaseModel):
+    org_id: str
+    level: int
+    final: float | None
+    grade: str | None
+    rank: int | None
+    provisional: bool
+    detail: dict[str, object]
+
+
+@router.get("/{evaluation_id}/results")
+def results(
+    evaluation_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    level: Annotated[int | None, Query(ge=0)] = None,
+    org: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[SubjectResult]:
+    """Per subject: the parts, aspects, valid groups, final, grade, rank, provisional,
+    agreement. Before publication only the organizing committee sees them."""
+    row = get_evaluation(session, principal, evaluation_id)
+    if row.published_at is None:
+        _organizer(session, principal, evaluation_id)
+    subj, res = EvaluationSubject, EvaluationResult
+    q = (
+        select(res)
+        .join(
+            subj,
+            (col(subj.evaluation_id) == col(res.evaluation_id))
+            & (col(subj.org_id) == col(res.org_id)),
+        )
+        .where(res.evaluation_id == row.id, under_path(col(subj.org_path), principal.scope_path))
+        .order_by(col(res.level), col(res.rank), col(res.org_id))
+    )
+    if level is not None:
+        q = q.where(res.level == level)
+    if org is not None:
+        q = q.where(res.org_id == org)
+    return [
+        SubjectResult(
+            org_id=r.org_id,
+            level=r.level,
+            final=r.final,
+            grade=r.grade,
+            rank=r.rank,
+            provisional=r.provisional,
+            detail=r.detail,
+        )
+        for r in session.exec(q).all()
+    ]

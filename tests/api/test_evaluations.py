@@ -1,0 +1,240 @@
+"""An evaluation over the API on the real app, database and Temporal: the committee starts it,
+invited raters cast anonymous ballots (every refusal answered, nothing written), the organizer
+closes rating and the results are what the formula gives from the ballots; published, every
+scoped reader sees them and a sibling subtree sees only its own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, func, select
+from temporalio.testing import WorkflowEnvironment
+
+from services.accounts.models import Role
+from services.core.clock import today_in
+from services.evaluation.models import (
+    Evaluation,
+    EvaluationBallot,
+    EvaluationInvitation,
+    EvaluationSubject,
+)
+from services.evaluation.results import subject_result
+from services.notify.models import Notification
+from tests.support.cycles import eventually, launch
+from tests.support.world import World, world
+
+RUBRIC: dict[str, Any] = {
+    "aspects": {
+        "ideology": {
+            "weight": 40,
+            "indicators": [
+                {"id": "study", "title": "Study", "max_points": 10},
+                {"id": "tests", "title": "Tests", "max_points": 10, "weak_link": True},
+            ],
+        },
+        "organization": {
+            "weight": 60,
+            "indicators": [
+                {"id": "items", "title": "Items", "max_points": 10, "method": "ledger"},
+                {"id": "life", "title": "Branch life", "max_points": 20},
+            ],
+        },
+    }
+}
+GROUPS = [
+    {"name": "superior", "weight": 40, "min_size": 1},
+    {"name": "peers", "weight": 30, "min_size": 2},
+    {"name": "members", "weight": 30, "min_size": 2},
+]
+
+
+@pytest.fixture
+async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+def body(cycle_id: str, w: World, **over: Any) -> dict[str, Any]:
+    today = today_in(w.stack.settings.timezone)
+    return {
+        "cycle_id": cycle_id,
+        "kind": "midyear",
+        "title": "Mid-year evaluation",
+        "subjects": {"under": "city", "levels": [1]},
+        "rubric": RUBRIC,
+        "groups": GROUPS,
+        "opens_on": today.isoformat(),
+        "rating_deadline": (today + timedelta(days=20)).isoformat(),
+        **over,
+    }
+
+
+def phase(w: World, eid: str) -> str:
+    with Session(w.stack.engine) as s:
+        row = s.get(Evaluation, eid)
+        return row.phase if row else ""
+
+
+async def test_refusals_name_the_field_and_write_nothing(w: World) -> None:
+    cid = await launch(w)
+    cases = {
+        "cycle_id": body("no-such-cycle", w),
+        "subjects.levels.0": body(cid, w, subjects={"under": "city", "levels": [7]}),
+        "subjects.under": body(cid, w, subjects={"under": "nowhere", "levels": [1]}),
+        "rubric": body(
+            cid, w, rubric={**RUBRIC, "aspects": {"ideology": RUBRIC["aspects"]["ideology"]}}
+        ),
+        "groups": body(cid, w, groups=GROUPS[:2]),
+    }
+    for field, bad in cases.items():
+        r = await w.call("POST", "/api/v1/evaluations", w.committee, json=bad)
+        assert r.status_code == 422, (field, r.text)
+        assert field in r.text or "sum to" in r.text, (field, r.text)
+    r = await w.call("POST", "/api/v1/evaluations", w.owner, json=body(cid, w))
+    assert r.status_code == 403
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(Evaluation)).one() == 0
+        assert s.exec(select(func.count()).select_from(EvaluationSubject)).one() == 0
+
+
+async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None:
+    cid = await launch(w)
+    r = await w.call(
+        "POST",
+        "/api/v1/evaluations",
+        w.committee,
+        json=body(cid, w),
+        headers={"Idempotency-Key": "e1"},
+    )
+    assert r.status_code == 202, r.text
+    eid = r.json()["evaluation_id"]
+    again = await w.call(
+        "POST",
+        "/api/v1/evaluations",
+        w.committee,
+        json=body(cid, w),
+        headers={"Idempotency-Key": "e1"},
+    )
+    assert again.json()["evaluation_id"] == eid  # a retry starts nothing new
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+
+    stack = w.stack
+    tokens = {p: stack.token(Role.member, "city", p) for p in ("p-006", "p-007", "p-014", "p-023")}
+    mine = await w.call("GET", f"/api/v1/evaluations/{eid}/ballots/mine", tokens["p-014"])
+    assert {(b["subject_org_id"], b["group"]) for b in mine.json()} == {
+        ("gb-1", "peers"),
+        ("gb-3", "peers"),
+    }
+
+    def ballot(subject: str, group: str, study: float, tests: float, life: float) -> dict[str, Any]:
+        return {
+            "subject_org_id": subject,
+            "group": group,
+            "scores": {"study": study, "tests": tests, "life": life},
+        }
+
+    url = f"/api/v1/evaluations/{eid}/ballots"
+    bad = await w.call("POST", url, tokens["p-014"], json=ballot("gb-1", "peers", 11, 5, 10))
+    assert bad.status_code == 422 and "scores.study" in bad.text
+    missing = {**ballot("gb-1", "peers", 5, 5, 10), "scores": {"study": 5}}
+    r = await w.call("POST", url, tokens["p-014"], json=missing)
+    assert r.status_code == 422 and "scores.tests" in r.text and "scores.life" in r.text
+    r = await w.call("POST", url, w.owner, json=ballot("gb-1", "superior", 5, 5, 5))
+    assert r.status_code == 403  # not invited
+    cast = [
+        ("p-001", w.committee, "gb-1", "superior", (9, 8, 18)),
+        ("p-014", tokens["p-014"], "gb-1", "peers", (8, 6, 16)),
+        ("p-023", tokens["p-023"], "gb-1", "peers", (6, 4, 12)),
+        ("p-006", tokens["p-006"], "gb-1", "members", (10, 10, 20)),
+    ]
+    for person, token, subject, group, (a, b, c) in cast:
+        key = {"Idempotency-Key": f"{person}-{subject}-{group}"}
+        r = await w.call("POST", url, token, json=ballot(subject, group, a, b, c), headers=key)
+        assert r.status_code == 201 and r.json()["recorded"], r.text
+        retry = await w.call("POST", url, token, json=ballot(subject, group, a, b, c), headers=key)
+        assert retry.status_code == 201 and not retry.json()["recorded"]
+    twice = await w.call("POST", url, tokens["p-014"], json=ballot("gb-1", "peers", 1, 1, 1))
+    assert twice.status_code == 409
+    with Session(stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(EvaluationBallot)).one() == 4
+        columns = set(EvaluationBallot.model_fields)
+        assert not columns & {"person_id", "account_id", "rater", "created_at"}  # anonymous
+
+    progress = (await w.call("GET", f"/api/v1/evaluations/{eid}", w.committee)).json()
+    gb1 = next(s for s in progress["subjects"] if s["org_id"] == "gb-1")
+    assert gb1["groups"]["peers"] == {"invited": 2, "voted": 2}
+    assert gb1["groups"]["members"] == {"invited": 2, "voted": 1}
+    early = await w.call("GET", f"/api/v1/evaluations/{eid}/results", tokens["p-006"])
+    assert early.status_code == 403  # before publication only the organizer sees results
+
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/close-rating", w.committee)
+    assert r.status_code == 200 and r.json()["phase"] == "calibration", r.text
+    late = await w.call("POST", url, tokens["p-007"], json=ballot("gb-1", "members", 5, 5, 5))
+    assert late.status_code == 409
+    results = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", w.committee)).json()
+    first = next(x for x in results if x["org_id"] == "gb-1")
+    # superior: ideology (9 + 1.5·8)/25 = .84, organization 18/20 = .9 → 87.6; peers
+    # (8, 6, 16) → 75.2 and (6, 4, 12) → 55.2, mean 65.2; members: 1 ballot < 2, dropped.
+    # R = (40·87.6 + 30·65.2)/70 = 78; no decided items, no debriefing: the final is R.
+    assert first["detail"]["valid_groups"] == ["superior", "peers"]
+    assert first["detail"]["provisional"]  # members (30) missing
+    assert first["final"] == 78.0 and first["grade"] == "fair"
+    with Session(stack.engine) as s:  # an auditor's recomputation from the stored ballots
+        row = s.get(Evaluation, eid)
+        gb1_subject = s.exec(
+            select(EvaluationSubject).where(
+                EvaluationSubject.evaluation_id == eid, EvaluationSubject.org_id == "gb-1"
+            )
+        ).one()
+        ballots = list(
+            s.exec(
+                select(EvaluationBallot).where(col(EvaluationBallot.subject_org_id) == "gb-1")
+            ).all()
+        )
+        assert row is not None
+        again_detail = subject_result(row, gb1_subject, ballots, {}, {})
+    assert again_detail["final"] == first["final"]
+
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
+    assert r.status_code == 200 and r.json()["phase"] == "published", r.text
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
+    assert r.status_code == 409
+    seen = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", tokens["p-006"])).json()
+    assert {x["org_id"] for x in seen} == {"gb-1", "gb-2", "gb-3"}  # scoped at the city
+    sibling = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", w.committee_gb2)).json()
+    assert {x["org_id"] for x in sibling} == {"gb-2"}
+    with Session(stack.engine) as s:
+        voted = s.exec(select(func.count()).where(col(EvaluationInvitation.voted).is_(True))).one()
+    assert voted == 4
+
+
+async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
+    w: World, ts_fresh: WorkflowEnvironment
+) -> None:
+    cid = await launch(w)
+    today = today_in(w.stack.settings.timezone)
+    deadline = today + timedelta(days=8)
+    over = {"subjects": {"under": "gb-1", "levels": [1]}, "rating_deadline": deadline.isoformat()}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
+    assert r.status_code == 202, r.text
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    with Session(w.stack.engine) as s:
+        invited = s.exec(
+            select(func.count(func.distinct(EvaluationInvitation.person_id))).where(
+                EvaluationInvitation.evaluation_id == eid
+            )
+        ).one()
+    assert invited > 0
+    await ts_fresh.sleep(timedelta(days=9))  # past the deadline, in skipped time
+    await eventually(lambda: phase(w, eid) == "calibration", what="rating to close")
+    with Session(w.stack.engine) as s:
+        keys = s.exec(
+            select(Notification.dedupe_key).where(col(Notification.entity_id) == eid)
+        ).all()
+    reminders = [k for k in keys if ":remind:" in k]
+    assert len(reminders) == 3 * invited  # 7, 3 and 1 days before, once per rater who owes
+    assert f"evaluation:{eid}:rating-closed" in keys  # the organizer told who is missing

@@ -1,0 +1,127 @@
+"""EvaluationWorkflow: one evaluation's phases and timers. Workflow id ``eval:{id}``.
+
+open → (opens_on) rating → (rating_deadline, or the organizer closes it early) calibration →
+(the organizer publishes) published. Raters who have not voted are reminded 7, 3 and 1 days
+before the deadline. Every phase change is an activity that writes the read model (and the
+results, when rating closes) before the Update that asked for it answers.
+
+Ballots are data, not steps: the API writes each one under the read model's phase and the
+deadline instant (``services.evaluation.ballots``), so thousands of ballots never touch this
+history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from services.core import retries
+    from services.core.clock import deadline_instant
+    from services.core.errors import Conflict
+    from services.core.failures import as_failure
+    from services.evaluation.contracts import (
+        CLOSE_RATING_ACTIVITY,
+        CLOSE_RATING_UPDATE,
+        PUBLISH_ACTIVITY,
+        PUBLISH_UPDATE,
+        REMIND_DAYS_BEFORE,
+        REMIND_RATERS_ACTIVITY,
+        SET_PHASE_ACTIVITY,
+        WORKFLOW,
+        EvaluationPlan,
+        OrganizerStep,
+        Phase,
+        PhaseChange,
+        ReminderSlot,
+    )
+
+SYSTEM = "system:evaluation"
+STEP_TIMEOUT = timedelta(minutes=10)  # computing every subject's result may take a while
+
+
+@workflow.defn(name=WORKFLOW)
+class EvaluationWorkflow:
+    @workflow.init
+    def __init__(self, plan: EvaluationPlan) -> None:
+        self.plan = plan
+        self.phase = Phase.open
+        self.close_by: str | None = None
+        self.publish_by: str | None = None
+
+    @workflow.run
+    async def run(self, plan: EvaluationPlan) -> str:
+        tz = plan.timezone
+        opens_at = deadline_instant(plan.opens_on - timedelta(days=1), tz)  # the day's start
+        await self._until(opens_at)
+        await self._change(Phase.rating, SYSTEM)
+        deadline = deadline_instant(plan.rating_deadline, tz)
+        for days in REMIND_DAYS_BEFORE:
+            at = deadline - timedelta(days=days)
+            if at > workflow.now() and not await self._until(at, lambda: self.close_by is not None):
+                slot = ReminderSlot(evaluation_id=plan.evaluation_id, days_before=days, at=at)
+                await workflow.execute_activity(
+                    REMIND_RATERS_ACTIVITY,
+                    slot,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=retries.STEP,
+                )
+        await self._until(deadline, lambda: self.close_by is not None)
+        await self._change(Phase.calibration, self.close_by or SYSTEM, CLOSE_RATING_ACTIVITY)
+        await workflow.wait_condition(lambda: self.publish_by is not None)
+        assert self.publish_by is not None
+        await self._change(Phase.published, self.publish_by, PUBLISH_ACTIVITY)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.phase.value
+
+    async def _until(self, at: datetime, stop: Callable[[], bool] | None = None) -> bool:
+        """Sleep until ``at``; True if ``stop()`` came true first."""
+        wait = (at - workflow.now()).total_seconds()
+        if wait <= 0:
+            return False
+        try:
+            await workflow.wait_condition(stop or (lambda: False), timeout=timedelta(seconds=wait))
+        except TimeoutError:
+            return False
+        return True
+
+    async def _change(self, phase: Phase, by: str, activity: str = SET_PHASE_ACTIVITY) -> None:
+        change = PhaseChange(
+            evaluation_id=self.plan.evaluation_id, phase=phase, by=by, at=workflow.now()
+        )
+        await workflow.execute_activity(
+            activity, change, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retries.STEP
+        )
+        self.phase = phase
+
+    @workflow.update(name=CLOSE_RATING_UPDATE)
+    async def close_rating(self, step: OrganizerStep) -> str:
+        """Close rating before the deadline (every ballot is in): calibration starts now."""
+        self.close_by = step.account_id
+        await workflow.wait_condition(lambda: self.phase is not Phase.rating)
+        return self.phase.value
+
+    @close_rating.validator
+    def _may_close(self, step: OrganizerStep) -> None:
+        with as_failure():
+            if self.phase is not Phase.rating or self.close_by is not None:
+                phase = self.phase.value
+                raise Conflict(f"rating is not open (the evaluation is {phase})", state=phase)
+
+    @workflow.update(name=PUBLISH_UPDATE)
+    async def publish(self, step: OrganizerStep) -> str:
+        """Publish the calibrated results: every scoped reader sees them; they never change."""
+        self.publish_by = step.account_id
+        await workflow.wait_condition(lambda: self.phase is Phase.published)
+        return self.phase.value
+
+    @publish.validator
+    def _may_publish(self, step: OrganizerStep) -> None:
+        with as_failure():
+            if self.phase is not Phase.calibration or self.publish_by is not None:
+                phase = self.phase.value
+                raise Conflict(
+                    f"only results under calibration can be published (it is {phase})",
+                    state=phase,
+                )
