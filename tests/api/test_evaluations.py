@@ -24,6 +24,7 @@ from services.evaluation.models import (
 from services.evaluation.results import subject_result
 from services.notify.models import Notification
 from tests.support.cycles import eventually, launch
+from tests.support.histories import record
 from tests.support.world import World, world
 
 RUBRIC: dict[str, Any] = {
@@ -202,6 +203,9 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     assert r.status_code == 200 and r.json()["phase"] == "published", r.text
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 409
+    handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
+    assert await handle.result() == "published"
+    await record(handle, "evaluation-closed-early")
     seen = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", tokens["p-006"])).json()
     assert {x["org_id"] for x in seen} == {"gb-1", "gb-2", "gb-3"}  # scoped at the city
     sibling = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", w.committee_gb2)).json()
@@ -238,3 +242,8 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
     reminders = [k for k in keys if ":remind:" in k]
     assert len(reminders) == 3 * invited  # 7, 3 and 1 days before, once per rater who owes
     assert f"evaluation:{eid}:rating-closed" in keys  # the organizer told who is missing
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
+    assert r.status_code == 200, r.text
+    handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
+    assert await handle.result() == "published"
+    await record(handle, "evaluation-reminders-deadline")
