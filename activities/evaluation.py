@@ -4,13 +4,16 @@ organizer told who is missing — by group, counts only."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities.deps import ActivityDeps
+from activities.rectification import flag
 from services.core.db import session_scope
+from services.evaluation.apply import record_poor_grades, weak_aspects
 from services.evaluation.contracts import (
     CLOSE_RATING_ACTIVITY,
     PUBLISH_ACTIVITY,
@@ -25,6 +28,9 @@ from services.evaluation.store import set_phase
 from services.notify import texts
 from services.notify.models import NotificationIn
 from services.notify.store import notify
+from services.rectification.contracts import FlagProblemInput
+
+FLAG_BATCH = 20  # rectifications started at once when publishing
 
 
 def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
@@ -78,14 +84,28 @@ class EvaluationActivities:
         return count
 
     @activity.defn(name=PUBLISH_ACTIVITY)
-    def publish_evaluation(self, change: PhaseChange) -> int:
-        """The final computation, then published: the results never change again."""
+    async def publish_evaluation(self, change: PhaseChange) -> int:
+        """The final computation, then published (the results never change again), and what
+        they set in motion: poor grades on the heads' records, weak aspects as problems. A retry
+        repeats none of it. Returns how many problems were opened or found."""
+        flags = await asyncio.to_thread(self._publish, change)
+        opened = 0
+        for batch in range(0, len(flags), FLAG_BATCH):
+            done = await asyncio.gather(
+                *(flag(self.deps, f) for f in flags[batch : batch + FLAG_BATCH])
+            )
+            opened += len(done)
+            activity.heartbeat(opened)
+        return opened
+
+    def _publish(self, change: PhaseChange) -> list[FlagProblemInput]:
         with session_scope(self.deps.engine) as session:
             row = session.get(Evaluation, change.evaluation_id)
             assert row is not None
-            count = compute_results(session, row, change.at)
+            compute_results(session, row, change.at)
             set_phase(session, change)
-        return count
+            record_poor_grades(session, row)
+            return weak_aspects(session, row, change.at)
 
     @activity.defn(name=REMIND_RATERS_ACTIVITY)
     def remind_evaluation_raters(self, slot: ReminderSlot) -> int:

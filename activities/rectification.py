@@ -68,24 +68,29 @@ class RectificationActivities:
     @activity.defn(name=FLAG_ACTIVITY)
     async def flag_problem(self, inp: FlagProblemInput) -> FlagProblemResult:
         """Start (or find) ``rect:{problem_id}``; idempotent, so safe to retry."""
-        d = self.deps
-        try:
-            with session_scope(d.engine) as session:
-                org = get_org(session, inp.problem.org_id)
-                # The workflow records the problem (version 1) with this opened_at; a retry
-                # builds a new snapshot, but starting is idempotent: only the first is recorded.
-                at = inp.at or datetime.now(UTC)
-                today = local_date(at, inp.timezone or d.settings.timezone)
-                snapshot = new_snapshot(
-                    d.settings, org, inp.problem, inp.problem_id, inp.created_by, at, today
-                )
-        except (NotFound, Invalid) as exc:
-            # An unknown org or a due date in the past will not mend itself: do not retry.
-            raise permanent(exc) from exc
-        recorded = await start_rectification(
-            d.temporal(), d.settings, snapshot, timezone=inp.timezone, policy=inp.policy
-        )
-        log.info("problem_flagged", problem_id=inp.problem_id, source=inp.problem.source.value)
-        return FlagProblemResult(
-            problem_id=inp.problem_id, state=recorded.state.value if recorded else None
-        )
+        return await flag(self.deps, inp)
+
+
+async def flag(d: ActivityDeps, inp: FlagProblemInput) -> FlagProblemResult:
+    """Open a problem found by the service itself (a missed item, a weak aspect): start (or find)
+    its rectification workflow; idempotent by ``inp.problem_id``."""
+    try:
+        with session_scope(d.engine) as session:
+            org = get_org(session, inp.problem.org_id)
+            # The workflow records the problem (version 1) with this opened_at; a retry
+            # builds a new snapshot, but starting is idempotent: only the first is recorded.
+            at = inp.at or datetime.now(UTC)
+            today = local_date(at, inp.timezone or d.settings.timezone)
+            snapshot = new_snapshot(
+                d.settings, org, inp.problem, inp.problem_id, inp.created_by, at, today
+            )
+    except (NotFound, Invalid) as exc:
+        # An unknown org or a due date in the past will not mend itself: do not retry.
+        raise permanent(exc) from exc
+    recorded = await start_rectification(
+        d.temporal(), d.settings, snapshot, timezone=inp.timezone, policy=inp.policy
+    )
+    log.info("problem_flagged", problem_id=inp.problem_id, source=inp.problem.source.value)
+    return FlagProblemResult(
+        problem_id=inp.problem_id, state=recorded.state.value if recorded else None
+    )

@@ -69,6 +69,7 @@ ROUTERS = (
     commitments.router,
     commitments.public,
     evaluations.router,
+    evaluations.people,
 )
 
 

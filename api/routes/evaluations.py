@@ -16,14 +16,16 @@ from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
-from services.core.errors import Forbidden
+from services.core.errors import Forbidden, NotFound
 from services.core.ids import keyed_id
 from services.evaluation import client as evaluations
 from services.evaluation.ballots import MyBallot, cast_ballot, my_ballots
 from services.evaluation.contracts import BallotIn, EvaluationIn, EvaluationPlan, OrganizerStep
 from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
+from services.evaluation.record import PersonRecord, person_record
 from services.evaluation.store import EvaluationOut, create_evaluation, get_evaluation, progress
-from services.org.queries import under_path
+from services.org.models import Person
+from services.org.queries import get_org, under_path
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
 
@@ -190,3 +192,20 @@ def results(
         )
         for r in session.exec(q).all()
     ]
+
+
+people = APIRouter(prefix="/api/v1/people", tags=["evaluations"])
+
+
+@people.get("/{person_id}/record")
+def record(person_id: str, session: SessionDep, principal: PrincipalDep) -> PersonRecord:
+    """A head's published evaluations (final, grade, rank of how many) and accountability
+    records over the years; readable within the person's org's scope."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id!r} does not exist", field="person_id")
+    if person.org_id is None:
+        principal.require_role(Role.admin)
+    else:
+        principal.require_scope(get_org(session, person.org_id))
+    return person_record(session, person_id)

@@ -59,6 +59,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "reminder_talk": ("Reminder talk", "提醒谈话"),
         "written_inquiry": ("Written inquiry", "书面函询"),
         "public_criticism": ("Public criticism", "通报批评"),
+        "evaluation_poor": ("Graded poor in an evaluation", "考核评价为差"),
     },
     "boolean": {"true": ("Yes", "是"), "false": ("No", "否")},
     "cycle_state": {"running": ("Running", "进行中"), "closed": ("Closed", "已结束")},

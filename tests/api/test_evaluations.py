@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
 from services.core.clock import today_in
+from services.deadlines.accountability import Accountability
 from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
@@ -23,6 +24,7 @@ from services.evaluation.models import (
 )
 from services.evaluation.results import subject_result
 from services.notify.models import Notification
+from services.rectification.models import Problem
 from tests.support.cycles import eventually, launch
 from tests.support.histories import record
 from tests.support.world import World, world
@@ -247,3 +249,36 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
     assert await handle.result() == "published"
     await record(handle, "evaluation-reminders-deadline")
+
+
+async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World) -> None:
+    cid = await launch(w)
+    over = {"subjects": {"under": "gb-1", "levels": [1]}}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    low = {
+        "subject_org_id": "gb-1",
+        "group": "superior",
+        "scores": {"study": 2, "tests": 2, "life": 4},
+    }
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/ballots", w.committee, json=low)
+    assert r.status_code == 201, r.text
+    await w.call("POST", f"/api/v1/evaluations/{eid}/close-rating", w.committee)
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
+    assert r.status_code == 200, r.text
+    handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
+    assert await handle.result() == "published"
+    with Session(w.stack.engine) as s:
+        problems = s.exec(select(Problem).where(Problem.source == "evaluation")).all()
+        records = s.exec(select(Accountability).where(Accountability.entity_id == eid)).all()
+    # ideology (2 + 1.5·2)/25 = 20 %, organization 4/20 = 20 %: both rectified; final 20: poor
+    assert sorted(p.category for p in problems) == ["ideology", "organization"]
+    assert {p.org_id for p in problems} == {"gb-1"} and all(p.cycle_id == cid for p in problems)
+    w.problems.extend(p.id for p in problems)
+    assert [(a.kind, a.person_id) for a in records] == [("evaluation_poor", "p-005")]
+    record = (await w.call("GET", "/api/v1/people/p-005/record", w.committee)).json()
+    assert record["evaluations"][0]["grade"] == "poor" and record["evaluations"][0]["of"] == 1
+    assert record["accountability"][0]["kind"] == "evaluation_poor"
+    sibling = await w.call("GET", "/api/v1/people/p-005/record", w.committee_gb2)
+    assert sibling.status_code == 403
