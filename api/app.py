@@ -70,6 +70,7 @@ ROUTERS = (
     commitments.public,
     evaluations.router,
     evaluations.people,
+    evaluations.public,
 )
 
 
@@ -141,6 +142,7 @@ def create_app(
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
     app.state.report_limiter = SlidingWindow()
+    app.state.ballot_limiter = SlidingWindow()
     app.state.signin_limiter = SlidingWindow()
     # Outermost: a body larger than any endpoint takes is refused before it is read or the
     # caller authenticated (evidence is the largest; imports and JSON bodies are smaller).

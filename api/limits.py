@@ -103,11 +103,19 @@ def client_address(request: Request) -> str:
 def throttle_public_reports(request: Request, per_minute: int) -> str:
     """429 when this address filed ``per_minute`` reports in the last minute (from the API or
     the console's form: one bucket); returns the address."""
+    return _throttle(request, request.app.state.report_limiter, per_minute, "reports")
+
+
+def throttle_public_ballots(request: Request, per_minute: int) -> str:
+    """The same for the public's evaluation ballots, in a bucket of their own."""
+    return _throttle(request, request.app.state.ballot_limiter, per_minute, "ballots")
+
+
+def _throttle(request: Request, limiter: SlidingWindow, per_minute: int, what: str) -> str:
     client = client_address(request)
-    limiter: SlidingWindow = request.app.state.report_limiter
     wait = limiter.allow(client, per_minute)
     if wait is not None:
         raise RateLimited(
-            "too many reports from this address; try again later", retry_after=int(wait) + 1
+            f"too many {what} from this address; try again later", retry_after=int(wait) + 1
         )
     return client

@@ -6,21 +6,43 @@ workflow has started, so a refused or failed start leaves nothing behind."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Query, Request, status
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
+from api.limits import throttle_public_ballots
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
 from services.core.errors import Forbidden, NotFound
 from services.core.ids import keyed_id
+from services.cycle.models import Cycle
 from services.evaluation import client as evaluations
-from services.evaluation.ballots import MyBallot, cast_ballot, my_ballots
-from services.evaluation.contracts import BallotIn, EvaluationIn, EvaluationPlan, OrganizerStep
+from services.evaluation.ballots import (
+    MyBallot,
+    PublicBallotForm,
+    cast_ballot,
+    cast_public_ballot,
+    my_ballots,
+    public_form,
+    public_subject,
+    rating_open,
+)
+from services.evaluation.calibration import calibrate, submit_debriefing
+from services.evaluation.contracts import (
+    AdjustmentsIn,
+    BallotIn,
+    DebriefingIn,
+    EvaluationIn,
+    EvaluationPlan,
+    GroupName,
+    OrganizerStep,
+    PublicBallotIn,
+)
 from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
 from services.evaluation.record import PersonRecord, person_record
 from services.evaluation.store import EvaluationOut, create_evaluation, get_evaluation, progress
@@ -113,10 +135,12 @@ def post_ballot(
 
 
 def _organizer(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
+    """The evaluation, for the committee of its cycle's root (the organizer) only."""
     row = get_evaluation(session, principal, evaluation_id)
     principal.require_role(Role.committee, Role.admin)
-    if not principal.in_scope(row.under_path):
-        raise Forbidden("only the committee that evaluates this tree may do this")
+    cycle = session.get(Cycle, row.cycle_id)
+    if cycle is None or not principal.in_scope(cycle.root_path):
+        raise Forbidden("only the committee of the cycle's root organizes its evaluations")
     return row
 
 
@@ -151,6 +175,18 @@ class SubjectResult(BaseModel):
     provisional: bool
     detail: dict[str, object]
 
+    @classmethod
+    def of(cls, r: EvaluationResult) -> SubjectResult:
+        return cls(
+            org_id=r.org_id,
+            level=r.level,
+            final=r.final,
+            grade=r.grade,
+            rank=r.rank,
+            provisional=r.provisional,
+            detail=r.detail,
+        )
+
 
 @router.get("/{evaluation_id}/results")
 def results(
@@ -180,18 +216,7 @@ def results(
         q = q.where(res.level == level)
     if org is not None:
         q = q.where(res.org_id == org)
-    return [
-        SubjectResult(
-            org_id=r.org_id,
-            level=r.level,
-            final=r.final,
-            grade=r.grade,
-            rank=r.rank,
-            provisional=r.provisional,
-            detail=r.detail,
-        )
-        for r in session.exec(q).all()
-    ]
+    return [SubjectResult.of(r) for r in session.exec(q).all()]
 
 
 people = APIRouter(prefix="/api/v1/people", tags=["evaluations"])
@@ -209,3 +234,68 @@ def record(person_id: str, session: SessionDep, principal: PrincipalDep) -> Pers
     else:
         principal.require_scope(get_org(session, person.org_id))
     return person_record(session, person_id)
+
+
+@router.put("/{evaluation_id}/subjects/{org_id}/adjustments")
+def calibrate_subject(
+    evaluation_id: str,
+    org_id: str,
+    body: AdjustmentsIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> SubjectResult:
+    """Calibration (before publication): bonus/penalty entries with reasons (±10 in all) or a
+    veto (caps the grade at fair); the results are recomputed at once."""
+    row = _organizer(session, principal, evaluation_id)
+    calibrate(session, row, org_id, body, principal.account_id, utcnow())
+    result = session.exec(
+        select(EvaluationResult).where(
+            EvaluationResult.evaluation_id == row.id, EvaluationResult.org_id == org_id
+        )
+    ).one()
+    return SubjectResult.of(result)
+
+
+class DebriefingReceipt(BaseModel):
+    evaluation_id: str
+    org_id: str
+    submitted_at: datetime
+
+
+@router.post("/{evaluation_id}/debriefing", status_code=status.HTTP_201_CREATED)
+def debriefing(
+    evaluation_id: str,
+    body: DebriefingIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+) -> DebriefingReceipt:
+    """The subject's head hands in the debriefing report (text and evidence) by
+    ``debriefing_due``; raters rate it in their ballots. Handing it in again replaces it."""
+    row = get_evaluation(session, principal, evaluation_id)
+    now = utcnow()
+    submit_debriefing(session, row, principal.person_id, body, now, state.settings.timezone)
+    return DebriefingReceipt(evaluation_id=row.id, org_id=body.org_id, submitted_at=now)
+
+
+public = APIRouter(prefix="/public/v1/evaluations", tags=["public"])
+
+
+@public.get("/ballot/{code}")
+def public_ballot_form(code: str, session: SessionDep, state: StateDep) -> PublicBallotForm:
+    """No sign-in: what a subject's public link shows — the evaluation, the org, the indicators
+    to rate, the debriefing report, and whether rating is open."""
+    row, subject = public_subject(session, code)
+    return public_form(row, subject, rating_open(row, utcnow(), state.settings.timezone))
+
+
+@public.post("/ballot/{code}", status_code=status.HTTP_201_CREATED)
+def public_ballot(
+    code: str, body: PublicBallotIn, request: Request, session: SessionDep, state: StateDep
+) -> dict[str, str]:
+    """No sign-in: a ballot in the ``public`` group, rate-limited per address like reports."""
+    throttle_public_ballots(request, state.settings.public_report_rate_per_minute)
+    row, subject = public_subject(session, code)
+    ballot = BallotIn(subject_org_id=subject.org_id, group=GroupName.public, **body.model_dump())
+    cast_public_ballot(session, row, subject, ballot, utcnow(), state.settings.timezone)
+    return {"status": "recorded"}

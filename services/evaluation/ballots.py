@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.core.clock import deadline_instant, local_date
-from services.core.errors import Conflict, Forbidden, Invalid
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.evaluation.contracts import BallotIn, Method, Phase, Rubric
 from services.evaluation.models import (
     Evaluation,
@@ -126,3 +126,79 @@ def cast_ballot(
         )
     )
     return True
+
+
+class PublicBallotForm(BaseModel):
+    """What the public sees through a subject's link code: enough to rate, nothing more."""
+
+    evaluation_title: str
+    org_name: str
+    rating_deadline: str
+    open: bool
+    indicators: list[dict[str, object]]  # id, title, max_points, aspect
+    debriefing: str
+
+
+def public_subject(session: Session, code: str) -> tuple[Evaluation, EvaluationSubject]:
+    subject = session.exec(
+        select(EvaluationSubject).where(EvaluationSubject.public_code == code)
+    ).first()
+    row = session.get(Evaluation, subject.evaluation_id) if subject is not None else None
+    if subject is None or row is None:
+        raise NotFound("no evaluation has this link", field="code")
+    groups = {g["name"] for g in row.groups}
+    if "public" not in groups:
+        raise NotFound("this evaluation takes no ballots from the public", field="code")
+    return row, subject
+
+
+def public_form(row: Evaluation, subject: EvaluationSubject, open_now: bool) -> PublicBallotForm:
+    rubric = Rubric.model_validate(row.rubric)
+    return PublicBallotForm(
+        evaluation_title=row.title,
+        org_name=subject.org_name,
+        rating_deadline=row.rating_deadline.isoformat(),
+        open=open_now,
+        indicators=[
+            {"id": i.id, "title": i.title, "max_points": i.max_points, "aspect": a.value}
+            for a, spec in rubric.aspects.items()
+            for i in spec.indicators
+            if i.method is Method.rating
+        ],
+        debriefing=subject.debriefing,
+    )
+
+
+def rating_open(row: Evaluation, now: datetime, timezone: str) -> bool:
+    return row.phase == Phase.rating.value and now <= deadline_instant(
+        row.rating_deadline, timezone
+    )
+
+
+def cast_public_ballot(
+    session: Session,
+    row: Evaluation,
+    subject: EvaluationSubject,
+    body: BallotIn,
+    now: datetime,
+    timezone: str,
+) -> None:
+    """A ballot in the ``public`` group: nobody is invited or recorded (the address is only
+    rate-limited, never stored)."""
+    if not rating_open(row, now, timezone):
+        raise Conflict("rating is not open", state=row.phase)
+    errors = score_errors(Rubric.model_validate(row.rubric), body)
+    if errors:
+        raise Invalid("invalid ballot", errors=errors)
+    session.add(
+        EvaluationBallot(
+            id="B-" + secrets.token_hex(10).upper(),
+            evaluation_id=row.id,
+            subject_org_id=subject.org_id,
+            group="public",
+            scores=body.scores,
+            debriefing_rating=body.debriefing_rating.value if body.debriefing_rating else None,
+            comment=body.comment,
+            cast_on=local_date(now, timezone),
+        )
+    )

@@ -272,3 +272,31 @@ class BallotIn(BaseModel):
     scores: dict[str, float] = Field(max_length=500)
     debriefing_rating: DebriefingRating | None = None
     comment: Text = Field(default="", max_length=2000)
+
+
+class AdjustmentsIn(BaseModel):
+    """The organizer's calibration entries for one subject (they replace the previous ones)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entries: list[Adjustment] = Field(max_length=20)
+
+
+class DebriefingIn(BaseModel):
+    """A subject's head reports on the year's duties (the secretaries' special debriefing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org_id: str = Field(pattern=ID_PATTERN)
+    text: Text = Field(min_length=1, max_length=20000)
+    evidence: list[str] = Field(default_factory=list, max_length=20)
+
+
+class PublicBallotIn(BaseModel):
+    """A ballot from the public through a subject's link code: no sign-in, no name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scores: dict[str, float] = Field(max_length=500)
+    debriefing_rating: DebriefingRating | None = None
+    comment: Text = Field(default="", max_length=2000)

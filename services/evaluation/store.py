@@ -18,7 +18,12 @@ from services.audit.chain import append_event
 from services.core.errors import Forbidden, Invalid, NotFound
 from services.cycle.models import Cycle
 from services.evaluation.contracts import EvaluationIn, GroupName, Phase, PhaseChange
-from services.evaluation.models import Evaluation, EvaluationInvitation, EvaluationSubject
+from services.evaluation.models import (
+    Evaluation,
+    EvaluationBallot,
+    EvaluationInvitation,
+    EvaluationSubject,
+)
 from services.evaluation.raters import default_raters
 from services.org.models import Org
 from services.org.queries import under_path
@@ -229,6 +234,13 @@ def progress(session: Session, row: Evaluation, scope_path: str) -> EvaluationOu
         gp = counts.setdefault((org_id, group), GroupProgress(invited=0, voted=0))
         gp.invited += int(n)
         gp.voted += int(n) if voted else 0
+    public = EvaluationBallot  # the public is not invited by name: count its ballots
+    for org_id, n in session.exec(
+        select(public.subject_org_id, func.count())
+        .where(public.evaluation_id == row.id, public.group == "public")
+        .group_by(col(public.subject_org_id))
+    ).all():
+        counts[(org_id, "public")] = GroupProgress(invited=0, voted=int(n))
     names = [g["name"] for g in row.groups]
     out = [
         SubjectProgress(

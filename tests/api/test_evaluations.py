@@ -282,3 +282,57 @@ async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World
     assert record["accountability"][0]["kind"] == "evaluation_poor"
     sibling = await w.call("GET", "/api/v1/people/p-005/record", w.committee_gb2)
     assert sibling.status_code == 403
+
+
+async def test_debriefing_public_ballots_and_calibration(w: World) -> None:
+    cid = await launch(w)
+    groups = [
+        {"name": "superior", "weight": 60, "min_size": 1},
+        {"name": "public", "weight": 40, "min_size": 3},
+    ]
+    over = {"subjects": {"under": "gb-1", "levels": [1]}, "groups": groups}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    report = {"org_id": "gb-1", "text": "We held twelve branch meetings."}
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/debriefing", w.owner, json=report)
+    assert r.status_code == 403  # only gb-1's head
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/debriefing", w.committee_gb1, json=report)
+    assert r.status_code == 201, r.text
+    with Session(w.stack.engine) as s:
+        code = s.exec(
+            select(EvaluationSubject.public_code).where(EvaluationSubject.evaluation_id == eid)
+        ).one()
+    form = await w.call("GET", f"/public/v1/evaluations/ballot/{code}", None)
+    assert form.status_code == 200 and form.json()["open"]
+    assert form.json()["debriefing"] == "We held twelve branch meetings."
+    vote = {"scores": {"study": 10, "tests": 10, "life": 20}, "debriefing_rating": "excellent"}
+    for _ in range(3):
+        r = await w.call("POST", f"/public/v1/evaluations/ballot/{code}", None, json=vote)
+        assert r.status_code == 201, r.text
+    bad = await w.call("POST", f"/public/v1/evaluations/ballot/{code}", None, json={"scores": {}})
+    assert bad.status_code == 422 and "scores.study" in bad.text
+    assert (await w.call("GET", "/public/v1/evaluations/ballot/nope", None)).status_code == 404
+    superior = {
+        "subject_org_id": "gb-1",
+        "group": "superior",
+        "scores": {"study": 5, "tests": 5, "life": 10},
+        "debriefing_rating": "good",
+    }
+    r = await w.call("POST", f"/api/v1/evaluations/{eid}/ballots", w.committee, json=superior)
+    assert r.status_code == 201, r.text
+    progress = (await w.call("GET", f"/api/v1/evaluations/{eid}", w.committee)).json()
+    assert progress["subjects"][0]["groups"]["public"] == {"invited": 0, "voted": 3}
+    assert progress["subjects"][0]["debriefing_submitted"]
+    await w.call("POST", f"/api/v1/evaluations/{eid}/close-rating", w.committee)
+    results = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", w.committee)).json()
+    # R = (60·50 + 40·100)/100 = 70; B = (100·3 + 80)/4 = 95; no ledger: (30·70 + 20·95)/50 = 80
+    assert results[0]["final"] == 80.0 and results[0]["grade"] == "good"
+    url = f"/api/v1/evaluations/{eid}/subjects/gb-1/adjustments"
+    entries = {"entries": [{"kind": "bonus", "points": 4, "reason": "model branch"}]}
+    r = await w.call("PUT", url, w.committee, json=entries)
+    assert r.status_code == 200 and r.json()["final"] == 84.0, r.text
+    veto = {"entries": [{"kind": "veto", "reason": "a serious breach"}]}
+    r = await w.call("PUT", url, w.committee, json=veto)
+    assert r.json()["final"] == 80.0 and r.json()["grade"] == "fair"
+    assert (await w.call("PUT", url, w.committee_gb1, json=veto)).status_code == 403
