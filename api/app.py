@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api import problems as problem_json
 from api.console import cycles as console_cycles
+from api.console import evaluations as console_evaluations
 from api.console import ledger as console_ledger
 from api.console import letters as console_letters
 from api.console import public as console_public
@@ -84,6 +85,7 @@ CONSOLE_ROUTERS = [
     console_public.router,
     console_cycles.router,
     console_ledger.router,
+    console_evaluations.router,
 ]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -11,16 +11,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, status
 from pydantic import BaseModel
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
 from api.limits import throttle_public_ballots
 from services.accounts.models import Role
-from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
-from services.core.errors import Forbidden, NotFound
+from services.core.errors import NotFound
 from services.core.ids import keyed_id
-from services.cycle.models import Cycle
 from services.evaluation import client as evaluations
 from services.evaluation.ballots import (
     MyBallot,
@@ -43,9 +41,15 @@ from services.evaluation.contracts import (
     OrganizerStep,
     PublicBallotIn,
 )
-from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
+from services.evaluation.models import EvaluationResult, EvaluationSubject
 from services.evaluation.record import PersonRecord, person_record
-from services.evaluation.store import EvaluationOut, create_evaluation, get_evaluation, progress
+from services.evaluation.store import (
+    EvaluationOut,
+    create_evaluation,
+    get_evaluation,
+    organized_by,
+    progress,
+)
 from services.org.models import Person
 from services.org.queries import get_org, under_path
 
@@ -134,22 +138,12 @@ def post_ballot(
     )
 
 
-def _organizer(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
-    """The evaluation, for the committee of its cycle's root (the organizer) only."""
-    row = get_evaluation(session, principal, evaluation_id)
-    principal.require_role(Role.committee, Role.admin)
-    cycle = session.get(Cycle, row.cycle_id)
-    if cycle is None or not principal.in_scope(cycle.root_path):
-        raise Forbidden("only the committee of the cycle's root organizes its evaluations")
-    return row
-
-
 @router.post("/{evaluation_id}/close-rating")
 async def close_rating(
     evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
 ) -> EvaluationOut:
     """Close rating before the deadline: calibration starts and results are computed."""
-    _organizer(session, principal, evaluation_id)
+    organized_by(session, principal, evaluation_id)
     step = OrganizerStep(account_id=principal.account_id)
     await released(session, evaluations.close_rating(temporal, evaluation_id, step))
     return progress(session, get_evaluation(session, principal, evaluation_id), "/")
@@ -160,7 +154,7 @@ async def publish(
     evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
 ) -> EvaluationOut:
     """Publish the calibrated results to every scoped reader; they never change afterwards."""
-    _organizer(session, principal, evaluation_id)
+    organized_by(session, principal, evaluation_id)
     step = OrganizerStep(account_id=principal.account_id)
     await released(session, evaluations.publish(temporal, evaluation_id, step))
     return progress(session, get_evaluation(session, principal, evaluation_id), "/")
@@ -200,7 +194,7 @@ def results(
     agreement. Before publication only the organizing committee sees them."""
     row = get_evaluation(session, principal, evaluation_id)
     if row.published_at is None:
-        _organizer(session, principal, evaluation_id)
+        organized_by(session, principal, evaluation_id)
     subj, res = EvaluationSubject, EvaluationResult
     q = (
         select(res)
@@ -246,7 +240,7 @@ def calibrate_subject(
 ) -> SubjectResult:
     """Calibration (before publication): bonus/penalty entries with reasons (±10 in all) or a
     veto (caps the grade at fair); the results are recomputed at once."""
-    row = _organizer(session, principal, evaluation_id)
+    row = organized_by(session, principal, evaluation_id)
     calibrate(session, row, org_id, body, principal.account_id, utcnow())
     result = session.exec(
         select(EvaluationResult).where(

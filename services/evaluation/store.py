@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
+from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.audit.chain import append_event
 from services.core.errors import Forbidden, Invalid, NotFound
@@ -67,10 +68,7 @@ def create_evaluation(
     cycle = session.get(Cycle, body.cycle_id)
     if cycle is None:
         raise _invalid("cycle_id", f"unknown cycle {body.cycle_id!r}")
-    if not principal.in_scope(cycle.root_path) or principal.role.value not in (
-        "committee",
-        "admin",
-    ):
+    if not (principal.role in (Role.committee, Role.admin) and principal.in_scope(cycle.root_path)):
         raise Forbidden(f"only the committee of {cycle.root_org_id!r} evaluates its tree")
     if body.rating_deadline < today:
         raise _invalid("rating_deadline", f"{body.rating_deadline} is already past")
@@ -270,3 +268,31 @@ def progress(session: Session, row: Evaluation, scope_path: str) -> EvaluationOu
         published_at=row.published_at,
         subjects=out,
     )
+
+
+def visible_evaluations(session: Session, principal: Principal) -> list[Evaluation]:
+    """Evaluations whose subjects' subtree and the caller's scope overlap, newest first."""
+    scope = principal.scope_path
+    rows = session.exec(select(Evaluation).order_by(col(Evaluation.created_at).desc())).all()
+    return [r for r in rows if r.under_path.startswith(scope) or scope.startswith(r.under_path)]
+
+
+def organized_by(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
+    """The evaluation, for the committee of its cycle's root (the organizer) only."""
+    row = get_evaluation(session, principal, evaluation_id)
+    principal.require_role(Role.committee, Role.admin)
+    cycle = session.get(Cycle, row.cycle_id)
+    if cycle is None or not principal.in_scope(cycle.root_path):
+        raise Forbidden("only the committee of the cycle's root organizes its evaluations")
+    return row
+
+
+def may_see_results(session: Session, principal: Principal, row: Evaluation) -> bool:
+    """Published: every reader in scope; before that the organizer only."""
+    if row.published_at is not None:
+        return True
+    try:
+        organized_by(session, principal, row.id)
+    except (Forbidden, NotFound):
+        return False
+    return True

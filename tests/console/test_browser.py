@@ -21,6 +21,8 @@ from api.app import create_app
 from services.accounts.models import Role
 from services.cycle.models import Letter
 from services.evidence.models import Evidence
+from tests.api.test_evaluations import body as evaluation
+from tests.api.test_evaluations import phase as evaluation_phase
 from tests.support.cycles import eventually, launch
 from tests.support.ports import free_port
 from tests.support.world import World, world
@@ -317,6 +319,40 @@ async def test_the_public_reports_and_a_sibling_subtree_sees_nothing_in_the_brow
             assert csv.ok and "Minutes not filed" not in await csv.text()
             assert (await sibling.request.get(f"{base}/evidence/{evidence_id}")).status == 403
             await shot(sibling, tmp_path, "sibling-ledger")
+        finally:
+            await browser.close()
+    assert hosts == {base.split("/")[2]}
+
+
+async def test_a_rater_casts_a_ballot_in_the_browser(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    w, base = served
+    cid = await launch(w)
+    over = {"subjects": {"under": "gb-1", "levels": [1]}}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=evaluation(cid, w, **over))
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: evaluation_phase(w, eid) == "rating", what="rating to open")
+    hosts: set[str] = set()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(page, base, w.committee)
+            await page.click("header a[href='/evaluations']")
+            await page.click(f"a[href='/evaluations/{eid}']")
+            await page.fill("#score-gb-1-superior-study", "9")
+            await page.fill("#score-gb-1-superior-tests", "8")
+            await page.fill("#score-gb-1-superior-life", "18")
+            await page.select_option("#dr-gb-1-superior", "good")
+            await shot(page, tmp_path, "evaluation-ballot")
+            await page.click("#cast-gb-1-superior")
+            await page.wait_for_url(f"{base}/evaluations/{eid}?done=1")
+            await page.click("#close-rating")
+            await page.wait_for_url(f"{base}/evaluations/{eid}?done=1")
+            assert await page.inner_text("#phase") == "结果校核中"
+            await shot(page, tmp_path, "evaluation-results")
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}

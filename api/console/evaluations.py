@@ -1,0 +1,166 @@
+"""The console's evaluation pages: the evaluations in scope; one evaluation with what the visitor
+must rate (a form per subject and group), the debriefing form for a subject's head, the
+organizer's buttons (close rating, publish), progress per subject and group (counts only) and
+the results once the visitor may see them.
+
+Ballots and debriefings go through the same store functions as the API; closing and publishing
+through the same domain client, so every rule and refusal is the API's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session, col, select
+
+from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
+from api.deps import get_temporal, released
+from services.core.clock import utcnow
+from services.core.errors import DomainError, NotFound
+from services.core.parsing import parsed
+from services.evaluation import client as evaluations
+from services.evaluation.ballots import cast_ballot, my_ballots
+from services.evaluation.calibration import submit_debriefing
+from services.evaluation.contracts import BallotIn, DebriefingIn, Method, OrganizerStep, Rubric
+from services.evaluation.models import EvaluationResult, EvaluationSubject
+from services.evaluation.store import (
+    get_evaluation,
+    may_see_results,
+    organized_by,
+    progress,
+    visible_evaluations,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/evaluations", response_model=None)
+def evaluation_list(request: Request) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    with Session(who.state.engine) as s:
+        rows = visible_evaluations(s, who.principal)
+    return who.render(request, "evaluations.html", evaluations=rows)
+
+
+def _page(
+    request: Request, who: Visitor, evaluation_id: str, status_code: int = 200, **extra: Any
+) -> HTMLResponse:
+    pr = who.principal
+    assert pr is not None
+    with Session(who.state.engine) as s:
+        row = get_evaluation(s, pr, evaluation_id)
+        rubric = Rubric.model_validate(row.rubric)
+        headed = s.exec(
+            select(EvaluationSubject).where(
+                EvaluationSubject.evaluation_id == row.id,
+                EvaluationSubject.head_person_id == (pr.person_id or ""),
+            )
+        ).all()
+        results = []
+        if may_see_results(s, pr, row):
+            results = list(
+                s.exec(
+                    select(EvaluationResult)
+                    .where(EvaluationResult.evaluation_id == row.id)
+                    .order_by(col(EvaluationResult.level), col(EvaluationResult.rank))
+                ).all()
+            )
+        try:
+            organized_by(s, pr, row.id)
+            organizer = True
+        except DomainError:
+            organizer = False
+        view = progress(s, row, pr.scope_path)
+        mine = my_ballots(s, row, pr.person_id)
+    return who.render(
+        request,
+        "evaluation.html",
+        status_code,
+        ev=view,
+        rated=[
+            (a.value, i)
+            for a, spec in rubric.aspects.items()
+            for i in spec.indicators
+            if i.method is Method.rating
+        ],
+        mine=sorted(mine, key=lambda b: b.voted),
+        headed=headed,
+        results=results,
+        names={s.org_id: s.org_name for s in view.subjects},
+        organizer=organizer,
+        **extra,
+    )
+
+
+@router.get("/evaluations/{evaluation_id}", response_model=None)
+def evaluation(request: Request, evaluation_id: str) -> Response:
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return _page(request, who, evaluation_id)
+    except DomainError as exc:
+        return who.refused(request, exc)
+
+
+def _ballot(form: Any) -> BallotIn:
+    """The ballot form's fields as the API's ballot: ``score:<indicator>`` inputs are scores."""
+    scores: dict[str, Any] = {
+        k.removeprefix("score:"): v for k, v in form.items() if k.startswith("score:")
+    }
+    raw = {
+        "subject_org_id": form.get("subject_org_id"),
+        "group": form.get("group"),
+        "scores": scores,
+        "debriefing_rating": form.get("debriefing_rating") or None,
+        "comment": form.get("comment") or "",
+    }
+    return parsed(BallotIn, raw, "ballot")
+
+
+@router.post("/evaluations/{evaluation_id}/{step}", response_model=None)
+async def evaluation_step(request: Request, evaluation_id: str, step: str) -> Response:
+    """Cast a ballot, hand in the debriefing, close rating early or publish."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    pr = who.principal
+    tz = who.state.settings.timezone
+    try:
+        with Session(who.state.engine) as s:
+            row = get_evaluation(s, pr, evaluation_id)
+            if step == "ballot":
+                key = str(form.get("ballot_key") or "") or None
+                cast_ballot(s, row, pr.person_id, _ballot(form), key, utcnow(), tz)
+            elif step == "debriefing":
+                raw = {"org_id": form.get("org_id"), "text": form.get("text")}
+                body = parsed(DebriefingIn, raw, "debriefing")
+                submit_debriefing(s, row, pr.person_id, body, utcnow(), tz)
+            elif step in ("close-rating", "publish"):
+                organized_by(s, pr, evaluation_id)
+                act = evaluations.close_rating if step == "close-rating" else evaluations.publish
+                call = act(
+                    get_temporal(who.state), evaluation_id, OrganizerStep(account_id=pr.account_id)
+                )
+                await released(s, call)
+            else:
+                raise NotFound(f"no step {step!r} on an evaluation", field="step")
+            s.commit()
+    except DomainError as exc:
+        return _page(
+            request,
+            who,
+            evaluation_id,
+            exc.status,
+            error=error_of(exc),
+            form=kept_input(form),
+            form_step=f"{step}:{form.get('subject_org_id', '')}:{form.get('group', '')}",
+        )
+    return RedirectResponse(f"/evaluations/{evaluation_id}?done=1", status_code=303)

@@ -1,0 +1,60 @@
+"""Evaluations in the console over the real app, database and Temporal: a rater sees what to
+rate and casts a ballot from the page (a refusal shown beside the form, typed scores kept), a
+head hands in the debriefing, the organizer closes rating and publishes, results appear."""
+
+from __future__ import annotations
+
+import re
+
+from tests.api.test_evaluations import body, phase
+from tests.support.console import signed_in
+from tests.support.cycles import eventually, launch
+from tests.support.world import World
+
+
+async def test_rating_and_publishing_in_the_console(w: World) -> None:
+    cid = await launch(w)
+    over = {"subjects": {"under": "gb-1", "levels": [1]}}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    committee, c_csrf = await signed_in(w, w.committee)
+    assert f"/evaluations/{eid}" in (await committee.get("/evaluations")).text
+    page = (await committee.get(f"/evaluations/{eid}")).text
+    assert 'id="cast-gb-1-superior"' in page and 'id="close-rating"' in page
+    ballot = {
+        "csrf": c_csrf,
+        "subject_org_id": "gb-1",
+        "group": "superior",
+        "ballot_key": "gb-1-superior",
+        "score:study": "12",
+        "score:tests": "5",
+        "score:life": "10",
+    }
+    bad = await committee.post(f"/evaluations/{eid}/ballot", data=ballot)
+    assert bad.status_code == 422 and "scores.study" in bad.text
+    assert 'value="12"' in bad.text  # what was typed is kept
+    ok = await committee.post(f"/evaluations/{eid}/ballot", data={**ballot, "score:study": "9"})
+    assert ok.status_code == 303, ok.text
+    page = (await committee.get(f"/evaluations/{eid}")).text
+    assert 'id="cast-gb-1-superior"' not in page  # voted: no second form
+
+    head, h_csrf = await signed_in(w, w.committee_gb1)  # p-005 heads gb-1
+    r = await head.post(
+        f"/evaluations/{eid}/debriefing",
+        data={"csrf": h_csrf, "org_id": "gb-1", "text": "Twelve meetings held."},
+    )
+    assert r.status_code == 303, r.text
+    assert 'id="close-rating"' not in (await head.get(f"/evaluations/{eid}")).text
+
+    r = await committee.post(f"/evaluations/{eid}/close-rating", data={"csrf": c_csrf})
+    assert r.status_code == 303, r.text
+    page = (await committee.get(f"/evaluations/{eid}?lang=en")).text
+    assert "Calibration" in page and 'id="results"' in page and 'id="publish"' in page
+    assert 'id="results"' not in (await head.get(f"/evaluations/{eid}")).text  # not yet
+    r = await committee.post(f"/evaluations/{eid}/publish", data={"csrf": c_csrf})
+    assert r.status_code == 303, r.text
+    seen = (await head.get(f"/evaluations/{eid}")).text
+    assert 'id="results"' in seen and re.search(
+        r"<td>General Branch 1</td><td>1</td><td>[\d.]+", seen
+    )
