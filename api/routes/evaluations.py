@@ -7,9 +7,10 @@ workflow has started, so a refused or failed start leaves nothing behind."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import col, select
 
@@ -19,6 +20,8 @@ from services.accounts.models import Role
 from services.core.clock import today_in, utcnow
 from services.core.errors import NotFound
 from services.core.ids import keyed_id
+from services.core.labels import Lang
+from services.cycle.store import get_cycle
 from services.evaluation import client as evaluations
 from services.evaluation.ballots import (
     MyBallot,
@@ -41,6 +44,8 @@ from services.evaluation.contracts import (
     OrganizerStep,
     PublicBallotIn,
 )
+from services.evaluation.defaults import DEFAULT_RUBRIC
+from services.evaluation.live import LiveView, live_view, rubric_for
 from services.evaluation.models import EvaluationResult, EvaluationSubject
 from services.evaluation.record import PersonRecord, person_record
 from services.evaluation.store import (
@@ -50,6 +55,7 @@ from services.evaluation.store import (
     organized_by,
     progress,
 )
+from services.ledger.export import Column, xlsx_stream
 from services.org.models import Person
 from services.org.queries import get_org, under_path
 
@@ -84,6 +90,26 @@ async def start_evaluation(
     )
     await evaluations.start(temporal, settings, plan)
     return EvaluationStarted(evaluation_id=row.id, phase=row.phase)
+
+
+@router.get("/live")
+def live(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    cycle: Annotated[str, Query(min_length=1, max_length=80)],
+    org: Annotated[str, Query(min_length=1, max_length=64)],
+) -> LiveView:
+    """The dynamic evaluation, any day: for ``org`` and its children (ranked), the ledger part
+    and the deductions so far per aspect, by the rubric of the cycle's latest evaluation (or the
+    shipped one)."""
+    c = get_cycle(session, cycle)
+    o = get_org(session, org)
+    principal.require_scope(o)
+    if not o.path.startswith(c.root_path):
+        raise NotFound(f"org {org!r} is not in cycle {cycle!r}", field="org")
+    rubric = rubric_for(session, c.id, DEFAULT_RUBRIC)
+    return live_view(session, c, o, rubric, today_in(state.settings.timezone))
 
 
 @router.get("/{evaluation_id}")
@@ -293,3 +319,49 @@ def public_ballot(
     ballot = BallotIn(subject_org_id=subject.org_id, group=GroupName.public, **body.model_dump())
     cast_public_ballot(session, row, subject, ballot, utcnow(), state.settings.timezone)
     return {"status": "recorded"}
+
+
+RESULT_COLUMNS = [
+    Column("org_id", "Org", "单位编号"),
+    Column("org_name", "Org name", "单位名称", width=24),
+    Column("level", "Level", "层级", kind="int"),
+    Column("final", "Score", "得分", kind="float"),
+    Column("grade", "Grade", "等次", labels="grade"),
+    Column("rank", "Rank", "排名", kind="int"),
+    Column("provisional", "Provisional", "暂定", kind="bool"),
+    Column("ledger", "Ledger part", "台账得分", kind="float"),
+    Column("rating", "Rating part", "评议得分", kind="float"),
+    Column("debriefing", "Debriefing part", "述职得分", kind="float"),
+    Column("valid_groups", "Groups counted", "计入的评议组", width=30),
+]
+
+
+def _sheet_row(r: SubjectResult, org_name: str) -> dict[str, Any]:
+    parts, groups = r.detail.get("parts"), r.detail.get("valid_groups")
+    return {
+        **r.model_dump(exclude={"detail"}),
+        "org_name": org_name,
+        **(parts if isinstance(parts, dict) else {}),
+        "valid_groups": ", ".join(map(str, groups)) if isinstance(groups, list) else "",
+    }
+
+
+@router.get("/{evaluation_id}/results.xlsx", response_class=StreamingResponse)
+def results_xlsx(
+    evaluation_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    lang: Annotated[str, Query(pattern="^(en|zh)$")] = "zh",
+) -> StreamingResponse:
+    """The results you may see, as a workbook (Chinese headers by default)."""
+    rows = results(evaluation_id, session, principal)
+    row = get_evaluation(session, principal, evaluation_id)
+    names = {s.org_id: s.org_name for s in progress(session, row, "/").subjects}
+    data = [_sheet_row(r, names.get(r.org_id, r.org_id)) for r in rows]
+    language: Lang = "en" if lang == "en" else "zh"
+    title = "考核结果" if language == "zh" else "Results"
+    return StreamingResponse(
+        xlsx_stream(RESULT_COLUMNS, iter(data), language, title),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{evaluation_id}.xlsx"'},
+    )

@@ -36,7 +36,7 @@ from services.reports.models import PublicReport
 DECIDED = ("achieved", "missed")
 
 
-def _decided(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[int, int]]:
+def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[int, int]]:
     """aspect → (achieved, decided) of the org's own items in the cycle."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for category, state, n in session.exec(
@@ -50,23 +50,25 @@ def _decided(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[in
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def _events(session: Session, subject: EvaluationSubject, since: datetime) -> dict[Any, int]:
+def deduction_events(
+    session: Session, org_id: str, org_path: str, since: datetime
+) -> dict[Any, int]:
     """Deduction events of the org itself since the cycle was launched."""
     escalations = session.exec(
         select(func.count()).where(
             Notification.kind == "escalation",
-            Notification.org_path == subject.org_path,
+            Notification.org_path == org_path,
             col(Notification.created_at) >= since,
         )
     ).one()
     records = session.exec(
         select(func.count()).where(
-            Accountability.org_id == subject.org_id, col(Accountability.created_at) >= since
+            Accountability.org_id == org_id, col(Accountability.created_at) >= since
         )
     ).one()
     flagged = session.exec(
         select(func.count()).where(
-            PublicReport.org_id == subject.org_id,
+            PublicReport.org_id == org_id,
             PublicReport.status == "flagged",
             col(PublicReport.created_at) >= since,
         )
@@ -182,8 +184,8 @@ def compute_results(session: Session, row: Evaluation, at: datetime) -> int:
             row,
             s,
             ballots[s.org_id],
-            _decided(session, row.cycle_id, s.org_id),
-            _events(session, s, cycle.launched_at),
+            decided_items(session, row.cycle_id, s.org_id),
+            deduction_events(session, s.org_id, s.org_path, cycle.launched_at),
         )
         for s in subjects
     }

@@ -5,11 +5,13 @@ scoped reader sees them and a sibling subtree sees only its own."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
@@ -336,3 +338,36 @@ async def test_debriefing_public_ballots_and_calibration(w: World) -> None:
     r = await w.call("PUT", url, w.committee, json=veto)
     assert r.json()["final"] == 80.0 and r.json()["grade"] == "fair"
     assert (await w.call("PUT", url, w.committee_gb1, json=veto)).status_code == 403
+
+
+async def test_the_live_view_and_the_results_workbook(w: World) -> None:
+    cid = await launch(w)
+    live = await w.call("GET", f"/api/v1/evaluations/live?cycle={cid}&org=city", w.committee)
+    assert live.status_code == 200, live.text
+    rows = live.json()["rows"]
+    assert rows[0]["org_id"] == "city" and {r["org_id"] for r in rows[1:]} == {
+        "gb-1",
+        "gb-2",
+        "gb-3",
+    }
+    assert all(r["ledger"] is None for r in rows)  # nothing decided yet: no ledger part
+    out = await w.call("GET", f"/api/v1/evaluations/live?cycle={cid}&org=gb-1", w.committee_gb2)
+    assert out.status_code == 403
+    over = {"subjects": {"under": "gb-1", "levels": [1]}}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
+    eid = r.json()["evaluation_id"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    vote = {
+        "subject_org_id": "gb-1",
+        "group": "superior",
+        "scores": {"study": 9, "tests": 8, "life": 18},
+    }
+    await w.call("POST", f"/api/v1/evaluations/{eid}/ballots", w.committee, json=vote)
+    await w.call("POST", f"/api/v1/evaluations/{eid}/close-rating", w.committee)
+    xlsx = await w.call("GET", f"/api/v1/evaluations/{eid}/results.xlsx", w.committee)
+    assert xlsx.status_code == 200
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    header, first = list(sheet.iter_rows(values_only=True))[:2]
+    assert header[:4] == ("单位编号", "单位名称", "层级", "得分")
+    assert first[0] == "gb-1" and first[3] == 87.6 and first[4] == "较好"

@@ -1,0 +1,76 @@
+"""The live (dynamic) view: any day, an org and its children with the ledger part and the
+deductions so far, per aspect, ranked — the year-end formula's ledger part on today's data. The
+mid-year evaluation freezes the same computation on ``midyear``."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, select
+
+from services.cycle.models import Cycle
+from services.evaluation import formula
+from services.evaluation.contracts import Rubric
+from services.evaluation.models import Evaluation
+from services.evaluation.results import decided_items, deduction_events
+from services.org.models import Org
+
+
+class LiveRow(BaseModel):
+    org_id: str
+    org_name: str
+    ledger: float | None  # the ledger part: achievement by aspect, minus the deductions
+    deductions: float
+    aspects: dict[str, float | None]  # achievement rate in percent
+    rank: int | None
+
+
+class LiveView(BaseModel):
+    cycle_id: str
+    org_id: str
+    as_of: date
+    rubric_version: int
+    rows: list[LiveRow]  # the org first, then its children ranked
+
+
+def rubric_for(session: Session, cycle_id: str, fallback: Rubric) -> Rubric:
+    """The rubric of the cycle's latest evaluation, or the shipped one."""
+    latest = session.exec(
+        select(Evaluation)
+        .where(Evaluation.cycle_id == cycle_id)
+        .order_by(col(Evaluation.created_at).desc())
+    ).first()
+    return Rubric.model_validate(latest.rubric) if latest is not None else fallback
+
+
+def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: date) -> LiveView:
+    children = session.exec(
+        select(Org).where(Org.parent_id == org.id).order_by(col(Org.path))
+    ).all()
+    rows = []
+    for o in [org, *children]:
+        decided = decided_items(session, cycle.id, o.id)
+        off = formula.deductions(rubric, deduction_events(session, o.id, o.path, cycle.launched_at))
+        rows.append(
+            LiveRow(
+                org_id=o.id,
+                org_name=o.name,
+                ledger=formula.ledger_part(rubric, decided, off),
+                deductions=off,
+                aspects={
+                    a.value: (100 * decided[a.value][0] / decided[a.value][1])
+                    if decided.get(a.value, (0, 0))[1]
+                    else None
+                    for a in rubric.aspects
+                },
+                rank=None,
+            )
+        )
+    ranks = formula.ranks({r.org_id: r.ledger for r in rows[1:]})
+    for r in rows[1:]:
+        r.rank = ranks[r.org_id]
+    rows[1:] = sorted(rows[1:], key=lambda r: (r.rank is None, r.rank or 0, r.org_id))
+    return LiveView(
+        cycle_id=cycle.id, org_id=org.id, as_of=today, rubric_version=rubric.version, rows=rows
+    )
