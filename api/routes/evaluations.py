@@ -33,7 +33,7 @@ from services.evaluation.ballots import (
     public_subject,
     rating_open,
 )
-from services.evaluation.calibration import calibrate, submit_debriefing
+from services.evaluation.calibration import calibrate, change_raters, submit_debriefing
 from services.evaluation.contracts import (
     AdjustmentsIn,
     BallotIn,
@@ -43,6 +43,7 @@ from services.evaluation.contracts import (
     GroupName,
     OrganizerStep,
     PublicBallotIn,
+    RatersIn,
 )
 from services.evaluation.defaults import DEFAULT_RUBRIC
 from services.evaluation.live import LiveView, live_view, rubric_for
@@ -274,6 +275,23 @@ def calibrate_subject(
         )
     ).one()
     return SubjectResult.of(result)
+
+
+class RatersOut(BaseModel):
+    org_id: str
+    group: str
+    person_ids: list[str]
+
+
+@router.put("/{evaluation_id}/subjects/{org_id}/raters")
+def set_raters(
+    evaluation_id: str, org_id: str, body: RatersIn, session: SessionDep, principal: PrincipalDep
+) -> RatersOut:
+    """Name a subject's raters in one group (e.g. an entrusted body's people as ``external``),
+    replacing the defaults, until rating opens."""
+    row = organized_by(session, principal, evaluation_id)
+    people = change_raters(session, row, org_id, body, principal.account_id, utcnow())
+    return RatersOut(org_id=org_id, group=body.group.value, person_ids=people)
 
 
 class DebriefingReceipt(BaseModel):

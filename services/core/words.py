@@ -150,6 +150,10 @@ UI: dict[str, tuple[str, str]] = {
         "provisional: a group of weight 20 or more had too few ballots",
         "暂定：权重20及以上的评议组票数不足",
     ),
+    "low_agreement": (
+        "raters of this group disagree (rwg below 0.5); the score stands",
+        "该组评议意见分歧较大（rwg低于0.5），不影响得分",
+    ),
     "participation": ("Ballots cast / invited", "已评议 / 应评议"),
     "open_in_console": ("Open it in the console", "在系统中查看"),
     "mark_read": ("Mark as read", "标为已读"),

@@ -1,6 +1,7 @@
-"""Between rating and publication: the subjects' heads hand in their debriefing reports, and the
-organizer calibrates — bonus and penalty entries with reasons, or a veto — which recomputes the
-results (published results never change)."""
+"""Around rating: the organizer names raters until rating opens; the subjects' heads hand in
+their debriefing reports; between rating and publication the organizer calibrates — bonus and
+penalty entries with reasons, or a veto — which recomputes the results (published results never
+change)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from sqlmodel import Session, select
 from services.audit.chain import append_event
 from services.core.clock import deadline_instant
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
-from services.evaluation.contracts import AdjustmentsIn, DebriefingIn, Phase
-from services.evaluation.models import Evaluation, EvaluationSubject
+from services.evaluation.contracts import AdjustmentsIn, DebriefingIn, Phase, RatersIn
+from services.evaluation.models import Evaluation, EvaluationInvitation, EvaluationSubject
 from services.evaluation.results import compute_results
 from services.evidence.store import evidence_errors
+from services.org.models import Person
 
 
 def subject_of(session: Session, row: Evaluation, org_id: str) -> EvaluationSubject:
@@ -89,3 +91,58 @@ def submit_debriefing(
         org_path=subject.org_path,
     )
     return subject
+
+
+def change_raters(
+    session: Session, row: Evaluation, org_id: str, body: RatersIn, actor: str, at: datetime
+) -> list[str]:
+    """Replace one group's raters of a subject, until rating opens (409 after); the public is
+    never named (422), nor anyone unknown."""
+    if row.phase != Phase.open.value:
+        raise Conflict(f"raters are fixed once rating opens ({row.phase})", state=row.phase)
+    if body.group.value == "public":
+        raise Invalid(
+            "the public is not named", errors=[{"field": "group", "message": "not public"}]
+        )
+    if body.group.value not in {g["name"] for g in row.groups}:
+        message = f"{body.group.value!r} is not a group of this evaluation"
+        raise Invalid("unknown group", errors=[{"field": "group", "message": message}])
+    subject = subject_of(session, row, org_id)
+    unknown = [
+        {"field": f"person_ids.{n}", "message": f"unknown person {p!r}"}
+        for n, p in enumerate(body.person_ids)
+        if session.get(Person, p) is None
+    ]
+    if unknown:
+        raise Invalid("unknown raters", errors=unknown)
+    old = session.exec(
+        select(EvaluationInvitation).where(
+            EvaluationInvitation.evaluation_id == row.id,
+            EvaluationInvitation.subject_org_id == org_id,
+            EvaluationInvitation.group == body.group.value,
+        )
+    ).all()
+    for inv in old:
+        session.delete(inv)
+    session.flush()
+    for person_id in body.person_ids:
+        session.add(
+            EvaluationInvitation(
+                evaluation_id=row.id,
+                subject_org_id=org_id,
+                group=body.group.value,
+                person_id=person_id,
+            )
+        )
+    append_event(
+        session,
+        idempotency_key=f"evaluation:{row.id}:raters:{org_id}:{body.group.value}:{at.isoformat()}",
+        actor=actor,
+        action="evaluation_raters",
+        entity_type="evaluation",
+        entity_id=row.id,
+        payload={"org_id": org_id, "group": body.group.value, "raters": len(body.person_ids)},
+        at=at,
+        org_path=subject.org_path,
+    )
+    return body.person_ids

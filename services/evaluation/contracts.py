@@ -300,3 +300,19 @@ class PublicBallotIn(BaseModel):
     scores: dict[str, float] = Field(max_length=500)
     debriefing_rating: DebriefingRating | None = None
     comment: Text = Field(default="", max_length=2000)
+
+
+class RatersIn(BaseModel):
+    """The organizer names a subject's raters in one group (replacing the defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group: GroupName
+    person_ids: list[str] = Field(max_length=500)
+
+    @field_validator("person_ids")
+    @classmethod
+    def _distinct(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("a person is named twice")
+        return v

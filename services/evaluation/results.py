@@ -34,6 +34,7 @@ from services.notify.models import Notification
 from services.reports.models import PublicReport
 
 DECIDED = ("achieved", "missed")
+LOW_AGREEMENT = 0.5
 
 
 def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[int, int]]:
@@ -156,6 +157,12 @@ def subject_result(
             for g in rating.valid_groups
         },
         "provisional": rating.provisional,
+        # groups whose raters disagree (rwg < 0.5): flagged to auditors, the score unchanged
+        "low_agreement": [
+            g
+            for g in rating.valid_groups
+            if (a := formula.agreement(scores.get(g, []))) is not None and a < LOW_AGREEMENT
+        ],
         "deductions": off,
         "events": {k.value: v for k, v in events.items()},
         "aspects": aspects,

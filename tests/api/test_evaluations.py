@@ -125,6 +125,13 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     )
     assert again.json()["evaluation_id"] == eid  # a retry starts nothing new
     await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    fixed = await w.call(
+        "PUT",
+        f"/api/v1/evaluations/{eid}/subjects/gb-1/raters",
+        w.committee,
+        json={"group": "peers", "person_ids": []},
+    )
+    assert fixed.status_code == 409  # raters are fixed once rating opens
 
     stack = w.stack
     tokens = {p: stack.token(Role.member, "city", p) for p in ("p-006", "p-007", "p-014", "p-023")}
@@ -186,6 +193,7 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     # R = (40·87.6 + 30·65.2)/70 = 78; no decided items, no debriefing: the final is R.
     assert first["detail"]["valid_groups"] == ["superior", "peers"]
     assert first["detail"]["provisional"]  # members (30) missing
+    assert first["detail"]["low_agreement"] == []  # peers 75.2 and 55.2: rwg 0.76
     assert first["final"] == 78.0 and first["grade"] == "fair"
     with Session(stack.engine) as s:  # an auditor's recomputation from the stored ballots
         row = s.get(Evaluation, eid)
@@ -371,3 +379,31 @@ async def test_the_live_view_and_the_results_workbook(w: World) -> None:
     header, first = list(sheet.iter_rows(values_only=True))[:2]
     assert header[:4] == ("单位编号", "单位名称", "层级", "得分")
     assert first[0] == "gb-1" and first[3] == 87.6 and first[4] == "较好"
+
+
+async def test_the_organizer_names_raters_until_rating_opens(w: World) -> None:
+    cid = await launch(w)
+    today = today_in(w.stack.settings.timezone)
+    groups = [
+        {"name": "superior", "weight": 60, "min_size": 1},
+        {"name": "external", "weight": 40, "min_size": 1},
+    ]
+    later = {
+        "subjects": {"under": "gb-1", "levels": [1]},
+        "groups": groups,
+        "opens_on": (today + timedelta(days=5)).isoformat(),
+    }
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **later))
+    eid = r.json()["evaluation_id"]
+    url = f"/api/v1/evaluations/{eid}/subjects/gb-1/raters"
+    r = await w.call("PUT", url, w.committee, json={"group": "external", "person_ids": ["p-030"]})
+    assert r.status_code == 200, r.text
+    bad = await w.call("PUT", url, w.committee, json={"group": "external", "person_ids": ["x-1"]})
+    assert bad.status_code == 422 and "person_ids.0" in bad.text
+    public = await w.call("PUT", url, w.committee, json={"group": "public", "person_ids": []})
+    assert public.status_code == 422
+    assert (
+        await w.call("PUT", url, w.owner, json={"group": "external", "person_ids": []})
+    ).status_code == 403
+    progress = (await w.call("GET", f"/api/v1/evaluations/{eid}", w.committee)).json()
+    assert progress["subjects"][0]["groups"]["external"] == {"invited": 1, "voted": 0}
