@@ -17,12 +17,13 @@ from services.evaluation.apply import record_poor_grades, weak_aspects
 from services.evaluation.contracts import (
     CLOSE_RATING_ACTIVITY,
     PUBLISH_ACTIVITY,
+    REMIND_DEBRIEFING_ACTIVITY,
     REMIND_RATERS_ACTIVITY,
     SET_PHASE_ACTIVITY,
     PhaseChange,
     ReminderSlot,
 )
-from services.evaluation.models import Evaluation, EvaluationInvitation
+from services.evaluation.models import Evaluation, EvaluationInvitation, EvaluationSubject
 from services.evaluation.results import compute_results
 from services.evaluation.store import set_phase
 from services.notify import texts
@@ -106,6 +107,43 @@ class EvaluationActivities:
             set_phase(session, change)
             record_poor_grades(session, row)
             return weak_aspects(session, row, change.at)
+
+    @activity.defn(name=REMIND_DEBRIEFING_ACTIVITY)
+    def remind_evaluation_debriefing(self, slot: ReminderSlot) -> int:
+        """One reminder per subject whose head has not handed in the debriefing report."""
+        with session_scope(self.deps.engine) as session:
+            row = session.get(Evaluation, slot.evaluation_id)
+            assert row is not None
+            owing = [
+                (s.org_id, s.org_name, s.org_path, s.head_person_id)
+                for s in session.exec(
+                    select(EvaluationSubject).where(
+                        EvaluationSubject.evaluation_id == row.id,
+                        col(EvaluationSubject.debriefing_at).is_(None),
+                    )
+                )
+                if s.head_person_id is not None
+            ]
+            title, due = row.title, row.debriefing_due or row.rating_deadline
+        for org_id, name, path, head in owing:
+            message = texts.evaluation_debriefing_reminder(title, name, due, slot.days_before)
+            with session_scope(self.deps.engine) as session:
+                notify(
+                    session,
+                    NotificationIn(
+                        dedupe_key=f"evaluation:{slot.evaluation_id}:debriefing:{slot.days_before}:{org_id}",
+                        recipient_person_id=head,
+                        kind="reminder",
+                        **message.fields(),
+                        entity_type="evaluation",
+                        entity_id=slot.evaluation_id,
+                        link=f"/evaluations/{slot.evaluation_id}",
+                        org_path=path,
+                        scheduled_for=slot.at,
+                    ),
+                    self.deps.settings,
+                )
+        return len(owing)
 
     @activity.defn(name=REMIND_RATERS_ACTIVITY)
     def remind_evaluation_raters(self, slot: ReminderSlot) -> int:

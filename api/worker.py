@@ -58,6 +58,7 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
         evaluation.close_evaluation_rating,
         evaluation.publish_evaluation,
         evaluation.remind_evaluation_raters,
+        evaluation.remind_evaluation_debriefing,
     ]
 
 

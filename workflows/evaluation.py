@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from itertools import groupby
 
 from temporalio import workflow
 
@@ -24,9 +25,11 @@ with workflow.unsafe.imports_passed_through():
     from services.evaluation.contracts import (
         CLOSE_RATING_ACTIVITY,
         CLOSE_RATING_UPDATE,
+        DEBRIEFING_REMINDERS_PATCH,
         PUBLISH_ACTIVITY,
         PUBLISH_UPDATE,
         REMIND_DAYS_BEFORE,
+        REMIND_DEBRIEFING_ACTIVITY,
         REMIND_RATERS_ACTIVITY,
         SET_PHASE_ACTIVITY,
         WORKFLOW,
@@ -57,16 +60,13 @@ class EvaluationWorkflow:
         await self._until(opens_at)
         await self._change(Phase.rating, SYSTEM)
         deadline = deadline_instant(plan.rating_deadline, tz)
-        for days in REMIND_DAYS_BEFORE:
-            at = deadline - timedelta(days=days)
-            if at > workflow.now() and not await self._until(at, lambda: self.close_by is not None):
-                slot = ReminderSlot(evaluation_id=plan.evaluation_id, days_before=days, at=at)
-                await workflow.execute_activity(
-                    REMIND_RATERS_ACTIVITY,
-                    slot,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=retries.STEP,
-                )
+        if workflow.patched(DEBRIEFING_REMINDERS_PATCH):
+            await self._remind(plan, deadline)
+        else:  # as recorded before debriefing reminders existed
+            for days in REMIND_DAYS_BEFORE:
+                at = deadline - timedelta(days=days)
+                if at > workflow.now() and not await self._until(at, self._closing):
+                    await self._reminder(REMIND_RATERS_ACTIVITY, days, at)
         await self._until(deadline, lambda: self.close_by is not None)
         await self._change(Phase.calibration, self.close_by or SYSTEM, CLOSE_RATING_ACTIVITY)
         await workflow.wait_condition(lambda: self.publish_by is not None)
@@ -74,6 +74,34 @@ class EvaluationWorkflow:
         await self._change(Phase.published, self.publish_by, PUBLISH_ACTIVITY)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.phase.value
+
+    def _closing(self) -> bool:
+        return self.close_by is not None
+
+    async def _remind(self, plan: EvaluationPlan, deadline: datetime) -> None:
+        """Raters who owe ballots and heads who owe their debriefing report, 7, 3 and 1 days
+        before each deadline, in time order, until rating closes."""
+        slots = [
+            (deadline - timedelta(days=d), REMIND_RATERS_ACTIVITY, d) for d in REMIND_DAYS_BEFORE
+        ]
+        if plan.debriefing_due is not None:
+            due = deadline_instant(plan.debriefing_due, plan.timezone)
+            slots += [
+                (due - timedelta(days=d), REMIND_DEBRIEFING_ACTIVITY, d) for d in REMIND_DAYS_BEFORE
+            ]
+        for at, due_then in groupby(sorted(slots), key=lambda slot: slot[0]):
+            if at <= workflow.now():
+                continue  # a slot already past when rating opened
+            if await self._until(at, self._closing):
+                return  # rating closed early: nobody owes anything any more
+            for _, activity, before in due_then:  # everything due at this instant
+                await self._reminder(activity, before, at)
+
+    async def _reminder(self, activity: str, days: int, at: datetime) -> None:
+        slot = ReminderSlot(evaluation_id=self.plan.evaluation_id, days_before=days, at=at)
+        await workflow.execute_activity(
+            activity, slot, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retries.STEP
+        )
 
     async def _until(self, at: datetime, stop: Callable[[], bool] | None = None) -> bool:
         """Sleep until ``at``; True if ``stop()`` came true first."""

@@ -88,6 +88,7 @@ async def start_evaluation(
         opens_on=row.opens_on,
         rating_deadline=row.rating_deadline,
         timezone=settings.timezone,
+        debriefing_due=row.debriefing_due,
     )
     await evaluations.start(temporal, settings, plan)
     return EvaluationStarted(evaluation_id=row.id, phase=row.phase)

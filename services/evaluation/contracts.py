@@ -216,6 +216,8 @@ CLOSE_RATING_UPDATE = "close_rating"
 PUBLISH_UPDATE = "publish"
 SET_PHASE_ACTIVITY = "evaluation_set_phase"
 REMIND_RATERS_ACTIVITY = "evaluation_remind_raters"
+REMIND_DEBRIEFING_ACTIVITY = "evaluation_remind_debriefing"
+DEBRIEFING_REMINDERS_PATCH = "debriefing-reminders"  # workflows started before it have none
 CLOSE_RATING_ACTIVITY = "evaluation_close_rating"
 PUBLISH_ACTIVITY = "evaluation_publish"
 REMIND_DAYS_BEFORE = (7, 3, 1)  # raters who have not voted hear this many days before
@@ -241,6 +243,7 @@ class EvaluationPlan(BaseModel):
     opens_on: date
     rating_deadline: date
     timezone: str
+    debriefing_due: date | None = None
 
 
 class PhaseChange(BaseModel):

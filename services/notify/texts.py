@@ -146,3 +146,13 @@ def evaluation_rating_closed(title: str, missing: dict[str, int]) -> Message:
         f"评议已截止——{title}",
         f"“{title}”评议已截止，结果待校核。各组未投票数：{zh}。",
     )
+
+
+def evaluation_debriefing_reminder(title: str, org_name: str, due: date, days: int) -> Message:
+    d = due.isoformat()
+    return Message(
+        f"Reminder: debriefing report due {d} — {org_name}",
+        f"Hand in {org_name}'s debriefing report for “{title}” by {d} ({days} day(s) left).",
+        f"提醒：述职报告将于{d}截止——{org_name}",
+        f"请于{d}前提交{org_name}在“{title}”中的述职报告（剩余{days}天）。",
+    )

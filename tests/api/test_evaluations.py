@@ -233,7 +233,11 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
     cid = await launch(w)
     today = today_in(w.stack.settings.timezone)
     deadline = today + timedelta(days=8)
-    over = {"subjects": {"under": "gb-1", "levels": [1]}, "rating_deadline": deadline.isoformat()}
+    over = {
+        "subjects": {"under": "gb-1", "levels": [1]},
+        "rating_deadline": deadline.isoformat(),
+        "debriefing_due": deadline.isoformat(),
+    }
     r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
     assert r.status_code == 202, r.text
     eid = r.json()["evaluation_id"]
@@ -253,12 +257,14 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
         ).all()
     reminders = [k for k in keys if ":remind:" in k]
     assert len(reminders) == 3 * invited  # 7, 3 and 1 days before, once per rater who owes
+    owed = [k for k in keys if ":debriefing:" in k]
+    assert sorted(owed) == [f"evaluation:{eid}:debriefing:{d}:gb-1" for d in (1, 3, 7)]
     assert f"evaluation:{eid}:rating-closed" in keys  # the organizer told who is missing
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 200, r.text
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
     assert await handle.result() == "published"
-    await record(handle, "evaluation-reminders-deadline")
+    await record(handle, "evaluation-reminders-debriefing-deadline")
 
 
 async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World) -> None:
