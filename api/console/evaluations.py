@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
 from api.deps import get_temporal, released
@@ -24,12 +24,12 @@ from services.evaluation import client as evaluations
 from services.evaluation.ballots import cast_ballot, my_ballots
 from services.evaluation.calibration import submit_debriefing
 from services.evaluation.contracts import BallotIn, DebriefingIn, Method, OrganizerStep, Rubric
-from services.evaluation.models import EvaluationResult, EvaluationSubject
+from services.evaluation.models import EvaluationSubject
 from services.evaluation.store import (
     get_evaluation,
-    may_see_results,
     organized_by,
     progress,
+    results_in_scope,
     visible_evaluations,
 )
 
@@ -60,20 +60,14 @@ def _page(
                 EvaluationSubject.head_person_id == (pr.person_id or ""),
             )
         ).all()
-        results = []
-        if may_see_results(s, pr, row):
-            results = list(
-                s.exec(
-                    select(EvaluationResult)
-                    .where(EvaluationResult.evaluation_id == row.id)
-                    .order_by(col(EvaluationResult.level), col(EvaluationResult.rank))
-                ).all()
-            )
         try:
             organized_by(s, pr, row.id)
             organizer = True
         except DomainError:
             organizer = False
+        # The organizer's before publication, every reader's (in their scope) after.
+        visible = organizer or row.published_at is not None
+        results = results_in_scope(s, row, pr.scope_path) if visible else []
         view = progress(s, row, pr.scope_path)
         mine = my_ballots(s, row, pr.person_id)
     return who.render(
@@ -90,7 +84,6 @@ def _page(
         mine=sorted(mine, key=lambda b: b.voted),
         headed=headed,
         results=results,
-        names={s.org_id: s.org_name for s in view.subjects},
         organizer=organizer,
         **extra,
     )

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlmodel import col, select
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
 from api.limits import throttle_public_ballots
@@ -47,7 +46,7 @@ from services.evaluation.contracts import (
 )
 from services.evaluation.defaults import DEFAULT_RUBRIC
 from services.evaluation.live import LiveView, live_view, rubric_for
-from services.evaluation.models import EvaluationResult, EvaluationSubject
+from services.evaluation.models import EvaluationResult
 from services.evaluation.record import PersonRecord, person_record
 from services.evaluation.store import (
     EvaluationOut,
@@ -55,10 +54,11 @@ from services.evaluation.store import (
     get_evaluation,
     organized_by,
     progress,
+    results_in_scope,
 )
 from services.ledger.export import Column, xlsx_stream
 from services.org.models import Person
-from services.org.queries import get_org, under_path
+from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
 
@@ -190,6 +190,7 @@ async def publish(
 
 class SubjectResult(BaseModel):
     org_id: str
+    org_name: str
     level: int
     final: float | None
     grade: str | None
@@ -198,9 +199,10 @@ class SubjectResult(BaseModel):
     detail: dict[str, object]
 
     @classmethod
-    def of(cls, r: EvaluationResult) -> SubjectResult:
+    def of(cls, r: EvaluationResult, org_name: str) -> SubjectResult:
         return cls(
             org_id=r.org_id,
+            org_name=org_name,
             level=r.level,
             final=r.final,
             grade=r.grade,
@@ -223,22 +225,8 @@ def results(
     row = get_evaluation(session, principal, evaluation_id)
     if row.published_at is None:
         organized_by(session, principal, evaluation_id)
-    subj, res = EvaluationSubject, EvaluationResult
-    q = (
-        select(res)
-        .join(
-            subj,
-            (col(subj.evaluation_id) == col(res.evaluation_id))
-            & (col(subj.org_id) == col(res.org_id)),
-        )
-        .where(res.evaluation_id == row.id, under_path(col(subj.org_path), principal.scope_path))
-        .order_by(col(res.level), col(res.rank), col(res.org_id))
-    )
-    if level is not None:
-        q = q.where(res.level == level)
-    if org is not None:
-        q = q.where(res.org_id == org)
-    return [SubjectResult.of(r) for r in session.exec(q).all()]
+    found = results_in_scope(session, row, principal.scope_path, level, org)
+    return [SubjectResult.of(r, s.org_name) for r, s in found]
 
 
 people = APIRouter(prefix="/api/v1/people", tags=["evaluations"])
@@ -269,13 +257,9 @@ def calibrate_subject(
     """Calibration (before publication): bonus/penalty entries with reasons (±10 in all) or a
     veto (caps the grade at fair); the results are recomputed at once."""
     row = organized_by(session, principal, evaluation_id)
-    calibrate(session, row, org_id, body, principal.account_id, utcnow())
-    result = session.exec(
-        select(EvaluationResult).where(
-            EvaluationResult.evaluation_id == row.id, EvaluationResult.org_id == org_id
-        )
-    ).one()
-    return SubjectResult.of(result)
+    subject = calibrate(session, row, org_id, body, principal.account_id, utcnow())
+    [(result, _)] = results_in_scope(session, row, "/", org_id=org_id)
+    return SubjectResult.of(result, subject.org_name)
 
 
 class RatersOut(BaseModel):
@@ -355,11 +339,10 @@ RESULT_COLUMNS = [
 ]
 
 
-def _sheet_row(r: SubjectResult, org_name: str) -> dict[str, Any]:
+def _sheet_row(r: SubjectResult) -> dict[str, Any]:
     parts, groups = r.detail.get("parts"), r.detail.get("valid_groups")
     return {
         **r.model_dump(exclude={"detail"}),
-        "org_name": org_name,
         **(parts if isinstance(parts, dict) else {}),
         "valid_groups": ", ".join(map(str, groups)) if isinstance(groups, list) else "",
     }
@@ -373,10 +356,7 @@ def results_xlsx(
     lang: Annotated[str, Query(pattern="^(en|zh)$")] = "zh",
 ) -> StreamingResponse:
     """The results you may see, as a workbook (Chinese headers by default)."""
-    rows = results(evaluation_id, session, principal)
-    row = get_evaluation(session, principal, evaluation_id)
-    names = {s.org_id: s.org_name for s in progress(session, row, "/").subjects}
-    data = [_sheet_row(r, names.get(r.org_id, r.org_id)) for r in rows]
+    data = [_sheet_row(r) for r in results(evaluation_id, session, principal)]
     language: Lang = "en" if lang == "en" else "zh"
     title = "考核结果" if language == "zh" else "Results"
     return StreamingResponse(

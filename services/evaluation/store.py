@@ -23,6 +23,7 @@ from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
     EvaluationInvitation,
+    EvaluationResult,
     EvaluationSubject,
 )
 from services.evaluation.raters import default_raters
@@ -287,12 +288,28 @@ def organized_by(session: Session, principal: Principal, evaluation_id: str) -> 
     return row
 
 
-def may_see_results(session: Session, principal: Principal, row: Evaluation) -> bool:
-    """Published: every reader in scope; before that the organizer only."""
-    if row.published_at is not None:
-        return True
-    try:
-        organized_by(session, principal, row.id)
-    except (Forbidden, NotFound):
-        return False
-    return True
+def results_in_scope(
+    session: Session,
+    row: Evaluation,
+    scope_path: str,
+    level: int | None = None,
+    org_id: str | None = None,
+) -> list[tuple[EvaluationResult, EvaluationSubject]]:
+    """The results of the subjects within ``scope_path``, by level and rank (who may see them at
+    all is the caller's to check: the organizer before publication, any reader after)."""
+    res, subj = EvaluationResult, EvaluationSubject
+    q = (
+        select(res, subj)
+        .join(
+            subj,
+            (col(subj.evaluation_id) == col(res.evaluation_id))
+            & (col(subj.org_id) == col(res.org_id)),
+        )
+        .where(res.evaluation_id == row.id, under_path(col(subj.org_path), scope_path))
+        .order_by(col(res.level), col(res.rank), col(res.org_id))
+    )
+    if level is not None:
+        q = q.where(res.level == level)
+    if org_id is not None:
+        q = q.where(res.org_id == org_id)
+    return [(r, s) for r, s in session.exec(q).all()]

@@ -58,3 +58,17 @@ async def test_rating_and_publishing_in_the_console(w: World) -> None:
     assert 'id="results"' in seen and re.search(
         r"<td>General Branch 1</td><td>1</td><td>[\d.]+", seen
     )
+
+
+async def test_published_results_show_only_the_readers_subtree(w: World) -> None:
+    cid = await launch(w)
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w))
+    eid = r.json()["evaluation_id"]  # gb-1, gb-2 and gb-3 under the city
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    for url in ("close-rating", "publish"):
+        r = await w.call("POST", f"/api/v1/evaluations/{eid}/{url}", w.committee)
+        assert r.status_code == 200, r.text
+    sibling, _ = await signed_in(w, w.committee_gb2)
+    page = (await sibling.get(f"/evaluations/{eid}")).text
+    shown = page.split('id="results"')[1].split("</section>")[0]
+    assert "General Branch 2" in shown and shown.count("<tr>") == 2  # header and gb-2 alone
