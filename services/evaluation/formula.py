@@ -30,6 +30,7 @@ from statistics import fmean, variance
 
 from pydantic import BaseModel
 
+from services.cycle.plan import Aspect
 from services.evaluation.contracts import (
     DEBRIEFING_POINTS,
     Adjustment,
@@ -51,20 +52,30 @@ UNIFORM_VARIANCE = 100.0**2 / 12  # of a score drawn uniformly from 0..100 (for 
 GRADE_FLOORS = [(90.0, Grade.excellent), (80.0, Grade.good), (60.0, Grade.fair)]
 
 
-def rater_score(rubric: Rubric, points: Mapping[str, float]) -> float | None:
-    """Step 1. ``points``: indicator id → points given (0..max_points, checked before)."""
-    weighted = total_weight = 0.0
-    for spec in rubric.aspects.values():
+def aspect_shares(rubric: Rubric, points: Mapping[str, float]) -> dict[str, float]:
+    """Per aspect with rating indicators: the points given over the points possible, each
+    weak-link indicator weighted by the rubric's factor (0..1)."""
+    out = {}
+    for aspect, spec in rubric.aspects.items():
         rated = [i for i in spec.indicators if i.method is Method.rating]
-        if not rated or spec.weight == 0:
+        if not rated:
             continue
         got = possible = 0.0
         for ind in rated:
             factor = rubric.weak_link_factor if ind.weak_link else 1.0
             got += factor * points.get(ind.id, 0.0)
             possible += factor * ind.max_points
-        weighted += spec.weight * got / possible
-        total_weight += spec.weight
+        out[aspect.value] = got / possible
+    return out
+
+
+def rater_score(rubric: Rubric, points: Mapping[str, float]) -> float | None:
+    """Step 1. ``points``: indicator id → points given (0..max_points, checked before)."""
+    weighted = total_weight = 0.0
+    for aspect, share in aspect_shares(rubric, points).items():
+        weight = rubric.aspects[Aspect(aspect)].weight
+        weighted += weight * share
+        total_weight += weight
     return 100 * weighted / total_weight if total_weight else None
 
 

@@ -13,7 +13,7 @@ from services.cycle.models import Cycle
 from services.evaluation import formula
 from services.evaluation.contracts import Rubric
 from services.evaluation.models import Evaluation
-from services.evaluation.results import decided_items, deduction_events
+from services.evaluation.results import achievement_rate, decided_items, deduction_events
 from services.org.models import Org
 
 
@@ -58,12 +58,7 @@ def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: d
                 org_name=o.name,
                 ledger=formula.ledger_part(rubric, decided, off),
                 deductions=off,
-                aspects={
-                    a.value: (100 * decided[a.value][0] / decided[a.value][1])
-                    if decided.get(a.value, (0, 0))[1]
-                    else None
-                    for a in rubric.aspects
-                },
+                aspects={a.value: achievement_rate(decided, a.value) for a in rubric.aspects},
                 rank=None,
             )
         )

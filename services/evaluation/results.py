@@ -20,7 +20,6 @@ from services.evaluation.contracts import (
     DebriefingRating,
     DeductionEvent,
     GroupSpec,
-    Method,
     PartWeights,
     Rubric,
 )
@@ -81,18 +80,10 @@ def deduction_events(
     }
 
 
-def _aspect_shares(rubric: Rubric, points: dict[str, float]) -> dict[str, float]:
-    """Per aspect, a ballot's share of the rating points possible (weak links weighted)."""
-    out = {}
-    for aspect, spec in rubric.aspects.items():
-        rated = [i for i in spec.indicators if i.method is Method.rating]
-        if not rated:
-            continue
-        f = rubric.weak_link_factor
-        got = sum((f if i.weak_link else 1) * points.get(i.id, 0.0) for i in rated)
-        possible = sum((f if i.weak_link else 1) * i.max_points for i in rated)
-        out[aspect.value] = 100 * got / possible
-    return out
+def achievement_rate(decided: dict[str, tuple[int, int]], aspect: str) -> float | None:
+    """The percentage of the aspect's decided items that were achieved; None when none was."""
+    achieved, count = decided.get(aspect, (0, 0))
+    return 100 * achieved / count if count else None
 
 
 def _aspects(
@@ -100,13 +91,12 @@ def _aspects(
 ) -> dict[str, dict[str, float | None]]:
     """Per aspect, in percent: the achievement rate of decided items, and the mean rating share
     over the valid groups' ballots (what "weak aspects" are judged on)."""
-    shares = [_aspect_shares(rubric, b.scores) for b in valid]
+    shares = [formula.aspect_shares(rubric, b.scores) for b in valid]
     out: dict[str, dict[str, float | None]] = {}
     for aspect in rubric.aspects:
-        achieved, count = decided.get(aspect.value, (0, 0))
-        rated = [s[aspect.value] for s in shares if aspect.value in s]
+        rated = [100 * s[aspect.value] for s in shares if aspect.value in s]
         out[aspect.value] = {
-            "ledger": 100 * achieved / count if count else None,
+            "ledger": achievement_rate(decided, aspect.value),
             "rating": fmean(rated) if rated else None,
         }
     return out
