@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -67,22 +68,33 @@ class EvaluationActivities:
             organizer, title, path = row.organizer_person_id, row.title, row.under_path
         if organizer is not None:
             message = texts.evaluation_rating_closed(title, missing)
-            with session_scope(self.deps.engine) as session:
-                notify(
-                    session,
-                    NotificationIn(
-                        dedupe_key=f"evaluation:{change.evaluation_id}:rating-closed",
-                        recipient_person_id=organizer,
-                        kind="evaluation",
-                        **message.fields(),
-                        entity_type="evaluation",
-                        entity_id=change.evaluation_id,
-                        link=f"/evaluations/{change.evaluation_id}",
-                        org_path=path,
-                    ),
-                    self.deps.settings,
-                )
+            key = f"evaluation:{change.evaluation_id}:rating-closed"
+            self._tell(key, organizer, "evaluation", message, change.evaluation_id, path)
         return count
+
+    def _tell(
+        self,
+        key: str,
+        person: str,
+        kind: str,
+        message: texts.Message,
+        evaluation_id: str,
+        org_path: str,
+        at: datetime | None = None,
+    ) -> None:
+        """One message about the evaluation, once per ``key`` whatever the retries."""
+        spec = NotificationIn(
+            dedupe_key=key,
+            recipient_person_id=person,
+            kind=kind,
+            **message.fields(),
+            entity_type="evaluation",
+            entity_id=evaluation_id,
+            org_path=org_path,
+            scheduled_for=at,
+        )
+        with session_scope(self.deps.engine) as session:
+            notify(session, spec, self.deps.settings)
 
     @activity.defn(name=PUBLISH_ACTIVITY)
     async def publish_evaluation(self, change: PhaseChange) -> int:
@@ -127,22 +139,8 @@ class EvaluationActivities:
             title, due = row.title, row.debriefing_due or row.rating_deadline
         for org_id, name, path, head in owing:
             message = texts.evaluation_debriefing_reminder(title, name, due, slot.days_before)
-            with session_scope(self.deps.engine) as session:
-                notify(
-                    session,
-                    NotificationIn(
-                        dedupe_key=f"evaluation:{slot.evaluation_id}:debriefing:{slot.days_before}:{org_id}",
-                        recipient_person_id=head,
-                        kind="reminder",
-                        **message.fields(),
-                        entity_type="evaluation",
-                        entity_id=slot.evaluation_id,
-                        link=f"/evaluations/{slot.evaluation_id}",
-                        org_path=path,
-                        scheduled_for=slot.at,
-                    ),
-                    self.deps.settings,
-                )
+            key = f"evaluation:{slot.evaluation_id}:debriefing:{slot.days_before}:{org_id}"
+            self._tell(key, head, "reminder", message, slot.evaluation_id, path, slot.at)
         return len(owing)
 
     @activity.defn(name=REMIND_RATERS_ACTIVITY)
@@ -156,20 +154,6 @@ class EvaluationActivities:
             title, deadline, path = row.title, row.rating_deadline, row.under_path
         for person, count in sorted(per_person.items()):
             message = texts.evaluation_rating_reminder(title, count, deadline, slot.days_before)
-            with session_scope(self.deps.engine) as session:
-                notify(
-                    session,
-                    NotificationIn(
-                        dedupe_key=f"evaluation:{slot.evaluation_id}:remind:{slot.days_before}:{person}",
-                        recipient_person_id=person,
-                        kind="reminder",
-                        **message.fields(),
-                        entity_type="evaluation",
-                        entity_id=slot.evaluation_id,
-                        link=f"/evaluations/{slot.evaluation_id}",
-                        org_path=path,
-                        scheduled_for=slot.at,
-                    ),
-                    self.deps.settings,
-                )
+            key = f"evaluation:{slot.evaluation_id}:remind:{slot.days_before}:{person}"
+            self._tell(key, person, "reminder", message, slot.evaluation_id, path, slot.at)
         return len(per_person)

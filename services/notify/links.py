@@ -16,4 +16,6 @@ def console_link(entity_type: str, entity_id: str) -> str:
         return letter_link(cycle_id, org_id)
     if entity_type == "problem":
         return f"/problems/{entity_id}"
+    if entity_type == "evaluation":
+        return f"/evaluations/{entity_id}"
     return "/me"

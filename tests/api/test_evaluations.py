@@ -255,6 +255,8 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
         keys = s.exec(
             select(Notification.dedupe_key).where(col(Notification.entity_id) == eid)
         ).all()
+        links = set(s.exec(select(Notification.link).where(col(Notification.entity_id) == eid)))
+    assert links == {f"/evaluations/{eid}"}  # every message leads to the evaluation's page
     reminders = [k for k in keys if ":remind:" in k]
     assert len(reminders) == 3 * invited  # 7, 3 and 1 days before, once per rater who owes
     owed = [k for k in keys if ":debriefing:" in k]
