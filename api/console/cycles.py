@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from api.console.charts import Chart, cascade_bars, proportion_bar
 from api.console.render import language
-from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, posting, to_signin
 from api.deps import get_temporal
 from api.steps import launch_cycle
 from services.accounts.models import Role
@@ -91,17 +91,15 @@ async def _cycle_body(form: Any, s: Session) -> CycleIn:
 @router.post("/cycles", response_model=None)
 async def launch(request: Request) -> Response:
     """Launch the year's cycle: the root's letter goes to its head at once."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     try:
         with Session(who.state.engine) as s:
             body = await _cycle_body(form, s)
             temporal = get_temporal(who.state)
-            letter = await launch_cycle(s, temporal, who.state.settings, who.principal, body)
+            letter = await launch_cycle(s, temporal, who.state.settings, pr, body)
     except DomainError as exc:
         kept = kept_input(form)
         return _cycles_page(request, who, exc.status, error=error_of(exc), form=kept)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, select
 
-from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, posting, show, to_signin
 from api.deps import get_temporal, released
 from services.core.clock import utcnow
 from services.core.errors import DomainError, NotFound
@@ -91,13 +91,7 @@ def _page(
 
 @router.get("/evaluations/{evaluation_id}", response_model=None)
 def evaluation(request: Request, evaluation_id: str) -> Response:
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        return _page(request, who, evaluation_id)
-    except DomainError as exc:
-        return who.refused(request, exc)
+    return show(request, lambda who: _page(request, who, evaluation_id))
 
 
 def _ballot(form: Any) -> BallotIn:
@@ -118,13 +112,10 @@ def _ballot(form: Any) -> BallotIn:
 @router.post("/evaluations/{evaluation_id}/{step}", response_model=None)
 async def evaluation_step(request: Request, evaluation_id: str, step: str) -> Response:
     """Cast a ballot, hand in the debriefing, close rating early or publish."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
-    pr = who.principal
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     tz = who.state.settings.timezone
     try:
         with Session(who.state.engine) as s:

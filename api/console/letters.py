@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
 from api.bodies import AmendIn, CommitmentIn, CommitmentReturnIn, ResubmitIn, ReturnIn
-from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, posting, show
 from api.deps import get_temporal
 from api.steps import amend_letter, decide_commitment, pledge, return_letter, sign_letter
 from services.accounts.store import actor_names
@@ -93,13 +93,7 @@ def _editing(request: Request, letter: LetterOut, kept: Any) -> ItemOut | str | 
 
 @router.get("/letters/{cycle_id}/{org_id}", response_model=None)
 def letter(request: Request, cycle_id: str, org_id: str) -> Response:
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        return _letter_page(request, who, cycle_id, org_id)
-    except DomainError as exc:
-        return who.refused(request, exc)
+    return show(request, lambda who: _letter_page(request, who, cycle_id, org_id))
 
 
 def _amend_body(form: Any) -> AmendIn:
@@ -125,13 +119,10 @@ def _amend_body(form: Any) -> AmendIn:
 @router.post("/letters/{cycle_id}/{org_id}/{step}", response_model=None)
 async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -> Response:
     """Sign (the hash shown on the page), return with a reason, amend an item, or pledge."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
-    pr = who.principal
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     try:
         with Session(who.state.engine) as s:
             temporal = get_temporal(who.state)
@@ -172,13 +163,10 @@ async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -
 @router.post("/commitments/{commitment_id}/{decision}", response_model=None)
 async def commitment_step(request: Request, commitment_id: str, decision: str) -> Response:
     """The issuer approves or returns a pledge; its author resubmits a returned one."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
-    pr = who.principal
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     with Session(who.state.engine) as s:
         try:
             c = commitment_in_scope(s, pr, commitment_id)

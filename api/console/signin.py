@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -64,6 +65,30 @@ class Visitor:
     def csrf_ok(self, form: Any) -> bool:
         sent = str(form.get("csrf") or "")
         return self.session is not None and same_token(sent, self.session.csrf)
+
+
+def show(request: Request, build: Callable[[Visitor], Response]) -> Response:
+    """A page for a signed-in visitor (anyone else goes to sign in); a refused read — 404,
+    403, … — becomes the error page."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return build(who)
+    except DomainError as exc:
+        return who.refused(request, exc)
+
+
+async def posting(request: Request) -> tuple[Visitor, Principal, Any] | Response:
+    """Who posts which form: a signed-in visitor whose form carries their CSRF token; anyone
+    else is sent to sign in, a form without the token refused."""
+    who = Visitor(request)
+    form = await request.form()
+    if who.principal is None:
+        return to_signin(request)
+    if not who.csrf_ok(form):
+        return refuse_post(request)
+    return who, who.principal, form
 
 
 def to_signin(request: Request) -> RedirectResponse:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.console.signin import Visitor, error_of, kept_input, refuse_post, to_signin
+from api.console.signin import Visitor, error_of, kept_input, posting, show, to_signin
 from api.deps import get_temporal
 from api.downloads import evidence_download
 from api.steps import (
@@ -108,16 +108,14 @@ def me(request: Request) -> Response:
 @router.post("/notifications/read", response_model=None)
 async def notifications_read(request: Request) -> Response:
     """Mark one notification (``id``) or all of the visitor's own read."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     raw = str(form.get("id") or "")
-    if who.principal.person_id is not None:
+    if pr.person_id is not None:
         with Session(who.state.engine) as s:
-            mark_read(s, who.principal.person_id, [int(raw)] if raw.isdigit() else None)
+            mark_read(s, pr.person_id, [int(raw)] if raw.isdigit() else None)
             s.commit()
     return RedirectResponse("/me#notifications", status_code=303)
 
@@ -172,13 +170,7 @@ def _problem_page(
 
 @router.get("/problems/{problem_id}", response_model=None)
 def problem(request: Request, problem_id: str) -> Response:
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        return _problem_page(request, who, problem_id)
-    except DomainError as exc:
-        return who.refused(request, exc)
+    return show(request, lambda who: _problem_page(request, who, problem_id))
 
 
 async def _action_body(form: Any, who: Visitor, s: Session) -> dict[str, Any]:
@@ -208,21 +200,17 @@ async def _action_body(form: Any, who: Visitor, s: Session) -> dict[str, Any]:
 
 @router.post("/problems/{problem_id}/{action}", response_model=None)
 async def problem_action(request: Request, problem_id: str, action: str) -> Response:
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     try:
         with Session(who.state.engine) as s:
-            visible_problem(s, who.principal, problem_id)  # scope first: no file kept otherwise
+            visible_problem(s, pr, problem_id)  # scope first: no file kept otherwise
             body = await _action_body(form, who, s)
             s.commit()  # the evidence is kept even if the step is refused (upload, then act)
             temporal = get_temporal(who.state)
-            await act_on_problem(
-                s, temporal, who.state.settings, who.principal, problem_id, action, body
-            )
+            await act_on_problem(s, temporal, who.state.settings, pr, problem_id, action, body)
     except DomainError as exc:
         kept = kept_input(form)
         return _problem_page(
@@ -276,34 +264,26 @@ def _item_page(
 
 @router.get("/items/{item_id}", response_model=None)
 def item_page(request: Request, item_id: str) -> Response:
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        return _item_page(request, who, item_id)
-    except DomainError as exc:
-        return who.refused(request, exc)
+    return show(request, lambda who: _item_page(request, who, item_id))
 
 
 @router.post("/items/{item_id}/progress", response_model=None)
 async def item_progress(request: Request, item_id: str) -> Response:
     """Report the figure reached so far, with a note and optionally a file as evidence."""
-    who = Visitor(request)
-    form = await request.form()
-    if who.principal is None:
-        return to_signin(request)
-    if not who.csrf_ok(form):
-        return refuse_post(request)
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
     try:
         with Session(who.state.engine) as s:
-            item_in_scope(s, who.principal, item_id)  # scope first: no file kept otherwise
+            item_in_scope(s, pr, item_id)  # scope first: no file kept otherwise
             body = await _action_body(form, who, s)
             s.commit()
             actual = parse_figure(str(body.get("actual", "")))
             await report_progress(
                 s,
                 get_temporal(who.state),
-                who.principal,
+                pr,
                 item_id,
                 actual,
                 str(body.get("note", "")),
