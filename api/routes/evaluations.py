@@ -6,16 +6,26 @@ workflow has started, so a refused or failed start leaves nothing behind."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
+from sqlmodel import Session
 
-from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
+from api.deps import (
+    PrincipalDep,
+    SessionDep,
+    StateDep,
+    TemporalClient,
+    TemporalDep,
+    released,
+)
 from api.limits import throttle_public_ballots
 from services.accounts.models import Role
+from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
 from services.core.errors import NotFound
 from services.core.ids import keyed_id
@@ -171,10 +181,9 @@ async def close_rating(
     evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
 ) -> EvaluationOut:
     """Close rating before the deadline: calibration starts and results are computed."""
-    organized_by(session, principal, evaluation_id)
-    step = OrganizerStep(account_id=principal.account_id)
-    await released(session, evaluations.close_rating(temporal, evaluation_id, step))
-    return progress(session, get_evaluation(session, principal, evaluation_id), "/")
+    return await _organizer_step(
+        evaluations.close_rating, evaluation_id, session, principal, temporal
+    )
 
 
 @router.post("/{evaluation_id}/publish")
@@ -182,9 +191,20 @@ async def publish(
     evaluation_id: str, session: SessionDep, principal: PrincipalDep, temporal: TemporalDep
 ) -> EvaluationOut:
     """Publish the calibrated results to every scoped reader; they never change afterwards."""
+    return await _organizer_step(evaluations.publish, evaluation_id, session, principal, temporal)
+
+
+async def _organizer_step(
+    update: Callable[[TemporalClient, str, OrganizerStep], Awaitable[str]],
+    evaluation_id: str,
+    session: Session,
+    principal: Principal,
+    temporal: TemporalClient,
+) -> EvaluationOut:
+    """The organizer's Update on the evaluation's workflow, then where the evaluation stands."""
     organized_by(session, principal, evaluation_id)
     step = OrganizerStep(account_id=principal.account_id)
-    await released(session, evaluations.publish(temporal, evaluation_id, step))
+    await released(session, update(temporal, evaluation_id, step))
     return progress(session, get_evaluation(session, principal, evaluation_id), "/")
 
 
