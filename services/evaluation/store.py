@@ -69,8 +69,7 @@ def create_evaluation(
     cycle = session.get(Cycle, body.cycle_id)
     if cycle is None:
         raise _invalid("cycle_id", f"unknown cycle {body.cycle_id!r}")
-    if not (principal.role in (Role.committee, Role.admin) and principal.in_scope(cycle.root_path)):
-        raise Forbidden(f"only the committee of {cycle.root_org_id!r} evaluates its tree")
+    require_root_committee(principal, cycle)
     if body.rating_deadline < today:
         raise _invalid("rating_deadline", f"{body.rating_deadline} is already past")
     subjects = subjects_of(session, cycle, body)
@@ -281,11 +280,16 @@ def visible_evaluations(session: Session, principal: Principal) -> list[Evaluati
 def organized_by(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
     """The evaluation, for the committee of its cycle's root (the organizer) only."""
     row = get_evaluation(session, principal, evaluation_id)
-    principal.require_role(Role.committee, Role.admin)
     cycle = session.get(Cycle, row.cycle_id)
-    if cycle is None or not principal.in_scope(cycle.root_path):
-        raise Forbidden("only the committee of the cycle's root organizes its evaluations")
+    assert cycle is not None  # an evaluation is created for an existing cycle
+    require_root_committee(principal, cycle)
     return row
+
+
+def require_root_committee(principal: Principal, cycle: Cycle) -> None:
+    """Evaluations are the business of the committee of the cycle's root (or an admin above)."""
+    if not (principal.role in (Role.committee, Role.admin) and principal.in_scope(cycle.root_path)):
+        raise Forbidden(f"only the committee of {cycle.root_org_id!r} organizes its evaluations")
 
 
 def results_in_scope(
