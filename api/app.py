@@ -31,6 +31,7 @@ from api.limits import BodyLimit, SlidingWindow
 from api.reconnect import attach_temporal
 from api.reconnect import stop as stop_attaching
 from api.routes import (
+    accountability,
     accounts,
     commitments,
     cycles,
@@ -72,6 +73,7 @@ ROUTERS = (
     evaluations.router,
     evaluations.people,
     evaluations.public,
+    accountability.router,
 )
 
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 from temporalio.client import Client
 
-from api.bodies import AmendIn, CommitmentIn
+from api.bodies import AmendIn, CommitmentIn, ItemEdit
 from api.deps import released
 from services.accounts.models import Role
 from services.accounts.principal import Principal
@@ -30,6 +30,8 @@ from services.cycle.contracts import (
     AmendRequest,
     CommitmentDecision,
     CommitmentRequest,
+    Confirmation,
+    ConfirmRequest,
     CycleRecord,
     ItemChange,
     LetterSnapshot,
@@ -39,7 +41,7 @@ from services.cycle.contracts import (
     cycle_id_for,
 )
 from services.cycle.models import Cycle
-from services.cycle.plan import ItemTemplate, item_text_errors
+from services.cycle.plan import ItemTemplate, Responsibility, item_text_errors
 from services.cycle.rules import (
     require_author,
     require_head,
@@ -90,6 +92,14 @@ async def return_letter(
     await released(session, cycle_client.return_letter(temporal, cycle_id, org_id, req))
 
 
+def _in_charge(it: ItemEdit, deputy_person_id: str | None) -> ItemTemplate:
+    """The template as sent; a direct item naming nobody goes to the org's deputy, as at issue."""
+    t = ItemTemplate.model_validate(it.model_dump(exclude={"item_id"}))
+    if t.responsibility is Responsibility.direct and t.assignee_person_id is None:
+        t.assignee_person_id = deputy_person_id
+    return t
+
+
 async def amend_letter(
     session: Session,
     temporal: Client,
@@ -110,12 +120,8 @@ async def amend_letter(
     ]
     if errors:
         raise Invalid("invalid items", errors=errors)
-    changes = [
-        ItemChange(
-            id=it.item_id, template=ItemTemplate.model_validate(it.model_dump(exclude={"item_id"}))
-        )
-        for it in body.items
-    ]
+    deputy = get_org(session, org_id).deputy_person_id
+    changes = [ItemChange(id=it.item_id, template=_in_charge(it, deputy)) for it in body.items]
     req = AmendRequest(actor=actor, changes=changes, reason=body.reason)
     await released(session, cycle_client.amend(temporal, cycle_id, org_id, req))
 
@@ -181,6 +187,26 @@ async def report_progress(
     req = ProgressRequest(actor=actor, item_id=item_id, actual=actual, note=note, evidence=evidence)
     step = cycle_client.report_progress(temporal, item.cycle_id, item.org_id, req)
     await released(session, step)
+
+
+async def confirm_achievement(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    item_id: str,
+    decision: Confirmation,
+    reason: str,
+) -> None:
+    """The issuer (the parent org's head; the committee for the root) confirms or rejects an
+    achievement reported on an item."""
+    item = item_in_scope(session, principal, item_id)
+    letter = letter_in_scope(session, principal, item.cycle_id, item.org_id)
+    actor = actor_for(session, principal, letter)
+    require_issuer(letter, actor, "confirm the achievements of its items")
+    req = ConfirmRequest(actor=actor, item_id=item_id, decision=decision, reason=reason)
+    await released(
+        session, cycle_client.confirm_achievement(temporal, item.cycle_id, item.org_id, req)
+    )
 
 
 def visible_problem(session: Session, principal: Principal, problem_id: str) -> Problem:

@@ -60,18 +60,21 @@ def demo_tree() -> OrgTreeIn:
         for b in range(1, branches + 1):
             orgs.append(OrgIn(id=f"{gb}-b{b}", name=f"Branch {g}.{b}", kind="branch", parent_id=gb))
     heads: dict[str, str] = {}
+    deputies: dict[str, str] = {}  # in charge of direct responsibilities
     heads["city"] = person("city", "Secretary")
-    for _ in range(3):
+    deputies["city"] = person("city", "Deputy secretary")
+    for _ in range(2):
         person("city", "Committee member")
     for o in orgs[1:]:
         heads[o.id] = person(o.id, "Secretary")
         person(o.id, "Member")
         if o.kind == "general_branch":
-            person(o.id, "Deputy secretary")
+            deputies[o.id] = person(o.id, "Deputy secretary")
     while counter < 40:
         person("gb-3-b4", "Member")
     for o in orgs:
         o.head_person_id = heads[o.id]
+        o.deputy_person_id = deputies.get(o.id)
     return OrgTreeIn(people=people, orgs=orgs)
 
 

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from services.core import retries
@@ -37,12 +36,11 @@ with workflow.unsafe.imports_passed_through():
         CommitmentDecision,
         CommitmentRequest,
         CommitmentSnapshot,
+        ConfirmRequest,
         CycleOrgInput,
         CycleOrgState,
         IssuedLetter,
         IssueLetterInput,
-        ItemSnapshot,
-        ItemState,
         LetterChange,
         LetterSnapshot,
         LetterState,
@@ -53,13 +51,14 @@ with workflow.unsafe.imports_passed_through():
     from services.cycle.rules import (
         check_amend,
         check_commit,
+        check_confirm,
         check_decision,
         check_progress,
         check_return,
         check_sign,
         open_state,
     )
-    from services.rectification.contracts import FLAG_ACTIVITY
+    from workflows.missed_items import flag_missed
     from workflows.org_deadlines import OrgDeadlines
 
 T = TypeVar("T")
@@ -238,39 +237,14 @@ class CycleOrgWorkflow:
             return
         await self._persist(step, transitions.SYSTEM, retry=retries.STEP)
         self.deadlines.arm_items(st)
-        await self._flag_missed()
+        await flag_missed(self._state())
 
     async def _close_year(self) -> None:
         """Unreached items are missed; the summary is written; nothing more is owed."""
         step = transitions.year_closed(self._state(), workflow.now())
         await self._persist(step, transitions.SYSTEM, retry=retries.STEP)
         self.closed = True
-        await self._flag_missed()
-
-    async def _flag_missed(self) -> None:
-        """A missed item flags a problem (source indicator) once: deterministic id per item."""
-        st = self._state()
-        missed = [
-            i for i in st.letter.items if i.state is ItemState.missed and i.id not in st.flagged
-        ]
-        wid = workflow.info().workflow_id
-
-        async def flag(i: ItemSnapshot) -> None:
-            try:
-                await workflow.execute_activity(
-                    FLAG_ACTIVITY,
-                    transitions.missed_item_problem(st, i, wid, workflow.now()),
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=retries.STEP,
-                )
-            except ActivityError as exc:
-                # Refused for good (e.g. the org was removed): the year goes on; the item stays
-                # missed in the read model and the refusal is in the workflow's history.
-                workflow.logger.warning("missed item %s not flagged: %s", i.id, exc.cause)
-            st.flagged.append(i.id)
-
-        if missed:
-            await asyncio.gather(*(flag(i) for i in missed))
+        await flag_missed(self._state())
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -367,6 +341,22 @@ class CycleOrgWorkflow:
     @report_progress.validator
     def _validate_progress(self, req: ProgressRequest) -> None:
         self._validate(check_progress, req)
+
+    @workflow.update(name=names.CONFIRM_UPDATE)
+    async def confirm_achievement(self, req: ConfirmRequest) -> LetterSnapshot:
+        """The issuer confirms or rejects an achievement (a repeated decision changes nothing)."""
+        await self._issued()
+        async with self.lock:
+            item = self._checked(check_confirm, req)
+            st = self._state()
+            if item is None:
+                return st.letter
+            step = transitions.confirmed(st.letter, item, req, workflow.now())
+            return await self._persist(step, req.actor.account_id)
+
+    @confirm_achievement.validator
+    def _validate_confirm(self, req: ConfirmRequest) -> None:
+        self._validate(check_confirm, req)
 
     # --- commitments ----------------------------------------------------------------------
 

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
+from api.steps import confirm_achievement as confirm_step
 from api.steps import report_progress as report_progress_step
 from services.core.text import Text
 from services.cycle.access import item_in_scope
-from services.cycle.contracts import ItemState
+from services.cycle.contracts import Confirmation, ItemState
 from services.cycle.queries import items_page
 from services.cycle.store import get_cycle
 from services.cycle.views import ItemOut
@@ -29,6 +30,12 @@ class ItemProgressIn(BaseModel):
     actual: float = Field(ge=0, allow_inf_nan=False)
     note: Text = Field(default="", max_length=4000)
     evidence: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ConfirmationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Confirmation
+    reason: Text = Field(default="", max_length=2000)  # required when rejecting
 
 
 @router.get("/items")
@@ -77,4 +84,18 @@ async def report_progress(
     await report_progress_step(
         session, temporal, principal, item_id, body.actual, body.note, body.evidence
     )
+    return ItemOut.of(item_in_scope(session, principal, item_id))
+
+
+@router.post("/items/{item_id}/confirmation")
+async def confirm_achievement(
+    item_id: str,
+    body: ConfirmationIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+) -> ItemOut:
+    """The issuer confirms or rejects an achievement reported on the item: only confirmed
+    achievements count in an evaluation's ledger part."""
+    await confirm_step(session, temporal, principal, item_id, body.decision, body.reason)
     return ItemOut.of(item_in_scope(session, principal, item_id))

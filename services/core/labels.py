@@ -62,6 +62,18 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "written_inquiry": ("Written inquiry", "书面函询"),
         "public_criticism": ("Public criticism", "通报批评"),
         "evaluation_poor": ("Graded poor in an evaluation", "考核评价为差"),
+        "admonishment": ("Admonishment", "诫勉"),
+        "organizational_adjustment": ("Organizational adjustment", "组织调整"),
+        "disciplinary_referral": ("Referred for discipline", "移送纪检监察机关"),
+    },
+    "appeal": {
+        "pending": ("Appeal pending", "申诉待处理"),
+        "upheld": ("Record upheld", "维持原问责"),
+        "overturned": ("Record overturned", "撤销问责"),
+    },
+    "confirmation": {
+        "confirmed": ("Achievement confirmed", "完成情况已确认"),
+        "rejected": ("Achievement rejected", "完成情况未获确认"),
     },
     "boolean": {"true": ("Yes", "是"), "false": ("No", "否")},
     "cycle_state": {"running": ("Running", "进行中"), "closed": ("Closed", "已结束")},
@@ -155,6 +167,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "amend": ("Amended", "修改"),
         "progress": ("Progress reported", "报告进展"),
         "decide": ("Items decided", "认定完成情况"),
+        "achievement_confirmed": ("Achievement confirmed", "确认完成情况"),
+        "achievement_rejected": ("Achievement rejected", "驳回完成情况"),
         "close": ("Closed", "结束"),
     },
     "ui": UI,  # the console's own words (services/core/words.py)

@@ -22,6 +22,7 @@ from services.core.settings import Settings
 from services.cycle.contracts import (
     AMEND_UPDATE,
     COMMIT_UPDATE,
+    CONFIRM_UPDATE,
     DECIDE_UPDATE,
     ISSUED_UPDATE,
     PROGRESS_UPDATE,
@@ -32,6 +33,7 @@ from services.cycle.contracts import (
     CommitmentDecision,
     CommitmentRequest,
     CommitmentSnapshot,
+    ConfirmRequest,
     CycleOrgInput,
     CycleRecord,
     LetterSnapshot,
@@ -117,6 +119,12 @@ async def report_progress(
     client: Client, cycle_id: str, org_id: str, req: ProgressRequest
 ) -> LetterSnapshot:
     return await _update(client, cycle_id, org_id, PROGRESS_UPDATE, req, LetterSnapshot)
+
+
+async def confirm_achievement(
+    client: Client, cycle_id: str, org_id: str, req: ConfirmRequest
+) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, CONFIRM_UPDATE, req, LetterSnapshot)
 
 
 async def submit_commitment(

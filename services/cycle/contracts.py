@@ -30,6 +30,7 @@ AMEND_UPDATE = "amend"
 PROGRESS_UPDATE = "report_progress"
 COMMIT_UPDATE = "submit_commitment"
 DECIDE_UPDATE = "decide_commitment"
+CONFIRM_UPDATE = "confirm_achievement"
 RECORD_LAUNCH_ACTIVITY = "record_launch"
 ISSUE_LETTER_ACTIVITY = "issue_letter"
 PERSIST_LETTER_ACTIVITY = "persist_letter"
@@ -52,6 +53,14 @@ class ItemState(StrEnum):
 
 
 DECIDED_ITEM_STATES = frozenset({ItemState.achieved, ItemState.missed})
+
+
+class Confirmation(StrEnum):
+    """The issuer's word on an item reported as reaching its target: only a confirmed
+    achievement counts in an evaluation's ledger part."""
+
+    confirmed = "confirmed"
+    rejected = "rejected"  # until the next report, which asks again
 
 
 class CommitmentState(StrEnum):
@@ -91,15 +100,24 @@ class ItemSnapshot(BaseModel):
     note: str = ""
     evidence: list[str] = Field(default_factory=list)
     decided_at: datetime | None = None
+    confirmation: Confirmation | None = None
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = None
+    confirmation_reason: str = ""
 
     def content(self) -> dict[str, Any]:
-        """What the signer agrees to (not the progress made since)."""
+        """What the signer agrees to (not the progress made since). ``evidence_required``
+        joins the signed text only when set, so letters signed before it existed keep their
+        hash."""
+        indicator = self.indicator.model_dump(mode="json")
+        if not indicator["evidence_required"]:
+            del indicator["evidence_required"]
         return {
             "id": self.id,
             "category": self.category.value,
             "responsibility": self.responsibility.value,
             "title": self.title,
-            "indicator": self.indicator.model_dump(mode="json"),
+            "indicator": indicator,
             "due": self.due.isoformat(),
             "assignee_person_id": self.assignee_person_id,
         }
@@ -153,14 +171,22 @@ def content_hash(cycle_id: str, org_id: str, org_name: str, items: list[ItemSnap
 
 
 def item_from_template(
-    t: ItemTemplate, cycle_id: str, org_id: str, seq: int, head_person_id: str | None
+    t: ItemTemplate,
+    cycle_id: str,
+    org_id: str,
+    seq: int,
+    head_person_id: str | None,
+    deputy_person_id: str | None = None,
 ) -> ItemSnapshot:
-    """Assignee by responsibility: the head (primary, direct), the org (collective), or the
-    named person (specific; the head when the template names nobody)."""
+    """Assignee by responsibility: the head (primary), the org (collective), the person in
+    charge (direct: the named person, else the org's deputy, else the head) or the named person
+    (specific; the head when the template names nobody)."""
     if t.responsibility is Responsibility.collective:
         assignee = None
     elif t.responsibility is Responsibility.specific:
         assignee = t.assignee_person_id or head_person_id
+    elif t.responsibility is Responsibility.direct:
+        assignee = t.assignee_person_id or deputy_person_id or head_person_id
     else:
         assignee = head_person_id
     return ItemSnapshot(
@@ -244,6 +270,13 @@ class ProgressRequest(BaseModel):
     actual: float
     note: str
     evidence: list[str]
+
+
+class ConfirmRequest(BaseModel):
+    actor: Actor
+    item_id: str
+    decision: Confirmation
+    reason: str
 
 
 class CommitmentRequest(BaseModel):

@@ -81,6 +81,7 @@ class Item(SQLModel, table=True):
     target: float
     unit: str = SQLField(max_length=40)
     standard: str = SQLField(default="", max_length=500)
+    evidence_required: bool = False
     due: date
     assignee_person_id: str | None = SQLField(default=None, max_length=64, index=True)
     state: str = SQLField(max_length=20)
@@ -88,6 +89,13 @@ class Item(SQLModel, table=True):
     note: str = SQLField(default="", sa_column=Column(Text, nullable=False))
     evidence: list[str] = SQLField(default_factory=list, sa_column=Column(JSON, nullable=False))
     decided_at: datetime | None = None
+    # The issuer's word on a reported achievement: confirmed, rejected, or None (not yet).
+    confirmation: str | None = SQLField(default=None, max_length=20)
+    confirmed_by: str | None = SQLField(default=None, max_length=64)
+    confirmed_at: datetime | None = None
+    confirmation_reason: str = SQLField(
+        default="", sa_column=Column(Text, nullable=False, server_default="")
+    )
     overdue_level: int = 0
     updated_at: datetime = SQLField(default_factory=utcnow)
 

@@ -43,6 +43,8 @@ class Indicator(BaseModel):
     target: float = Field(ge=0, allow_inf_nan=False)
     unit: str = Field(min_length=1, max_length=40)
     standard: str = Field(default="", max_length=500)
+    # The standard asks for proof: reaching the target is reported with evidence attached.
+    evidence_required: bool = False
 
 
 class ItemTemplate(BaseModel):
@@ -53,7 +55,9 @@ class ItemTemplate(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     indicator: Indicator
     due: date
-    assignee_person_id: str | None = None  # specific responsibility: a named person
+    # The named person: for specific responsibility; for direct, the person in charge (else
+    # the org's deputy).
+    assignee_person_id: str | None = None
 
 
 class Calendar(BaseModel):

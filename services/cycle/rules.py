@@ -19,6 +19,8 @@ from services.cycle.contracts import (
     CommitmentRequest,
     CommitmentSnapshot,
     CommitmentState,
+    Confirmation,
+    ConfirmRequest,
     CycleOrgState,
     ItemSnapshot,
     LetterState,
@@ -173,6 +175,39 @@ def check_progress(st: CycleOrgState, req: ProgressRequest) -> ItemSnapshot:
             f"item {item.id!r} was decided ({item.state.value}) at its due date",
             item.state.value,
         )
+    if (
+        item.indicator.evidence_required
+        and req.actual >= item.indicator.target
+        and not (item.evidence or req.evidence)
+    ):
+        raise _invalid(
+            "evidence",
+            f"the standard of {item.id!r} asks for evidence: attach it when reporting that "
+            "the target is reached",
+        )
+    return item
+
+
+def check_confirm(st: CycleOrgState, req: ConfirmRequest) -> ItemSnapshot | None:
+    """The issuer confirms or rejects an achievement reported (the target reached); the item
+    when there is something to do, None for a repeated decision (a retry)."""
+    item = st.letter.item(req.item_id)
+    if item is None:
+        raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
+    require_issuer(st.letter, req.actor, "confirm the achievements of its items")
+    if item.confirmation is req.decision:
+        return None
+    if item.confirmation is Confirmation.confirmed:
+        raise _illegal(f"the achievement of {item.id!r} is already confirmed", "confirmed")
+    if not item.reached():
+        raise _illegal(
+            f"item {item.id!r} is not reported as reaching its target "
+            f"({item.actual if item.actual is not None else 'nothing'} of "
+            f"{item.indicator.target:g} {item.indicator.unit})",
+            item.state.value,
+        )
+    if req.decision is Confirmation.rejected and not req.reason.strip():
+        raise _invalid("reason", "say why the achievement is rejected")
     return item
 
 

@@ -30,7 +30,8 @@ from services.cycle.contracts import (
     letter_id_for,
 )
 from services.cycle.models import Commitment, Cycle, Item, Letter
-from services.cycle.plan import Indicator, Plan, plan_errors, validate_against_tree
+from services.cycle.plan import Plan, plan_errors, validate_against_tree
+from services.cycle.views import indicator_of
 from services.org.contracts import ID_PATTERN
 from services.org.models import Org
 from services.org.queries import get_org, under_path
@@ -114,7 +115,7 @@ def build_letter(session: Session, cycle: Cycle, org: Org, at: datetime) -> Lett
     plan = Plan.model_validate(cycle.plan)
     templates = [*plan.templates.get(org.kind, []), *plan.extra_items.get(org.id, [])]
     items = [
-        item_from_template(t, cycle.id, org.id, seq, org.head_person_id)
+        item_from_template(t, cycle.id, org.id, seq, org.head_person_id, org.deputy_person_id)
         for seq, t in enumerate(templates, start=1)
     ]
     root = get_org(session, cycle.root_org_id)
@@ -151,6 +152,7 @@ def _item_row(s: LetterSnapshot, i: ItemSnapshot, at: datetime) -> dict[str, Any
         "target": i.indicator.target,
         "unit": i.indicator.unit,
         "standard": i.indicator.standard,
+        "evidence_required": i.indicator.evidence_required,
         "due": i.due,
         "assignee_person_id": i.assignee_person_id,
         "state": i.state.value,
@@ -158,6 +160,10 @@ def _item_row(s: LetterSnapshot, i: ItemSnapshot, at: datetime) -> dict[str, Any
         "note": i.note,
         "evidence": list(i.evidence),
         "decided_at": i.decided_at,
+        "confirmation": i.confirmation.value if i.confirmation else None,
+        "confirmed_by": i.confirmed_by,
+        "confirmed_at": i.confirmed_at,
+        "confirmation_reason": i.confirmation_reason,
         "updated_at": at,
     }
 
@@ -284,7 +290,7 @@ def _item_snapshot(i: Item) -> ItemSnapshot:
         category=i.category,  # type: ignore[arg-type]
         responsibility=i.responsibility,  # type: ignore[arg-type]
         title=i.title,
-        indicator=Indicator(metric=i.metric, target=i.target, unit=i.unit, standard=i.standard),
+        indicator=indicator_of(i),
         due=i.due,
         assignee_person_id=i.assignee_person_id,
         state=i.state,  # type: ignore[arg-type]
@@ -292,6 +298,10 @@ def _item_snapshot(i: Item) -> ItemSnapshot:
         note=i.note,
         evidence=list(i.evidence),
         decided_at=i.decided_at,
+        confirmation=i.confirmation,  # type: ignore[arg-type]
+        confirmed_by=i.confirmed_by,
+        confirmed_at=i.confirmed_at,
+        confirmation_reason=i.confirmation_reason,
     )
 
 

@@ -22,6 +22,8 @@ from services.cycle.contracts import (
     CommitmentRequest,
     CommitmentSnapshot,
     CommitmentState,
+    Confirmation,
+    ConfirmRequest,
     CycleOrgState,
     ItemSnapshot,
     ItemState,
@@ -135,7 +137,14 @@ def amended(letter: LetterSnapshot, req: AmendRequest) -> LetterStep:
     )
 
 
+def _with_item(letter: LetterSnapshot, updated: ItemSnapshot) -> LetterSnapshot:
+    return letter.model_copy(
+        update={"items": [updated if i.id == updated.id else i for i in letter.items]}
+    )
+
+
 def progressed(letter: LetterSnapshot, item: ItemSnapshot, req: ProgressRequest) -> LetterStep:
+    """A new figure; reaching the target asks the issuer to confirm (again, if rejected)."""
     updated = item.model_copy(
         update={
             "state": ItemState.in_progress,
@@ -144,11 +153,49 @@ def progressed(letter: LetterSnapshot, item: ItemSnapshot, req: ProgressRequest)
             "evidence": [*item.evidence, *(e for e in req.evidence if e not in item.evidence)],
         }
     )
-    new = letter.model_copy(
-        update={"items": [updated if i.id == item.id else i for i in letter.items]}
-    )
+    tell = None
+    if item.confirmation is not Confirmation.confirmed:
+        updated.confirmation = None  # a rejection holds until the next report
+    if updated.reached() and updated.confirmation is None:
+        message = texts.achievement_to_confirm(
+            letter.org_name, item.title, req.actual, item.indicator.unit
+        )
+        tell = _to(letter.issuer_person_id, message)
     payload = {"item_id": item.id, "actual": req.actual, "evidence": req.evidence}
-    return LetterStep(new=new, action="progress", payload=payload, item_ids=[item.id])
+    return LetterStep(
+        new=_with_item(letter, updated),
+        action="progress",
+        payload=payload,
+        item_ids=[item.id],
+        tell=tell,
+    )
+
+
+def confirmed(
+    letter: LetterSnapshot, item: ItemSnapshot, req: ConfirmRequest, now: datetime
+) -> LetterStep:
+    """The issuer's word on the achievement; a rejection tells whoever reported it."""
+    reason = req.reason.strip()
+    updated = item.model_copy(
+        update={
+            "confirmation": req.decision,
+            "confirmed_by": req.actor.person_id or req.actor.account_id,
+            "confirmed_at": now,
+            "confirmation_reason": reason,
+        }
+    )
+    tell = None
+    if req.decision is Confirmation.rejected:
+        reporter = item.assignee_person_id or letter.head_person_id
+        tell = _to(reporter, texts.achievement_rejected(item.title, reason))
+    payload = {"item_id": item.id, "decision": req.decision.value, "reason": reason}
+    return LetterStep(
+        new=_with_item(letter, updated),
+        action=f"achievement_{req.decision.value}",
+        payload=payload,
+        item_ids=[item.id],
+        tell=tell,
+    )
 
 
 def _decided(i: ItemSnapshot, now: datetime) -> ItemSnapshot:

@@ -17,6 +17,16 @@ from services.cycle.models import Commitment, Item, Letter
 from services.cycle.plan import Indicator
 
 
+def indicator_of(i: Item) -> Indicator:
+    return Indicator(
+        metric=i.metric,
+        target=i.target,
+        unit=i.unit,
+        standard=i.standard,
+        evidence_required=i.evidence_required,
+    )
+
+
 class ItemOut(BaseModel):
     item_id: str
     letter_id: str
@@ -34,6 +44,10 @@ class ItemOut(BaseModel):
     note: str
     evidence: list[str]
     decided_at: datetime | None
+    confirmation: str | None  # the issuer's word on a reported achievement
+    confirmed_by: str | None
+    confirmed_at: datetime | None
+    confirmation_reason: str
 
     @classmethod
     def of(cls, i: Item) -> ItemOut:
@@ -46,7 +60,7 @@ class ItemOut(BaseModel):
             category=i.category,
             responsibility=i.responsibility,
             title=i.title,
-            indicator=Indicator(metric=i.metric, target=i.target, unit=i.unit, standard=i.standard),
+            indicator=indicator_of(i),
             due=i.due,
             assignee_person_id=i.assignee_person_id,
             state=i.state,
@@ -54,6 +68,10 @@ class ItemOut(BaseModel):
             note=i.note,
             evidence=list(i.evidence),
             decided_at=i.decided_at,
+            confirmation=i.confirmation,
+            confirmed_by=i.confirmed_by,
+            confirmed_at=i.confirmed_at,
+            confirmation_reason=i.confirmation_reason,
         )
 
 

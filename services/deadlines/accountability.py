@@ -1,12 +1,15 @@
 """Accountability records: what an escalation step created (a reminder talk, a written inquiry,
-public criticism), naming org, person, reason and the linked letter, item or problem."""
+public criticism), a poor evaluation grade, or a committee recorded by hand
+(``services.accountability``), naming org, person, reason and the linked letter, item, problem or
+evaluation; the person concerned may appeal once."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import UniqueConstraint, func
+from sqlalchemy import JSON, Column, Text, UniqueConstraint, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -29,6 +32,12 @@ class Accountability(SQLModel, table=True):
     entity_id: str = Field(max_length=200, index=True)
     overdue_days: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+    # Recorded by hand: the committee account and what was decided (empty for the system's).
+    recorded_by: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    # The one appeal: {reason, at, state: pending|upheld|overturned, decided_by?, decided_at?,
+    # decision_reason?}.
+    appeal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class AccountabilityIn(BaseModel):
@@ -53,6 +62,9 @@ class AccountabilityOut(BaseModel):
     entity_id: str
     overdue_days: int
     created_at: datetime
+    recorded_by: str | None = None
+    outcome: str = ""
+    appeal: dict[str, Any] | None = None
 
 
 def record_accountability(session: Session, spec: AccountabilityIn) -> tuple[Accountability, bool]:

@@ -29,9 +29,12 @@ class EvaluationEntry(BaseModel):
 
 
 class AccountabilityEntry(BaseModel):
+    id: int
     kind: str
     org_id: str
     reason: str
+    outcome: str
+    appeal: str | None  # pending or upheld (an overturned record leaves the record)
     entity_type: str
     entity_id: str
     created_at: datetime
@@ -82,23 +85,33 @@ def person_record(session: Session, person_id: str) -> PersonRecord:
                 published_at=e.published_at,
             )
         )
-    records = session.exec(
+    return PersonRecord(
+        person_id=person_id,
+        evaluations=entries,
+        accountability=accountability_of(session, person_id),
+    )
+
+
+def accountability_of(session: Session, person_id: str) -> list[AccountabilityEntry]:
+    """The person's accountability records, newest first; one overturned on appeal is not part
+    of their record (it stays in the ledger and the audit trail, marked)."""
+    rows = session.exec(
         select(Accountability)
         .where(Accountability.person_id == person_id)
         .order_by(col(Accountability.created_at).desc())
     ).all()
-    return PersonRecord(
-        person_id=person_id,
-        evaluations=entries,
-        accountability=[
-            AccountabilityEntry(
-                kind=a.kind,
-                org_id=a.org_id,
-                reason=a.reason,
-                entity_type=a.entity_type,
-                entity_id=a.entity_id,
-                created_at=a.created_at,
-            )
-            for a in records
-        ],
-    )
+    return [
+        AccountabilityEntry(
+            id=a.id or 0,
+            kind=a.kind,
+            org_id=a.org_id,
+            reason=a.reason,
+            outcome=a.outcome,
+            appeal=a.appeal.get("state") if a.appeal else None,
+            entity_type=a.entity_type,
+            entity_id=a.entity_id,
+            created_at=a.created_at,
+        )
+        for a in rows
+        if not (a.appeal and a.appeal.get("state") == "overturned")
+    ]

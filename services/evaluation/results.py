@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from services.cycle.contracts import Confirmation
 from services.cycle.models import Cycle, Item
 from services.deadlines.accountability import Accountability
 from services.evaluation import formula
@@ -37,15 +38,16 @@ LOW_AGREEMENT = 0.5
 
 
 def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[int, int]]:
-    """aspect → (achieved, decided) of the org's own items in the cycle."""
+    """aspect → (achieved, decided) of the org's own items in the cycle; an achievement counts
+    only once the issuer confirmed it (reported figures alone are not trusted)."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for category, state, n in session.exec(
-        select(Item.category, Item.state, func.count())
+    for category, state, confirmation, n in session.exec(
+        select(Item.category, Item.state, Item.confirmation, func.count())
         .where(Item.cycle_id == cycle_id, Item.org_id == org_id, col(Item.state).in_(DECIDED))
-        .group_by(col(Item.category), col(Item.state))
+        .group_by(col(Item.category), col(Item.state), col(Item.confirmation))
     ).all():
         out[category][1] += int(n)
-        if state == "achieved":
+        if state == "achieved" and confirmation == Confirmation.confirmed:
             out[category][0] += int(n)
     return {k: (v[0], v[1]) for k, v in out.items()}
 

@@ -156,3 +156,57 @@ def evaluation_debriefing_reminder(title: str, org_name: str, due: date, days: i
         f"提醒：述职报告将于{d}截止——{org_name}",
         f"请于{d}前提交{org_name}在“{title}”中的述职报告（剩余{days}天）。",
     )
+
+
+def achievement_to_confirm(org_name: str, title: str, actual: float, unit: str) -> Message:
+    return Message(
+        f"Achievement to confirm — {org_name}",
+        f"{org_name} reports “{title}” reached its target ({actual:g} {unit}). Check the "
+        "evidence and confirm or reject the achievement: only confirmed ones count.",
+        f"完成情况待确认——{org_name}",
+        f"{org_name}报告“{title}”已达到目标（{actual:g}{unit}）。请核实佐证材料后确认或驳回；"
+        "只有经确认的完成情况计入考核。",
+    )
+
+
+def achievement_rejected(title: str, reason: str) -> Message:
+    return Message(
+        f"Achievement not confirmed — {title}",
+        f"The issuer did not confirm that “{title}” reached its target: {reason}. Report "
+        "again with the evidence asked for.",
+        f"完成情况未获确认——{title}",
+        f"下达单位未确认“{title}”已达到目标，理由：{reason}。请补充佐证材料后重新报告。",
+    )
+
+
+def accountability_recorded(kind: str, reason: str, outcome: str) -> Message:
+    en, zh = label("accountability", kind), label("accountability", kind, "zh")
+    return Message(
+        f"Accountability recorded: {en}",
+        f"{en}: {reason}{' — ' + outcome if outcome else ''}. You may appeal once, with a "
+        "reason, from your page.",
+        f"问责记录：{zh}",
+        f"{zh}：{reason}{'——' + outcome if outcome else ''}。"
+        "如有异议，可在个人页面申诉一次并说明理由。",
+    )
+
+
+def accountability_appealed(kind: str, reason: str) -> Message:
+    en, zh = label("accountability", kind), label("accountability", kind, "zh")
+    return Message(
+        f"Appeal against an accountability record: {en}",
+        f"The person concerned appeals: {reason}. Uphold or overturn the record.",
+        f"问责申诉：{zh}",
+        f"当事人提出申诉：{reason}。请作出维持或撤销的决定。",
+    )
+
+
+def accountability_appeal_decided(kind: str, decision: str, reason: str) -> Message:
+    en, zh = label("accountability", kind), label("accountability", kind, "zh")
+    d_en, d_zh = label("appeal", decision), label("appeal", decision, "zh")
+    return Message(
+        f"Your appeal was decided: {d_en} — {en}",
+        f"{d_en}: {reason}",
+        f"申诉处理结果：{d_zh}——{zh}",
+        f"{d_zh}：{reason}",
+    )

@@ -42,6 +42,7 @@ class OrgIn(BaseModel):
     kind: str = Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")
     parent_id: str | None = None
     head_person_id: str | None = None
+    deputy_person_id: str | None = None  # in charge of the org's direct responsibilities
 
 
 class OrgTreeIn(BaseModel):
@@ -59,6 +60,7 @@ class OrgOut(BaseModel):
     path: str
     depth: int
     head_person_id: str | None
+    deputy_person_id: str | None = None
 
     @classmethod
     def of(cls, org: Org) -> OrgOut:

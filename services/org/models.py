@@ -25,6 +25,8 @@ class Org(SQLModel, table=True):
     path: str = SQLField(sa_column=Column(String(2000), nullable=False, index=True))
     depth: int = 0
     head_person_id: str | None = SQLField(default=None, max_length=64)
+    # The person in charge of daily work (分管负责人): answers for items of direct responsibility.
+    deputy_person_id: str | None = SQLField(default=None, max_length=64)
     created_at: datetime = SQLField(default_factory=utcnow)
 
 

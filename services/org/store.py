@@ -30,9 +30,10 @@ def _validation_errors(exc: ValidationError, row: int, section: str) -> list[dic
 
 
 def parse_csv(text: str) -> OrgTreeIn:
-    """The CSV form: one org per row, columns id,name,kind,parent_id,head_person_id (header row)."""
+    """The CSV form: one org per row, columns id,name,kind,parent_id,head_person_id and
+    optionally deputy_person_id (header row)."""
     reader = csv.DictReader(io.StringIO(text))
-    wanted = {"id", "name", "kind", "parent_id", "head_person_id"}
+    wanted = {"id", "name", "kind", "parent_id", "head_person_id", "deputy_person_id"}
     header = set(reader.fieldnames or [])
     if "head" in header and "head_person_id" not in header:
         header = (header - {"head"}) | {"head_person_id"}
@@ -163,7 +164,9 @@ def _reference_errors(
     db_orgs = {
         o.id: o for o in session.exec(select(Org).where(col(Org.id).in_(referenced_parents))).all()
     }
-    referenced_heads = {o.head_person_id for _, o in file_orgs.values() if o.head_person_id}
+    referenced_heads = {
+        p for _, o in file_orgs.values() for p in (o.head_person_id, o.deputy_person_id) if p
+    }
     known_people = set(file_people) | _existing(
         session, Person, list(referenced_heads - set(file_people))
     )
@@ -175,8 +178,12 @@ def _reference_errors(
             errors.append(_row_error(n, "parent_id", f"unknown parent {o.parent_id!r}"))
         if o.parent_id == o.id:
             errors.append(_row_error(n, "parent_id", "an org cannot be its own parent"))
-        if o.head_person_id and o.head_person_id not in known_people:
-            errors.append(_row_error(n, "head_person_id", f"unknown person {o.head_person_id!r}"))
+        for field, person in (
+            ("head_person_id", o.head_person_id),
+            ("deputy_person_id", o.deputy_person_id),
+        ):
+            if person and person not in known_people:
+                errors.append(_row_error(n, field, f"unknown person {person!r}"))
     return db_orgs
 
 

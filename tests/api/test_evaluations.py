@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
 from services.core.clock import today_in
+from services.cycle.models import Item
 from services.deadlines.accountability import Accountability
 from services.evaluation.models import (
     Evaluation,
@@ -24,7 +26,7 @@ from services.evaluation.models import (
     EvaluationInvitation,
     EvaluationSubject,
 )
-from services.evaluation.results import subject_result
+from services.evaluation.results import decided_items, subject_result
 from services.notify.models import Notification
 from services.rectification.models import Problem
 from tests.support.cycles import eventually, launch
@@ -415,3 +417,41 @@ async def test_the_organizer_names_raters_until_rating_opens(w: World) -> None:
     ).status_code == 403
     progress = (await w.call("GET", f"/api/v1/evaluations/{eid}", w.committee)).json()
     assert progress["subjects"][0]["groups"]["external"] == {"invited": 1, "voted": 0}
+
+
+def test_only_confirmed_achievements_count_in_the_ledger_part(engine: Engine) -> None:
+    """Achieved items count once the issuer confirmed them; rejected or unconfirmed ones count
+    as decided but not achieved."""
+
+    def row(seq: int, state: str, confirmation: str | None, category: str = "ideology") -> Item:
+        return Item(
+            id=f"c-2027:o:{seq}",
+            cycle_id="c-2027",
+            org_id="o",
+            org_path="/o/",
+            letter_id="c-2027:o",
+            seq=seq,
+            category=category,
+            responsibility="primary",
+            title=f"item {seq}",
+            metric="m",
+            target=1,
+            unit="u",
+            due=date(2027, 6, 30),
+            state=state,
+            confirmation=confirmation,
+        )
+
+    with Session(engine) as s:
+        s.add_all(
+            [
+                row(1, "achieved", "confirmed"),
+                row(2, "achieved", "rejected"),
+                row(3, "achieved", None),
+                row(4, "missed", None),
+                row(5, "in_progress", None),
+                row(6, "achieved", "confirmed", "integrity"),
+            ]
+        )
+        s.commit()
+        assert decided_items(s, "c-2027", "o") == {"ideology": (1, 4), "integrity": (1, 1)}

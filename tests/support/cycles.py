@@ -55,6 +55,13 @@ def small_plan(year: int = YEAR, **over: Any) -> dict[str, Any]:
                     responsibility="specific",
                     category="integrity",
                     assignee_person_id="p-009",
+                    indicator={
+                        "metric": "talks",
+                        "target": 1,
+                        "unit": "talk",
+                        "standard": "minutes of the talk attached",
+                        "evidence_required": True,
+                    },
                 )
             ]
         },

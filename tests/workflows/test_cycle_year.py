@@ -227,6 +227,20 @@ async def _progress(w: World, cid: str) -> None:
         json={"actual": 5, "note": "five so far"},
     )
     assert r.status_code == 200 and r.json()["actual"] == 5, r.text
+    # The integrity talk's standard asks for proof: reaching its target needs evidence.
+    r = await w.call(
+        "POST", f"/api/v1/items/{talk['item_id']}/progress", member_b1, json={"actual": 1}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "evidence", r.text
+    # The debriefings reached their target: the issuer (gb-1's head, p-005) is asked to confirm.
+    with Session(w.stack.engine) as s:
+        asked = s.exec(
+            select(Notification).where(
+                Notification.recipient_person_id == "p-005",
+                col(Notification.subject).startswith("Achievement to confirm"),
+            )
+        ).all()
+    assert len(asked) == 1 and "Mid-year debriefings" in asked[0].body
 
 
 async def _commitments(w: World, cid: str) -> None:
@@ -299,6 +313,42 @@ async def _midyear(w: World, ts_fresh: WorkflowEnvironment, cid: str) -> None:
         json={"actual": 3, "note": "late"},
     )
     assert r.status_code == 409 and "decided" in r.json()["detail"]
+    await _confirmation(w, mid["item_id"])
+
+
+async def _confirmation(w: World, item_id: str) -> None:
+    """Only the issuer confirms or rejects an achievement; a rejection says why and tells the
+    assignee; a confirmation is final and a repeated one changes nothing."""
+    head_gb1, head_b1 = w.extra["head_gb1"], w.extra["head_b1"]
+    url = f"/api/v1/items/{item_id}/confirmation"
+    r = await w.call("POST", url, head_b1, json={"decision": "confirmed"})
+    assert r.status_code == 403 and "parent org" in r.json()["detail"], r.text
+    r = await w.call("POST", url, head_gb1, json={"decision": "rejected"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason", r.text
+    r = await w.call(
+        "POST", url, head_gb1, json={"decision": "rejected", "reason": "attach the minutes"}
+    )
+    assert r.status_code == 200 and r.json()["confirmation"] == "rejected", r.text
+    assert r.json()["confirmation_reason"] == "attach the minutes"
+    with Session(w.stack.engine) as s:
+        told = s.exec(
+            select(Notification).where(
+                Notification.recipient_person_id == "p-008",
+                col(Notification.subject).startswith("Achievement not confirmed"),
+            )
+        ).all()
+    assert len(told) == 1 and "attach the minutes" in told[0].body
+    for _ in range(2):  # a retried confirmation answers the same, writes one event
+        r = await w.call("POST", url, head_gb1, json={"decision": "confirmed"})
+        assert r.status_code == 200 and r.json()["confirmation"] == "confirmed", r.text
+        assert r.json()["confirmed_by"] == "p-005"
+    r = await w.call("POST", url, head_gb1, json={"decision": "rejected", "reason": "changed"})
+    assert r.status_code == 409 and r.json()["state"] == "confirmed", r.text
+    with Session(w.stack.engine) as s:
+        actions = s.exec(
+            select(AuditEvent.action).where(col(AuditEvent.action).startswith("achievement_"))
+        ).all()
+    assert sorted(actions) == ["achievement_confirmed", "achievement_rejected"]
 
 
 async def _year_end(w: World, ts_fresh: WorkflowEnvironment, cid: str) -> None:

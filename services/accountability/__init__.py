@@ -1,0 +1,1 @@
+"""Accountability recorded by hand by a committee, and the one appeal of the person concerned."""

@@ -1,0 +1,273 @@
+"""Accountability a committee records by hand (kind, reason, outcome, the linked problem or
+evaluation) and the one appeal the person concerned may make, decided by a committee in scope.
+
+Each step is one transaction with its audit event: the row, the event and the message land
+together or not at all. A retried record (same account and ``Idempotency-Key``) returns the row
+first written; the same key with a different record is a conflict, never a silent answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session, select
+
+from services.accounts.models import Account, Role
+from services.accounts.principal import Principal
+from services.audit.chain import append_event
+from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.ids import keyed_id
+from services.core.text import Text
+from services.deadlines.accountability import Accountability, AccountabilityOut
+from services.evaluation.models import Evaluation
+from services.notify import texts
+from services.notify.models import NotificationIn
+from services.notify.store import record_notification
+from services.org.contracts import ID_PATTERN
+from services.org.models import Org, Person
+from services.org.queries import get_org
+from services.rectification.models import Problem
+
+
+class ManualKind(StrEnum):
+    reminder_talk = "reminder_talk"  # 提醒谈话
+    written_inquiry = "written_inquiry"  # 书面函询
+    public_criticism = "public_criticism"  # 通报批评
+    admonishment = "admonishment"  # 诫勉
+    organizational_adjustment = "organizational_adjustment"  # 组织调整
+    disciplinary_referral = "disciplinary_referral"  # 移送纪检监察机关
+
+
+class AppealState(StrEnum):
+    pending = "pending"
+    upheld = "upheld"  # the record stands
+    overturned = "overturned"  # the record is withdrawn (kept, marked, out of the person's record)
+
+
+class AccountabilityRecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ManualKind
+    person_id: str = Field(pattern=ID_PATTERN)
+    reason: Text = Field(min_length=1, max_length=4000)
+    outcome: Text = Field(default="", max_length=4000)
+    problem_id: str | None = Field(default=None, max_length=200)
+    evaluation_id: str | None = Field(default=None, max_length=200)
+
+
+class AppealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Text = Field(min_length=1, max_length=4000)
+
+
+class AppealDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: AppealState = Field(description="upheld or overturned")
+    reason: Text = Field(min_length=1, max_length=4000)
+
+
+def _person_in_scope(session: Session, principal: Principal, person_id: str) -> tuple[Person, Org]:
+    """The person and the org they belong to, which must lie in the caller's scope: a committee
+    never records against, or decides for, someone outside its subtree."""
+    person = session.get(Person, person_id)
+    if person is None or person.org_id is None:
+        raise Invalid(
+            f"unknown person {person_id!r}",
+            errors=[{"field": "person_id", "message": f"no person {person_id!r} in an org"}],
+        )
+    org = get_org(session, person.org_id)
+    principal.require_scope(org)
+    return person, org
+
+
+def _link(session: Session, principal: Principal, body: AccountabilityRecordIn) -> tuple[str, str]:
+    if body.problem_id and body.evaluation_id:
+        raise Invalid(
+            "link a problem or an evaluation, not both",
+            errors=[{"field": "evaluation_id", "message": "give problem_id or evaluation_id"}],
+        )
+    if body.problem_id:
+        problem = session.get(Problem, body.problem_id)
+        if problem is None or not principal.in_scope(problem.org_path):
+            raise Invalid(
+                f"no problem {body.problem_id!r} in scope",
+                errors=[{"field": "problem_id", "message": "unknown problem"}],
+            )
+        return "problem", problem.id
+    if body.evaluation_id:
+        if session.get(Evaluation, body.evaluation_id) is None:
+            raise Invalid(
+                f"no evaluation {body.evaluation_id!r}",
+                errors=[{"field": "evaluation_id", "message": "unknown evaluation"}],
+            )
+        return "evaluation", body.evaluation_id
+    return "person", body.person_id
+
+
+def record_by_hand(
+    session: Session,
+    principal: Principal,
+    body: AccountabilityRecordIn,
+    idempotency_key: str | None,
+    at: datetime,
+) -> tuple[Accountability, bool]:
+    """Write the record, its audit event and the person's notice; (row, created)."""
+    principal.require_role(Role.admin, Role.committee)
+    person, org = _person_in_scope(session, principal, body.person_id)
+    entity_type, entity_id = _link(session, principal, body)
+    key = keyed_id("manual", principal.account_id, idempotency_key)
+    existing = session.exec(select(Accountability).where(Accountability.dedupe_key == key)).first()
+    if existing is not None:
+        same = (existing.kind, existing.person_id, existing.reason, existing.outcome) == (
+            body.kind.value,
+            body.person_id,
+            body.reason,
+            body.outcome,
+        )
+        if not same:
+            raise Conflict(
+                "this Idempotency-Key recorded a different accountability; use a new key",
+                state="recorded",
+            )
+        return existing, False
+    row = Accountability(
+        dedupe_key=key,
+        kind=body.kind.value,
+        org_id=org.id,
+        org_path=org.path,
+        person_id=person.id,
+        reason=body.reason,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        recorded_by=principal.account_id,
+        outcome=body.outcome,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    _event(session, row, principal, "accountability_recorded", body.model_dump(mode="json"), at)
+    _tell(
+        session,
+        row,
+        person.id,
+        "accountability_recorded",
+        at,
+        texts.accountability_recorded(body.kind.value, body.reason, body.outcome),
+    )
+    return row, True
+
+
+def visible_record(session: Session, principal: Principal, record_id: int) -> Accountability:
+    row = session.get(Accountability, record_id)
+    # Out of scope reads as absent: the answer never tells whether someone else's record exists.
+    if row is None or not principal.in_scope(row.org_path):
+        raise NotFound(f"no accountability record {record_id}", field="record_id")
+    return row
+
+
+def appeal(
+    session: Session, principal: Principal, record_id: int, body: AppealIn, at: datetime
+) -> Accountability:
+    """The person concerned appeals, once, with a reason; whoever recorded it is told."""
+    row = visible_record(session, principal, record_id)
+    if principal.person_id is None or principal.person_id != row.person_id:
+        raise Forbidden(f"only the person concerned ({row.person_id}) may appeal this record")
+    if row.appeal is not None:
+        raise Conflict(
+            f"record {record_id} was already appealed ({row.appeal['state']}); one appeal only",
+            state=str(row.appeal["state"]),
+        )
+    row.appeal = {"reason": body.reason, "at": at.isoformat(), "state": AppealState.pending}
+    session.add(row)
+    _event(session, row, principal, "accountability_appealed", {"reason": body.reason}, at)
+    recorder = session.get(Account, row.recorded_by) if row.recorded_by else None
+    if recorder is not None and recorder.person_id:
+        message = texts.accountability_appealed(row.kind, body.reason)
+        _tell(session, row, recorder.person_id, "accountability_appealed", at, message)
+    return row
+
+
+def decide_appeal(
+    session: Session, principal: Principal, record_id: int, body: AppealDecisionIn, at: datetime
+) -> Accountability:
+    """A committee in scope (never the appellant) upholds or overturns the appeal."""
+    principal.require_role(Role.admin, Role.committee)
+    row = visible_record(session, principal, record_id)
+    if principal.person_id is not None and principal.person_id == row.person_id:
+        raise Forbidden("the person concerned may not decide their own appeal")
+    state = row.appeal["state"] if row.appeal else "none"
+    if state != AppealState.pending:
+        raise Conflict(f"record {record_id} has no pending appeal ({state})", state=str(state))
+    if body.decision is AppealState.pending:
+        raise Invalid(
+            "decide upheld or overturned",
+            errors=[{"field": "decision", "message": "upheld or overturned"}],
+        )
+    assert row.appeal is not None
+    row.appeal = {
+        **row.appeal,
+        "state": body.decision.value,
+        "decided_by": principal.account_id,
+        "decided_at": at.isoformat(),
+        "decision_reason": body.reason,
+    }
+    session.add(row)
+    payload = {"decision": body.decision.value, "reason": body.reason}
+    _event(session, row, principal, "accountability_appeal_decided", payload, at)
+    if row.person_id:
+        message = texts.accountability_appeal_decided(row.kind, body.decision.value, body.reason)
+        _tell(session, row, row.person_id, "accountability_appeal_decided", at, message)
+    return row
+
+
+def _event(
+    session: Session,
+    row: Accountability,
+    principal: Principal,
+    action: str,
+    payload: dict[str, Any],
+    at: datetime,
+) -> None:
+    append_event(
+        session,
+        idempotency_key=f"accountability:{row.id}:{action}",
+        actor=principal.account_id,
+        action=action,
+        entity_type="accountability",
+        entity_id=str(row.id),
+        payload=payload,
+        at=at,
+        org_path=row.org_path,
+    )
+
+
+def _tell(
+    session: Session,
+    row: Accountability,
+    person_id: str,
+    kind: str,
+    at: datetime,
+    message: texts.Message,
+) -> None:
+    record_notification(
+        session,
+        NotificationIn(
+            dedupe_key=f"accountability:{row.id}:{kind}",
+            recipient_person_id=person_id,
+            kind=kind,
+            **message.fields(),
+            link="/me",
+            entity_type="accountability",
+            entity_id=str(row.id),
+            org_path=row.org_path,
+            scheduled_for=at,
+            fired_at=at,
+        ),
+    )
+
+
+def out(row: Accountability) -> AccountabilityOut:
+    return AccountabilityOut.model_validate(row, from_attributes=True)
