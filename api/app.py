@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 
 from api import problems as problem_json
+from api.console import accountability as console_accountability
 from api.console import cycles as console_cycles
 from api.console import evaluations as console_evaluations
 from api.console import ledger as console_ledger
@@ -88,6 +89,7 @@ CONSOLE_ROUTERS = [
     console_cycles.router,
     console_ledger.router,
     console_evaluations.router,
+    console_accountability.router,
 ]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.text import Text
+from services.cycle.contracts import Confirmation
 from services.cycle.plan import ItemTemplate
 
 
@@ -47,3 +48,11 @@ class ResubmitIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: Text | None = Field(default=None, min_length=1, max_length=4000)
     item_ids: list[str] | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ConfirmationIn(BaseModel):
+    """The issuer's word on an achievement reported on an item."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Confirmation
+    reason: Text = Field(default="", max_length=2000)  # required when rejecting

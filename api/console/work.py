@@ -13,19 +13,23 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from api.bodies import ConfirmationIn
 from api.console.signin import Visitor, error_of, kept_input, posting, show, to_signin
 from api.deps import get_temporal
 from api.downloads import evidence_download
 from api.steps import (
     act_on_problem,
+    confirm_achievement,
     report_progress,
     visible_problem,
 )
+from services.accountability.records import about, appeals_to_decide
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.accounts.store import actor_names
 from services.core.clock import utcnow
 from services.core.errors import DomainError, Invalid
+from services.core.parsing import parsed
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.queries import (
     commitments_returned_to,
@@ -34,7 +38,7 @@ from services.cycle.queries import (
     letters_to_sign,
     open_items_of,
 )
-from services.cycle.rules import require_reporter
+from services.cycle.rules import require_issuer, require_reporter
 from services.cycle.views import ItemOut
 from services.evidence.files import store_upload
 from services.notify.store import inbox, mark_read, unread_count
@@ -78,7 +82,13 @@ def me(request: Request) -> Response:
     who = Visitor(request)
     if who.principal is None:
         return to_signin(request)
+    return me_page(request, who)
+
+
+def me_page(request: Request, who: Visitor, status_code: int = 200, **extra: Any) -> Response:
+    """``/me``; a refused form posted from it is shown here with its error."""
     pr = who.principal
+    assert pr is not None
     with Session(who.state.engine) as s:
         person = s.get(Person, pr.person_id) if pr.person_id else None
         notes, _ = (
@@ -87,10 +97,14 @@ def me(request: Request) -> Response:
         committee = pr.role in (Role.committee, Role.admin)
         to_decide = commitments_to_decide(s, pr.person_id, pr.scope_path, committee)
         returned = commitments_returned_to(s, pr.person_id)
-        names = names_of(s, [c.person_id for c in to_decide])
+        appeals = appeals_to_decide(s, pr)
+        names = names_of(s, [c.person_id for c in to_decide] + [a.person_id for a in appeals])
         return who.render(
             request,
             "me.html",
+            status_code,
+            accountability=about(s, pr.person_id),
+            appeals=appeals,
             person_name=person.name if person else pr.role.value,
             letters=letters_to_sign(s, pr.person_id, pr.scope_path),
             items=[ItemOut.of(i) for i in open_items_of(s, pr.person_id, pr.scope_path)],
@@ -102,6 +116,7 @@ def me(request: Request) -> Response:
             deciding=awaiting_decision(s, pr.role.value, pr.scope_path),
             notifications=notes,
             unread=unread_count(s, pr.person_id),
+            **extra,
         )
 
 
@@ -243,12 +258,19 @@ def _item_page(
     with Session(who.state.engine) as s:
         item = item_in_scope(s, pr, item_id)
         row = letter_in_scope(s, pr, item.cycle_id, item.org_id, acting=False)
+        actor = actor_for(s, pr, row)
         try:
-            require_reporter(row, item, actor_for(s, pr, row))
+            require_reporter(row, item, actor)
             may_report = row.signed_version is not None and item.state in ("pending", "in_progress")
         except DomainError:
             may_report = False
-        names = names_of(s, [item.assignee_person_id])
+        try:
+            require_issuer(row, actor, "confirm")
+            reached = item.actual is not None and item.actual >= item.target
+            may_confirm = reached and item.confirmation != "confirmed" and row.closed_at is None
+        except DomainError:
+            may_confirm = False
+        names = names_of(s, [item.assignee_person_id, item.confirmed_by])
         out = ItemOut.of(item)
     return who.render(
         request,
@@ -258,6 +280,7 @@ def _item_page(
         org_name=row.org_name,
         names=names,
         may_report=may_report,
+        may_confirm=may_confirm,
         **extra,
     )
 
@@ -288,6 +311,26 @@ async def item_progress(request: Request, item_id: str) -> Response:
                 actual,
                 str(body.get("note", "")),
                 list(body.get("evidence", [])),
+            )
+    except DomainError as exc:
+        kept = kept_input(form)
+        return _item_page(request, who, item_id, exc.status, error=error_of(exc), form=kept)
+    return RedirectResponse(f"/items/{item_id}?done=1", status_code=303)
+
+
+@router.post("/items/{item_id}/confirmation", response_model=None)
+async def item_confirmation(request: Request, item_id: str) -> Response:
+    """The issuer confirms or rejects (with a reason) an achievement reported on the item."""
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
+    try:
+        raw = {"decision": form.get("decision"), "reason": form.get("reason") or ""}
+        body = parsed(ConfirmationIn, raw, "confirmation")
+        with Session(who.state.engine) as s:
+            await confirm_achievement(
+                s, get_temporal(who.state), pr, item_id, body.decision, body.reason
             )
     except DomainError as exc:
         kept = kept_input(form)

@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import ConfirmationIn
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
 from api.steps import confirm_achievement as confirm_step
 from api.steps import report_progress as report_progress_step
 from services.core.text import Text
 from services.cycle.access import item_in_scope
-from services.cycle.contracts import Confirmation, ItemState
+from services.cycle.contracts import ItemState
 from services.cycle.queries import items_page
 from services.cycle.store import get_cycle
 from services.cycle.views import ItemOut
@@ -30,12 +31,6 @@ class ItemProgressIn(BaseModel):
     actual: float = Field(ge=0, allow_inf_nan=False)
     note: Text = Field(default="", max_length=4000)
     evidence: list[str] = Field(default_factory=list, max_length=50)
-
-
-class ConfirmationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    decision: Confirmation
-    reason: Text = Field(default="", max_length=2000)  # required when rejecting
 
 
 @router.get("/items")

@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.accounts.models import Account, Role
 from services.accounts.principal import Principal
@@ -27,7 +27,7 @@ from services.notify.models import NotificationIn
 from services.notify.store import record_notification
 from services.org.contracts import ID_PATTERN
 from services.org.models import Org, Person
-from services.org.queries import get_org
+from services.org.queries import get_org, under_path
 from services.rectification.models import Problem
 
 
@@ -267,6 +267,38 @@ def _tell(
             fired_at=at,
         ),
     )
+
+
+def about(session: Session, person_id: str | None) -> list[Accountability]:
+    """Every record about the person, newest first (overturned ones too, marked)."""
+    if person_id is None:
+        return []
+    return list(
+        session.exec(
+            select(Accountability)
+            .where(Accountability.person_id == person_id)
+            .order_by(col(Accountability.id).desc())
+        ).all()
+    )
+
+
+def appeals_to_decide(session: Session, principal: Principal) -> list[Accountability]:
+    """Pending appeals in a committee's scope, oldest first (not the caller's own)."""
+    if principal.role not in (Role.admin, Role.committee):
+        return []
+    rows = session.exec(
+        select(Accountability)
+        .where(under_path(Accountability.org_path, principal.scope_path))
+        .where(col(Accountability.appeal).is_not(None))
+        .order_by(col(Accountability.id))
+    ).all()
+    return [
+        r
+        for r in rows
+        if r.appeal
+        and r.appeal.get("state") == AppealState.pending
+        and r.person_id != principal.person_id
+    ]
 
 
 def out(row: Accountability) -> AccountabilityOut:

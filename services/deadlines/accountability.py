@@ -37,7 +37,9 @@ class Accountability(SQLModel, table=True):
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     # The one appeal: {reason, at, state: pending|upheld|overturned, decided_by?, decided_at?,
     # decision_reason?}.
-    appeal: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    appeal: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class AccountabilityIn(BaseModel):
