@@ -16,6 +16,7 @@ from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.cycle import client as cycle_client
 from services.cycle.access import (
@@ -50,6 +51,10 @@ from services.cycle.rules import (
     require_reporter,
 )
 from services.cycle.store import CycleIn, checked_plan
+from services.evaluation import client as evaluations
+from services.evaluation.contracts import EvaluationIn, EvaluationPlan
+from services.evaluation.models import Evaluation
+from services.evaluation.store import create_evaluation
 from services.evidence.store import evidence_errors
 from services.org.models import Person
 from services.org.queries import get_org
@@ -301,3 +306,27 @@ async def launch_cycle(
     except CycleAlreadyLaunched:
         session.expire_all()
         raise _already(session.get(Cycle, cycle_id), cycle_id) from None
+
+
+async def begin_evaluation(
+    session: Session,
+    temporal: Client,
+    settings: Settings,
+    principal: Principal,
+    body: EvaluationIn,
+    idempotency_key: str | None,
+) -> Evaluation:
+    """The evaluation and its subjects written, then its workflow started (a retry with the
+    same key finds both)."""
+    evaluation_id = keyed_id("E", principal.account_id, idempotency_key)
+    row, _ = create_evaluation(session, body, principal, evaluation_id, today_in(settings.timezone))
+    session.flush()
+    plan = EvaluationPlan(
+        evaluation_id=row.id,
+        opens_on=row.opens_on,
+        rating_deadline=row.rating_deadline,
+        timezone=settings.timezone,
+        debriefing_due=row.debriefing_due,
+    )
+    await evaluations.start(temporal, settings, plan)
+    return row

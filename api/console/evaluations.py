@@ -9,6 +9,9 @@ through the same domain client, so every rule and refusal is the API's.
 
 from __future__ import annotations
 
+import json
+import secrets
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,15 +20,25 @@ from sqlmodel import Session, select
 
 from api.console.signin import Visitor, error_of, kept_input, posting, show, to_signin
 from api.deps import get_temporal, released
-from services.core.clock import utcnow
-from services.core.errors import DomainError, NotFound
+from api.steps import begin_evaluation
+from services.core.clock import today_in, utcnow
+from services.core.errors import DomainError, Invalid, NotFound
 from services.core.parsing import parsed
+from services.cycle.models import Cycle
 from services.evaluation import client as evaluations
 from services.evaluation.ballots import cast_ballot, my_ballots
 from services.evaluation.calibration import submit_debriefing
-from services.evaluation.contracts import BallotIn, DebriefingIn, Method, OrganizerStep, Rubric
+from services.evaluation.contracts import (
+    BallotIn,
+    DebriefingIn,
+    EvaluationIn,
+    Method,
+    OrganizerStep,
+    Rubric,
+)
 from services.evaluation.models import EvaluationSubject
 from services.evaluation.store import (
+    cycles_to_evaluate,
     get_evaluation,
     organized_by,
     progress,
@@ -41,9 +54,79 @@ def evaluation_list(request: Request) -> Response:
     who = Visitor(request)
     if who.principal is None:
         return to_signin(request)
+    return _list_page(request, who)
+
+
+def _list_page(request: Request, who: Visitor, status_code: int = 200, **extra: Any) -> Response:
+    """The evaluations in scope, and the form to start one for a committee of a cycle's root
+    (filled with a year-end evaluation of the root's children under the shipped rubric)."""
+    pr = who.principal
+    assert pr is not None
+    today = today_in(who.state.settings.timezone)
     with Session(who.state.engine) as s:
-        rows = visible_evaluations(s, who.principal)
-    return who.render(request, "evaluations.html", evaluations=rows)
+        rows = visible_evaluations(s, pr)
+        cycles = cycles_to_evaluate(s, pr)
+    defaults = {
+        "opens_on": today.isoformat(),
+        "rating_deadline": (today + timedelta(days=14)).isoformat(),
+        "debriefing_due": (today + timedelta(days=7)).isoformat(),
+        "levels": "1",
+        "kind": "yearend",
+        "form_key": secrets.token_hex(8),
+    }
+    extra["form"] = {**defaults, **extra.get("form", {})}
+    return who.render(
+        request, "evaluations.html", status_code, evaluations=rows, cycles=cycles, **extra
+    )
+
+
+async def _evaluation_body(form: Any, s: Session) -> EvaluationIn:
+    """The start form as the API's body (422 naming the field when it is not one)."""
+    upload = form.get("rubric")
+    rubric: Any = None
+    if upload is not None and not isinstance(upload, str) and upload.filename:
+        try:
+            rubric = json.loads(await upload.read())
+        except ValueError:
+            raise Invalid(
+                "the rubric file is not JSON", errors=[{"field": "rubric", "message": "not JSON"}]
+            ) from None
+    cycle = s.get(Cycle, str(form.get("cycle_id") or ""))
+    levels = [x.strip() for x in str(form.get("levels") or "").split(",") if x.strip()]
+    raw = {
+        "cycle_id": form.get("cycle_id"),
+        "kind": form.get("kind"),
+        "title": form.get("title"),
+        "subjects": {
+            "under": form.get("under") or (cycle.root_org_id if cycle else ""),
+            "levels": levels,
+        },
+        "rubric": rubric,
+        "opens_on": form.get("opens_on"),
+        "rating_deadline": form.get("rating_deadline"),
+        "debriefing_due": form.get("debriefing_due") or None,
+    }
+    return parsed(EvaluationIn, raw, "evaluation")
+
+
+@router.post("/evaluations", response_model=None)
+async def start(request: Request) -> Response:
+    """Start an evaluation from the form: the API's body, rules and refusals."""
+    got = await posting(request)
+    if isinstance(got, Response):
+        return got
+    who, pr, form = got
+    try:
+        with Session(who.state.engine) as s:
+            body = await _evaluation_body(form, s)
+            key = str(form.get("form_key") or "") or None  # a double submit starts one
+            temporal = get_temporal(who.state)
+            row = await begin_evaluation(s, temporal, who.state.settings, pr, body, key)
+            evaluation_id = row.id
+            s.commit()
+    except DomainError as exc:
+        return _list_page(request, who, exc.status, error=error_of(exc), form=kept_input(form))
+    return RedirectResponse(f"/evaluations/{evaluation_id}", status_code=303)
 
 
 def _page(

@@ -24,11 +24,11 @@ from api.deps import (
     released,
 )
 from api.limits import throttle_public_ballots
+from api.steps import begin_evaluation
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
 from services.core.errors import NotFound
-from services.core.ids import keyed_id
 from services.core.labels import Lang
 from services.cycle.store import get_cycle
 from services.evaluation import client as evaluations
@@ -48,11 +48,11 @@ from services.evaluation.contracts import (
     BallotIn,
     DebriefingIn,
     EvaluationIn,
-    EvaluationPlan,
     GroupName,
     OrganizerStep,
     PublicBallotIn,
     RatersIn,
+    Rubric,
 )
 from services.evaluation.defaults import DEFAULT_RUBRIC
 from services.evaluation.live import LiveView, live_view, rubric_for
@@ -60,7 +60,6 @@ from services.evaluation.models import EvaluationResult
 from services.evaluation.record import PersonRecord, person_record
 from services.evaluation.store import (
     EvaluationOut,
-    create_evaluation,
     get_evaluation,
     organized_by,
     progress,
@@ -87,21 +86,18 @@ async def start_evaluation(
     temporal: TemporalDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EvaluationStarted:
-    """The committee of the cycle's root evaluates orgs of its tree at the given levels.
-    Send ``Idempotency-Key`` to retry safely."""
-    settings = state.settings
-    evaluation_id = keyed_id("E", principal.account_id, idempotency_key)
-    row, _ = create_evaluation(session, body, principal, evaluation_id, today_in(settings.timezone))
-    session.flush()
-    plan = EvaluationPlan(
-        evaluation_id=row.id,
-        opens_on=row.opens_on,
-        rating_deadline=row.rating_deadline,
-        timezone=settings.timezone,
-        debriefing_due=row.debriefing_due,
+    """The committee of the cycle's root evaluates orgs of its tree at the given levels (the
+    shipped rubric when none is given). Send ``Idempotency-Key`` to retry safely."""
+    row = await begin_evaluation(
+        session, temporal, state.settings, principal, body, idempotency_key
     )
-    await evaluations.start(temporal, settings, plan)
     return EvaluationStarted(evaluation_id=row.id, phase=row.phase)
+
+
+@router.get("/rubric-template")
+def rubric_template(_: PrincipalDep) -> Rubric:
+    """The shipped rubric (five aspects, their indicators and weights), to edit and send back."""
+    return DEFAULT_RUBRIC
 
 
 @router.get("/live")

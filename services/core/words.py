@@ -244,4 +244,12 @@ UI: dict[str, tuple[str, str]] = {
     "uphold": ("Uphold the record", "维持"),
     "overturn": ("Overturn the record", "撤销"),
     "outcome": ("Outcome", "处理结果"),
+    "start_evaluation": ("Start an evaluation", "发起考核评价"),
+    "subjects_under": ("Evaluate the orgs under", "考核对象所属组织"),
+    "levels": ("At levels (1 = the root's children)", "层级（1 为下一级）"),
+    "kind": ("Kind", "类型"),
+    "rubric_file": (
+        "Rubric (JSON; empty: the shipped five-aspect rubric)",
+        "考核细则（JSON，不上传则使用内置的五方面细则）",
+    ),
 }

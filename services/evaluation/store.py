@@ -19,6 +19,7 @@ from services.audit.chain import append_event
 from services.core.errors import Forbidden, Invalid, NotFound
 from services.cycle.models import Cycle
 from services.evaluation.contracts import EvaluationIn, GroupName, Phase, PhaseChange
+from services.evaluation.defaults import DEFAULT_RUBRIC
 from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
@@ -83,7 +84,7 @@ def create_evaluation(
         under_org_id=under.id,
         under_path=under.path,
         levels=body.subjects.levels,
-        rubric=body.rubric.model_dump(mode="json"),
+        rubric=(body.rubric or DEFAULT_RUBRIC).model_dump(mode="json"),
         groups=[g.model_dump(mode="json") for g in body.groups],
         weights=body.weights.model_dump(mode="json"),
         opens_on=body.opens_on,
@@ -284,6 +285,14 @@ def organized_by(session: Session, principal: Principal, evaluation_id: str) -> 
     assert cycle is not None  # an evaluation is created for an existing cycle
     require_root_committee(principal, cycle)
     return row
+
+
+def cycles_to_evaluate(session: Session, principal: Principal) -> list[Cycle]:
+    """The cycles whose evaluations this account may organize, newest first."""
+    if principal.role not in (Role.committee, Role.admin):
+        return []
+    rows = session.exec(select(Cycle).order_by(col(Cycle.year).desc(), col(Cycle.id))).all()
+    return [c for c in rows if principal.in_scope(c.root_path)]
 
 
 def require_root_committee(principal: Principal, cycle: Cycle) -> None:

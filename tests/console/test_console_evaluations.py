@@ -72,3 +72,54 @@ async def test_published_results_show_only_the_readers_subtree(w: World) -> None
     page = (await sibling.get(f"/evaluations/{eid}")).text
     shown = page.split('id="results"')[1].split("</section>")[0]
     assert "General Branch 2" in shown and shown.count("<tr>") == 2  # header and gb-2 alone
+
+
+async def test_a_year_end_evaluation_started_from_the_page_with_the_shipped_rubric(
+    w: World,
+) -> None:
+    """On the demo tree: the committee of the root starts a year-end evaluation of the root's
+    children from the form (the shipped rubric, no file); a bad level is refused with the input
+    kept; a double submit starts one evaluation; a member sees no form."""
+    from sqlmodel import Session, col, func, select
+
+    from services.evaluation.defaults import DEFAULT_RUBRIC
+    from services.evaluation.models import Evaluation, EvaluationSubject
+
+    cid = await launch(w)
+    committee, c_csrf = await signed_in(w, w.committee)
+    page = (await committee.get("/evaluations?lang=en")).text
+    assert 'id="start-evaluation"' in page and 'value="yearend" selected' in page
+    key = re.search(r'name="form_key" value="([0-9a-f]+)"', page)
+    assert key is not None
+    form = {
+        "csrf": c_csrf,
+        "form_key": key.group(1),
+        "cycle_id": cid,
+        "kind": "yearend",
+        "title": "Year-end evaluation",
+        "levels": "7",
+        "opens_on": re.search(r'name="opens_on" type="date" value="([\d-]+)"', page).group(1),  # type: ignore[union-attr]
+        "rating_deadline": re.search(  # type: ignore[union-attr]
+            r'name="rating_deadline" type="date" value="([\d-]+)"', page
+        ).group(1),
+    }
+    bad = await committee.post("/evaluations", data=form)
+    assert bad.status_code == 422 and "subjects.levels.0" in bad.text
+    assert 'value="Year-end evaluation"' in bad.text
+    for _ in range(2):
+        r = await committee.post("/evaluations", data={**form, "levels": "1"})
+        assert r.status_code == 303, r.text
+    eid = r.headers["location"].rsplit("/", 1)[1]
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(Evaluation)).one() == 1
+        row = s.get(Evaluation, eid)
+        assert row is not None and row.rubric == DEFAULT_RUBRIC.model_dump(mode="json")
+        subjects = s.exec(
+            select(EvaluationSubject.org_id)
+            .where(EvaluationSubject.evaluation_id == eid)
+            .order_by(col(EvaluationSubject.org_id))
+        ).all()
+    assert subjects == ["gb-1", "gb-2", "gb-3"]
+    await eventually(lambda: phase(w, eid) == "rating", what="rating to open")
+    member, _ = await signed_in(w, w.owner)
+    assert 'id="start-evaluation"' not in (await member.get("/evaluations")).text
