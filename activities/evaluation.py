@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import datetime
+from typing import TypeVar
 
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -33,6 +35,8 @@ from services.notify.store import notify
 from services.rectification.contracts import FlagProblemInput
 
 FLAG_BATCH = 20  # rectifications started at once when publishing
+HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout is 30
+T = TypeVar("T")
 
 
 def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
@@ -44,6 +48,17 @@ def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
         )
     ).all()
     return [(p, g) for p, g in rows]
+
+
+async def _beating(work: Awaitable[T]) -> T:
+    """Await ``work`` (a computation in a thread) while heartbeating, so a lost worker is
+    noticed within the heartbeat timeout rather than the step's whole timeout."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 class EvaluationActivities:
@@ -63,7 +78,7 @@ class EvaluationActivities:
             row = session.get(Evaluation, change.evaluation_id)
             assert row is not None
             set_phase(session, change)
-            count = compute_results(session, row, change.at)
+            count = compute_results(session, row, change.at, tick=activity.heartbeat)
             missing = dict(Counter(g for _, g in _missing(session, row.id)))
             organizer, title, path = row.organizer_person_id, row.title, row.under_path
         if organizer is not None:
@@ -101,7 +116,7 @@ class EvaluationActivities:
         """The final computation, then published (the results never change again), and what
         they set in motion: poor grades on the heads' records, weak aspects as problems. A retry
         repeats none of it. Returns how many problems were opened or found."""
-        flags = await asyncio.to_thread(self._publish, change)
+        flags = await _beating(asyncio.to_thread(self._publish, change))
         opened = 0
         for batch in range(0, len(flags), FLAG_BATCH):
             done = await asyncio.gather(

@@ -42,6 +42,9 @@ with workflow.unsafe.imports_passed_through():
 
 SYSTEM = "system:evaluation"
 STEP_TIMEOUT = timedelta(minutes=10)  # computing every subject's result may take a while
+# The phase steps heartbeat while they compute and apply: a worker lost mid-step is noticed
+# within this, and the step retried on another, instead of after STEP_TIMEOUT.
+HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn(name=WORKFLOW)
@@ -119,7 +122,11 @@ class EvaluationWorkflow:
             evaluation_id=self.plan.evaluation_id, phase=phase, by=by, at=workflow.now()
         )
         await workflow.execute_activity(
-            activity, change, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retries.STEP
+            activity,
+            change,
+            start_to_close_timeout=STEP_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=retries.STEP,
         )
         self.phase = phase
 

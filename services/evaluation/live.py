@@ -13,7 +13,7 @@ from services.cycle.models import Cycle
 from services.evaluation import formula
 from services.evaluation.contracts import Rubric
 from services.evaluation.models import Evaluation
-from services.evaluation.results import achievement_rate, decided_items, deduction_events
+from services.evaluation.results import achievement_rate, decided_items_of, deduction_events_of
 from services.org.models import Org
 
 
@@ -48,10 +48,13 @@ def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: d
     children = session.exec(
         select(Org).where(Org.parent_id == org.id).order_by(col(Org.path))
     ).all()
+    orgs = [org, *children]
+    decided_of = decided_items_of(session, cycle.id, [o.id for o in orgs])
+    events_of = deduction_events_of(session, [(o.id, o.path) for o in orgs], cycle.launched_at)
     rows = []
-    for o in [org, *children]:
-        decided = decided_items(session, cycle.id, o.id)
-        off = formula.deductions(rubric, deduction_events(session, o.id, o.path, cycle.launched_at))
+    for o in orgs:
+        decided = decided_of.get(o.id, {})
+        off = formula.deductions(rubric, events_of[o.id])
         rows.append(
             LiveRow(
                 org_id=o.id,

@@ -6,10 +6,12 @@ every figure they stand on, so an auditor recomputes the same number from the ba
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from statistics import fmean
 from typing import Any
 
+from sqlalchemy import case
 from sqlmodel import Session, col, func, select
 
 from services.cycle.contracts import Confirmation
@@ -35,51 +37,85 @@ from services.reports.models import PublicReport
 
 DECIDED = ("achieved", "missed")
 LOW_AGREEMENT = 0.5
+IN_CHUNK = 500  # org ids per IN (...) list
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for i in range(0, len(ids), IN_CHUNK):
+        yield ids[i : i + IN_CHUNK]
 
 
 def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tuple[int, int]]:
-    """aspect → (achieved, decided) of the org's own items in the cycle; an achievement counts
-    only once the issuer confirmed it (reported figures alone are not trusted)."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for category, state, confirmation, n in session.exec(
-        select(Item.category, Item.state, Item.confirmation, func.count())
-        .where(Item.cycle_id == cycle_id, Item.org_id == org_id, col(Item.state).in_(DECIDED))
-        .group_by(col(Item.category), col(Item.state), col(Item.confirmation))
-    ).all():
-        out[category][1] += int(n)
-        if state == "achieved" and confirmation == Confirmation.confirmed:
-            out[category][0] += int(n)
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    """aspect → (achieved, decided) of the org's own items in the cycle."""
+    return decided_items_of(session, cycle_id, [org_id]).get(org_id, {})
 
 
-def deduction_events(
-    session: Session, org_id: str, org_path: str, since: datetime
-) -> dict[Any, int]:
-    """Deduction events of the org itself since the cycle was launched."""
-    escalations = session.exec(
-        select(func.count()).where(
-            Notification.kind == "escalation",
-            Notification.org_path == org_path,
-            col(Notification.created_at) >= since,
-        )
-    ).one()
-    records = session.exec(
-        select(func.count()).where(
-            Accountability.org_id == org_id, col(Accountability.created_at) >= since
-        )
-    ).one()
-    flagged = session.exec(
-        select(func.count()).where(
-            PublicReport.org_id == org_id,
-            PublicReport.status == "flagged",
-            col(PublicReport.created_at) >= since,
-        )
-    ).one()
-    return {
-        DeductionEvent.escalation: int(escalations),
-        DeductionEvent.accountability: int(records),
-        DeductionEvent.flagged_report: int(flagged),
+def decided_items_of(
+    session: Session, cycle_id: str, org_ids: Sequence[str]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per org, aspect → (achieved, decided) of its own items in the cycle, in one grouped query
+    per chunk of orgs; an achievement counts only once the issuer confirmed it (reported figures
+    alone are not trusted)."""
+    confirmed = case(
+        (
+            (col(Item.state) == "achieved") & (col(Item.confirmation) == Confirmation.confirmed),
+            1,
+        ),
+        else_=0,
+    )
+    out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+    for chunk in _chunks(org_ids):
+        for org_id, category, achieved, decided in session.exec(
+            select(Item.org_id, Item.category, func.sum(confirmed), func.count())
+            .where(
+                Item.cycle_id == cycle_id,
+                col(Item.org_id).in_(chunk),
+                col(Item.state).in_(DECIDED),
+            )
+            .group_by(col(Item.org_id), col(Item.category))
+        ).all():
+            out[org_id][category] = (int(achieved or 0), int(decided))
+    return dict(out)
+
+
+def deduction_events_of(
+    session: Session, orgs: Sequence[tuple[str, str]], since: datetime
+) -> dict[str, dict[Any, int]]:
+    """Per org (``(id, path)`` pairs), the deduction events of the org itself since the cycle
+    was launched: escalations, accountability records, public reports flagged as problems."""
+    by_path = {path: org_id for org_id, path in orgs}
+    out: dict[str, dict[Any, int]] = {
+        org_id: dict.fromkeys(DeductionEvent, 0) for org_id, _ in orgs
     }
+    for chunk in _chunks(list(by_path)):
+        for path, n in session.exec(
+            select(Notification.org_path, func.count())
+            .where(
+                Notification.kind == "escalation",
+                col(Notification.org_path).in_(chunk),
+                col(Notification.created_at) >= since,
+            )
+            .group_by(col(Notification.org_path))
+        ).all():
+            out[by_path[path]][DeductionEvent.escalation] = int(n)
+    for chunk in _chunks([o for o, _ in orgs]):
+        for org_id, n in session.exec(
+            select(Accountability.org_id, func.count())
+            .where(col(Accountability.org_id).in_(chunk), col(Accountability.created_at) >= since)
+            .group_by(col(Accountability.org_id))
+        ).all():
+            out[org_id][DeductionEvent.accountability] = int(n)
+        for org_id, n in session.exec(
+            select(PublicReport.org_id, func.count())
+            .where(
+                col(PublicReport.org_id).in_(chunk),
+                PublicReport.status == "flagged",
+                col(PublicReport.created_at) >= since,
+            )
+            .group_by(col(PublicReport.org_id))
+        ).all():
+            out[str(org_id)][DeductionEvent.flagged_report] = int(n)
+    return out
 
 
 def achievement_rate(decided: dict[str, tuple[int, int]], aspect: str) -> float | None:
@@ -110,10 +146,11 @@ def subject_result(
     ballots: list[EvaluationBallot],
     decided: dict[str, tuple[int, int]],
     events: dict[Any, int],
+    rubric: Rubric | None = None,
 ) -> dict[str, Any]:
     """Every figure of one subject's result (``final`` and ``grade`` included), unrounded but
-    for the final score."""
-    rubric = Rubric.model_validate(row.rubric)
+    for the final score. ``rubric``: the row's, already read (saves reading it per subject)."""
+    rubric = rubric or Rubric.model_validate(row.rubric)
     groups = [GroupSpec.model_validate(g) for g in row.groups]
     by_group: dict[str, list[EvaluationBallot]] = defaultdict(list)
     for b in ballots:
@@ -165,9 +202,12 @@ def subject_result(
     }
 
 
-def compute_results(session: Session, row: Evaluation, at: datetime) -> int:
+def compute_results(
+    session: Session, row: Evaluation, at: datetime, tick: Callable[[], None] = lambda: None
+) -> int:
     """(Re)compute and store every subject's result, ranked within its level; returns how many.
-    Published results are never recomputed."""
+    Published results are never recomputed. ``tick`` is called as subjects are done (an
+    activity heartbeats with it)."""
     if row.published_at is not None:
         return 0
     cycle = session.get(Cycle, row.cycle_id)
@@ -178,16 +218,19 @@ def compute_results(session: Session, row: Evaluation, at: datetime) -> int:
     ballots: dict[str, list[EvaluationBallot]] = defaultdict(list)
     for b in session.exec(select(EvaluationBallot).where(EvaluationBallot.evaluation_id == row.id)):
         ballots[b.subject_org_id].append(b)
-    computed = {
-        s.org_id: subject_result(
-            row,
-            s,
-            ballots[s.org_id],
-            decided_items(session, row.cycle_id, s.org_id),
-            deduction_events(session, s.org_id, s.org_path, cycle.launched_at),
+    tick()
+    decided = decided_items_of(session, row.cycle_id, [s.org_id for s in subjects])
+    events = deduction_events_of(
+        session, [(s.org_id, s.org_path) for s in subjects], cycle.launched_at
+    )
+    rubric = Rubric.model_validate(row.rubric)
+    computed: dict[str, dict[str, Any]] = {}
+    for n, s in enumerate(subjects, start=1):
+        computed[s.org_id] = subject_result(
+            row, s, ballots[s.org_id], decided.get(s.org_id, {}), events[s.org_id], rubric
         )
-        for s in subjects
-    }
+        if n % 100 == 0:
+            tick()
     by_level: dict[int, dict[str, float | None]] = defaultdict(dict)
     for s in subjects:
         by_level[s.level][s.org_id] = computed[s.org_id]["final"]
