@@ -78,6 +78,36 @@ def demo_tree() -> OrgTreeIn:
     return OrgTreeIn(people=people, orgs=orgs)
 
 
+def _heads_and_deputies(tree: OrgTreeIn) -> list[AccountIn]:
+    """Every other head, so a newcomer can walk the whole cascade (the console lists them): the
+    heads of general branches oversee their branch's rectifications, branch heads are members;
+    and the deputies, who answer for their org's direct responsibilities."""
+    names = {p.id: p.name for p in tree.people}
+    specs = []
+    for o in tree.orgs:
+        if o.deputy_person_id is not None:
+            specs.append(
+                AccountIn(
+                    role=Role.member,
+                    scope_org_id=o.id,
+                    person_id=o.deputy_person_id,
+                    label=f"{names[o.deputy_person_id]}, deputy of {o.name}",
+                )
+            )
+        if o.parent_id is None or o.id == "gb-1-b1" or o.head_person_id is None:
+            continue
+        role = Role.committee if o.kind == "general_branch" else Role.member
+        specs.append(
+            AccountIn(
+                role=role,
+                scope_org_id=o.id,
+                person_id=o.head_person_id,
+                label=f"{names[o.head_person_id]}, head of {o.name}",
+            )
+        )
+    return specs
+
+
 def load_demo(session: Session) -> DemoResult:
     tree = demo_tree()
     import_tree(session, tree)
@@ -94,21 +124,7 @@ def load_demo(session: Session) -> DemoResult:
         ),
         AccountIn(role=Role.auditor, scope_org_id="city", label="demo auditor"),
     ]
-    # Every other head, so a newcomer can walk the whole cascade (the console lists them): the
-    # heads of general branches oversee their branch's rectifications, branch heads are members.
-    names = {p.id: p.name for p in tree.people}
-    for o in tree.orgs[1:]:
-        if o.id == "gb-1-b1" or o.head_person_id is None:
-            continue
-        role = Role.committee if o.kind == "general_branch" else Role.member
-        specs.append(
-            AccountIn(
-                role=role,
-                scope_org_id=o.id,
-                person_id=o.head_person_id,
-                label=f"{names[o.head_person_id]}, head of {o.name}",
-            )
-        )
+    specs += _heads_and_deputies(tree)
     member = next(p for p in tree.people if p.org_id == "gb-1-b1" and p.title == "Member")
     specs.append(
         AccountIn(

@@ -313,7 +313,9 @@ class CycleOrgWorkflow:
             self._checked(check_amend, req)
             st = self._state()
             was_signed = st.letter.state is LetterState.signed
-            new = await self._persist(transitions.amended(st.letter, req), req.actor.account_id)
+            # Direct items go to the person they name from this patch on (the head before).
+            step = transitions.amended(st.letter, req, workflow.patched("direct-in-charge"))
+            new = await self._persist(step, req.actor.account_id)
             if was_signed or not self.deadlines.running("sign"):
                 self.deadlines.arm_signature(st)
             self.deadlines.arm_items(st)

@@ -32,6 +32,7 @@ from services.core.errors import DomainError, Invalid
 from services.core.parsing import parsed
 from services.cycle.access import actor_for, item_in_scope, letter_in_scope
 from services.cycle.queries import (
+    achievements_to_confirm,
     commitments_returned_to,
     commitments_to_decide,
     letters_to_pledge_on,
@@ -98,12 +99,14 @@ def me_page(request: Request, who: Visitor, status_code: int = 200, **extra: Any
         to_decide = commitments_to_decide(s, pr.person_id, pr.scope_path, committee)
         returned = commitments_returned_to(s, pr.person_id)
         appeals = appeals_to_decide(s, pr)
+        confirm = achievements_to_confirm(s, pr.person_id, pr.scope_path, committee)
         names = names_of(s, [c.person_id for c in to_decide] + [a.person_id for a in appeals])
         return who.render(
             request,
             "me.html",
             status_code,
             accountability=about(s, pr.person_id),
+            to_confirm=[ItemOut.of(i) for i in confirm],
             appeals=appeals,
             person_name=person.name if person else pr.role.value,
             letters=letters_to_sign(s, pr.person_id, pr.scope_path),

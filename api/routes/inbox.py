@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,6 +13,7 @@ from services.accounts.models import Role
 from services.core.errors import Forbidden
 from services.deadlines.accountability import AccountabilityOut, list_accountability
 from services.notify.models import NotificationOut
+from services.notify.retries import FailureOut, failures_page
 from services.notify.store import inbox, mark_read, unread_count
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
@@ -33,6 +34,22 @@ def get_notifications(
     if person != principal.person_id and principal.role is Role.member:
         raise Forbidden("members may read only their own notifications")
     rows, total = inbox(session, person, principal.scope_path, page.offset, page.page_size)
+    return Page.of(rows, total, page)
+
+
+@router.get("/notifications/failures")
+def get_delivery_failures(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    state: Literal["retrying", "delivered", "gave_up"] | None = None,
+    org: Annotated[str | None, Query(description="org whose subtree to list")] = None,
+) -> Page[FailureOut]:
+    """Deliveries that failed in scope (committee, admin, auditor): the channel, the error, the
+    attempts so far and the next one; ``gave_up`` once retries ran out or the receiver refused."""
+    principal.require_role(Role.admin, Role.committee, Role.auditor)
+    path = subtree_path(session, principal, org)
+    rows, total = failures_page(session, path, state, page.offset, page.page_size)
     return Page.of(rows, total, page)
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.accounts.models import Account, Role
@@ -97,7 +98,8 @@ def _link(session: Session, principal: Principal, body: AccountabilityRecordIn) 
             )
         return "problem", problem.id
     if body.evaluation_id:
-        if session.get(Evaluation, body.evaluation_id) is None:
+        evaluation = session.get(Evaluation, body.evaluation_id)
+        if evaluation is None or not principal.in_scope(evaluation.under_path):
             raise Invalid(
                 f"no evaluation {body.evaluation_id!r}",
                 errors=[{"field": "evaluation_id", "message": "unknown evaluation"}],
@@ -120,12 +122,14 @@ def record_by_hand(
     key = keyed_id("manual", principal.account_id, idempotency_key)
     existing = session.exec(select(Accountability).where(Accountability.dedupe_key == key)).first()
     if existing is not None:
-        same = (existing.kind, existing.person_id, existing.reason, existing.outcome) == (
-            body.kind.value,
-            body.person_id,
-            body.reason,
-            body.outcome,
-        )
+        same = (
+            existing.kind,
+            existing.person_id,
+            existing.reason,
+            existing.outcome,
+            existing.entity_type,
+            existing.entity_id,
+        ) == (body.kind.value, body.person_id, body.reason, body.outcome, entity_type, entity_id)
         if not same:
             raise Conflict(
                 "this Idempotency-Key recorded a different accountability; use a new key",
@@ -145,8 +149,12 @@ def record_by_hand(
         outcome=body.outcome,
         created_at=at,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # a concurrent retry with the same key won: answer its record
+        won = session.exec(select(Accountability).where(Accountability.dedupe_key == key)).one()
+        return won, False
     assert row.id is not None
     _event(session, row, principal, "accountability_recorded", body.model_dump(mode="json"), at)
     _tell(
@@ -174,7 +182,7 @@ def appeal(
     """The person concerned appeals, once, with a reason; whoever recorded it is told."""
     row = visible_record(session, principal, record_id)
     if principal.person_id is None or principal.person_id != row.person_id:
-        raise Forbidden(f"only the person concerned ({row.person_id}) may appeal this record")
+        raise Forbidden("only the person concerned may appeal this record")
     if row.appeal is not None:
         raise Conflict(
             f"record {record_id} was already appealed ({row.appeal['state']}); one appeal only",
@@ -198,6 +206,12 @@ def decide_appeal(
     row = visible_record(session, principal, record_id)
     if principal.person_id is not None and principal.person_id == row.person_id:
         raise Forbidden("the person concerned may not decide their own appeal")
+    above = _decider_path(session, row)
+    if not principal.in_scope(above):
+        raise Forbidden(
+            "an appeal is decided by the committee that recorded it or one above it, "
+            "not by a committee below"
+        )
     state = row.appeal["state"] if row.appeal else "none"
     if state != AppealState.pending:
         raise Conflict(f"record {record_id} has no pending appeal ({state})", state=str(state))
@@ -207,6 +221,7 @@ def decide_appeal(
             errors=[{"field": "decision", "message": "upheld or overturned"}],
         )
     assert row.appeal is not None
+    row.overturned = body.decision is AppealState.overturned
     row.appeal = {
         **row.appeal,
         "state": body.decision.value,
@@ -221,6 +236,18 @@ def decide_appeal(
         message = texts.accountability_appeal_decided(row.kind, body.decision.value, body.reason)
         _tell(session, row, row.person_id, "accountability_appeal_decided", at, message)
     return row
+
+
+def _decider_path(session: Session, row: Accountability) -> str:
+    """The subtree whose committee (or one above) decides the appeal: the recording account's
+    scope, or for a record the system made (an escalation, a poor grade) the org's parent."""
+    recorder = session.get(Account, row.recorded_by) if row.recorded_by else None
+    if recorder is not None:
+        if recorder.scope_org_id is None:
+            return "/"  # an installation-wide admin recorded it
+        return get_org(session, recorder.scope_org_id).path
+    parent = row.org_path.rstrip("/").rsplit("/", 1)[0] + "/"
+    return parent if parent != "/" else row.org_path
 
 
 def _event(

@@ -82,6 +82,8 @@ class Settings(BaseSettings):
 
     # Notification channels: any of log, smtp, webhook.
     notify_channels: list[str] = Field(default_factory=lambda: ["log"])
+    # How often the worker retries deliveries that failed (services.notify.retries), seconds.
+    delivery_retry_seconds: float = Field(default=30, gt=0, le=3600)
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_starttls: bool = False

@@ -167,6 +167,34 @@ def open_items_of(session: Session, person_id: str | None, under: str) -> list[I
     return list(rows)
 
 
+def achievements_to_confirm(
+    session: Session, person_id: str | None, under: str, committee: bool = False
+) -> list[Item]:
+    """Items that reached their target on letters this person issued (for a committee, the
+    root letters of its subtree too), waiting for a confirmation, while the year is open."""
+    issuers: list[Any] = []
+    if person_id is not None:
+        issuers.append(Letter.issuer_person_id == person_id)
+    if committee:
+        issuers.append(col(Letter.issuer_person_id).is_(None))
+    if not issuers:
+        return []
+    rows = session.exec(
+        select(Item)
+        .join(Letter, col(Letter.id) == col(Item.letter_id))
+        .where(
+            or_(*issuers),
+            col(Letter.closed_at).is_(None),
+            col(Item.actual) >= col(Item.target),
+            col(Item.confirmation).is_(None),
+            under_path(Item.org_path, under),
+        )
+        .order_by(col(Item.due), col(Item.id))
+        .limit(200)
+    ).all()
+    return list(rows)
+
+
 def commitments_to_decide(
     session: Session, person_id: str | None, under: str, committee: bool = False
 ) -> list[Commitment]:

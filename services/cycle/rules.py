@@ -195,6 +195,9 @@ def check_confirm(st: CycleOrgState, req: ConfirmRequest) -> ItemSnapshot | None
     if item is None:
         raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
     require_issuer(st.letter, req.actor, "confirm the achievements of its items")
+    answerable = item.assignee_person_id or st.letter.head_person_id
+    if req.actor.person_id is not None and req.actor.person_id == answerable:
+        raise _forbidden(f"{answerable} answers for {item.id!r}: someone else confirms it")
     if item.confirmation is req.decision:
         return None
     if item.confirmation is Confirmation.confirmed:

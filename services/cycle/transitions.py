@@ -34,6 +34,7 @@ from services.cycle.contracts import (
     content_hash,
     item_from_template,
 )
+from services.cycle.plan import Responsibility
 from services.notify import texts
 from services.rectification.contracts import (
     Category,
@@ -45,6 +46,12 @@ from services.rectification.contracts import (
 )
 
 SYSTEM = "system:cycle"
+UNCONFIRMED: dict[str, Any] = {
+    "confirmation": None,
+    "confirmed_by": None,
+    "confirmed_at": None,
+    "confirmation_reason": "",
+}
 
 
 class LetterStep(BaseModel):
@@ -88,15 +95,20 @@ def returned(letter: LetterSnapshot, reason: str) -> LetterStep:
 
 
 def _amended_items(
-    letter: LetterSnapshot, req: AmendRequest
+    letter: LetterSnapshot, req: AmendRequest, named_direct: bool
 ) -> tuple[list[ItemSnapshot], list[str]]:
-    """Items after the changes (changed in place, new ones appended), and the ids touched."""
+    """Items after the changes (changed in place, new ones appended), and the ids touched.
+    ``named_direct``: a direct item goes to the person it names (before, to the head: kept for
+    amendments replayed from histories recorded then)."""
     items = list(letter.items)
     next_seq = max((i.seq for i in items), default=0) + 1
     touched: list[str] = []
     for ch in req.changes:
+        template = ch.template
+        if not named_direct and template.responsibility is Responsibility.direct:
+            template = template.model_copy(update={"assignee_person_id": None})
         fresh = item_from_template(
-            ch.template, letter.cycle_id, letter.org_id, next_seq, letter.head_person_id
+            template, letter.cycle_id, letter.org_id, next_seq, letter.head_person_id
         )
         if ch.id is None:
             items.append(fresh)
@@ -112,15 +124,16 @@ def _amended_items(
                 "indicator": fresh.indicator,
                 "due": fresh.due,
                 "assignee_person_id": fresh.assignee_person_id,
+                **UNCONFIRMED,  # a changed item's achievement is confirmed anew
             }
         )
         touched.append(ch.id)
     return items, touched
 
 
-def amended(letter: LetterSnapshot, req: AmendRequest) -> LetterStep:
+def amended(letter: LetterSnapshot, req: AmendRequest, named_direct: bool = True) -> LetterStep:
     """A new version with the changed and added items, to be signed again."""
-    items, touched = _amended_items(letter, req)
+    items, touched = _amended_items(letter, req, named_direct)
     new = letter.model_copy(
         update={
             "items": items,
@@ -155,7 +168,7 @@ def progressed(letter: LetterSnapshot, item: ItemSnapshot, req: ProgressRequest)
     )
     tell = None
     if item.confirmation is not Confirmation.confirmed:
-        updated.confirmation = None  # a rejection holds until the next report
+        updated = updated.model_copy(update=UNCONFIRMED)  # a rejection holds until now
     if updated.reached() and updated.confirmation is None:
         message = texts.achievement_to_confirm(
             letter.org_name, item.title, req.actual, item.indicator.unit
@@ -187,7 +200,8 @@ def confirmed(
     tell = None
     if req.decision is Confirmation.rejected:
         reporter = item.assignee_person_id or letter.head_person_id
-        tell = _to(reporter, texts.achievement_rejected(item.title, reason))
+        open_ = item.state not in DECIDED_ITEM_STATES
+        tell = _to(reporter, texts.achievement_rejected(item.title, reason, open_))
     payload = {"item_id": item.id, "decision": req.decision.value, "reason": reason}
     return LetterStep(
         new=_with_item(letter, updated),

@@ -37,6 +37,8 @@ class Accountability(SQLModel, table=True):
     outcome: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     # The one appeal: {reason, at, state: pending|upheld|overturned, decided_by?, decided_at?,
     # decision_reason?}.
+    # Overturned on appeal: out of the person's record and of evaluations' deductions.
+    overturned: bool = False
     appeal: dict[str, Any] | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
     )
@@ -67,6 +69,7 @@ class AccountabilityOut(BaseModel):
     recorded_by: str | None = None
     outcome: str = ""
     appeal: dict[str, Any] | None = None
+    overturned: bool = False
 
 
 def record_accountability(session: Session, spec: AccountabilityIn) -> tuple[Accountability, bool]:

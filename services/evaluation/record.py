@@ -113,5 +113,5 @@ def accountability_of(session: Session, person_id: str) -> list[AccountabilityEn
             created_at=a.created_at,
         )
         for a in rows
-        if not (a.appeal and a.appeal.get("state") == "overturned")
+        if not a.overturned
     ]

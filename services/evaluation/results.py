@@ -101,7 +101,11 @@ def deduction_events_of(
     for chunk in _chunks([o for o, _ in orgs]):
         for org_id, n in session.exec(
             select(Accountability.org_id, func.count())
-            .where(col(Accountability.org_id).in_(chunk), col(Accountability.created_at) >= since)
+            .where(
+                col(Accountability.org_id).in_(chunk),
+                col(Accountability.created_at) >= since,
+                col(Accountability.overturned).is_(False),
+            )
             .group_by(col(Accountability.org_id))
         ).all():
             out[org_id][DeductionEvent.accountability] = int(n)
@@ -216,6 +220,7 @@ def compute_results(
         select(EvaluationSubject).where(EvaluationSubject.evaluation_id == row.id)
     ).all()
     ballots: dict[str, list[EvaluationBallot]] = defaultdict(list)
+    tick()
     for b in session.exec(select(EvaluationBallot).where(EvaluationBallot.evaluation_id == row.id)):
         ballots[b.subject_org_id].append(b)
     tick()

@@ -12,7 +12,6 @@ import hmac
 import html
 import json
 import smtplib
-import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -28,7 +27,13 @@ log = get_logger(__name__)
 
 
 class DeliveryError(Exception):
-    """A channel failed; the activity is retried and re-sends only undelivered channels."""
+    """A channel failed. ``permanent``: the receiver refused this message (a 4xx other than
+    408/429), so trying again will not help; otherwise it is retried on the bounded schedule of
+    ``services.notify.retries``."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def _message_id(dedupe_key: str) -> str:
@@ -93,7 +98,9 @@ def _send_smtp(n: Notification, recipient: Person | None, settings: Settings) ->
 
 def _send_webhook(n: Notification, recipient: Person | None, settings: Settings) -> None:
     if not settings.webhook_url:
-        raise DeliveryError("webhook channel is enabled but DUTYLEDGER_WEBHOOK_URL is not set")
+        raise DeliveryError(
+            "webhook channel is enabled but DUTYLEDGER_WEBHOOK_URL is not set", permanent=True
+        )
     body = json.dumps(
         {
             "dedupe_key": n.dedupe_key,
@@ -113,20 +120,15 @@ def _send_webhook(n: Notification, recipient: Person | None, settings: Settings)
         headers[SIGNATURE_HEADER] = webhook_signature(
             settings.webhook_secret.get_secret_value(), body
         )
-    # A few quick retries with backoff here; beyond that the activity's own retry policy takes over.
-    last: str = ""
-    for attempt in range(3):
-        try:
-            r = httpx.post(settings.webhook_url, content=body, headers=headers, timeout=10)
-            if r.status_code < 300:
-                return
-            last = f"HTTP {r.status_code}"
-            if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
-                break  # the receiver refuses this message; retrying will not change that
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.2 * 2**attempt)
-    raise DeliveryError(f"webhook: {last}")
+    # One attempt, briefly: whoever sent it must not wait on a slow receiver (a deadline's
+    # activity is one); a failure is retried later on the bounded schedule.
+    try:
+        r = httpx.post(settings.webhook_url, content=body, headers=headers, timeout=5)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"webhook: {exc}") from exc
+    if r.status_code >= 300:
+        refused = 400 <= r.status_code < 500 and r.status_code not in (408, 429)
+        raise DeliveryError(f"webhook: HTTP {r.status_code}", permanent=refused)
 
 
 SENDERS = {"log": _send_log, "smtp": _send_smtp, "webhook": _send_webhook}

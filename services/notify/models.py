@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from services.core.clock import utcnow
@@ -51,6 +51,30 @@ class NotificationDelivery(SQLModel, table=True):
     notification_id: int = Field(foreign_key="notifications.id", index=True)
     channel: str = Field(max_length=20)
     delivered_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryFailure(SQLModel, table=True):
+    """A channel that failed to deliver a notification, and its retries: ``retrying`` until
+    ``next_attempt_at``, then ``delivered`` or, after the last attempt or a refusal,
+    ``gave_up``. Kept for operators (``GET /api/v1/notifications/failures``)."""
+
+    __tablename__ = "notification_failures"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_failure_channel"),
+        Index("ix_notification_failures_due", "state", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: int = Field(foreign_key="notifications.id", index=True)
+    channel: str = Field(max_length=20)
+    org_path: str = Field(default="", max_length=2000, index=True)
+    state: str = Field(max_length=20)  # retrying | delivered | gave_up
+    attempts: int = 1
+    permanent: bool = False
+    last_error: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    first_failed_at: datetime = Field(default_factory=utcnow)
+    last_attempt_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime | None = None
 
 
 class NotificationIn(BaseModel):

@@ -7,6 +7,7 @@ activity or a restarted worker re-sends only what was never delivered.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, update
@@ -25,6 +26,7 @@ from services.notify.models import (
     NotificationIn,
     NotificationOut,
 )
+from services.notify.retries import record_failures
 from services.org.models import Person
 from services.org.queries import under_path
 
@@ -51,11 +53,16 @@ def record_notification(session: Session, spec: NotificationIn) -> Notification:
     return row
 
 
-def deliver(session: OrmSession, n: Notification, settings: Settings) -> list[str]:
-    """Send through every configured channel not yet delivered; record each delivery as it succeeds.
+def deliver(
+    session: OrmSession,
+    n: Notification,
+    settings: Settings,
+    channels: Iterable[str] | None = None,
+) -> dict[str, DeliveryError]:
+    """Send through every configured channel (or those of ``channels``) not yet delivered;
+    record each delivery as it succeeds. Returns the channels that failed, with why.
 
     Commits after each channel so a later failure does not undo a delivery already made.
-    Raises DeliveryError if any channel failed (the caller's retry re-sends only those).
     """
     assert n.id is not None
     done = set(
@@ -64,38 +71,40 @@ def deliver(session: OrmSession, n: Notification, settings: Settings) -> list[st
         ).scalars()
     )
     recipient = session.get(Person, n.recipient_person_id) if n.recipient_person_id else None
-    failures: list[str] = []
-    sent: list[str] = []
-    for channel in settings.notify_channels:
+    failed: dict[str, DeliveryError] = {}
+    for channel in channels if channels is not None else settings.notify_channels:
         if channel in done:
             continue
         sender = SENDERS.get(channel)
         if sender is None:
-            failures.append(f"unknown channel {channel!r}")
+            failed[channel] = DeliveryError(f"unknown channel {channel!r}", permanent=True)
             continue
         try:
             sender(n, recipient, settings)
         except DeliveryError as exc:
-            failures.append(str(exc))
+            failed[channel] = exc
             continue
         session.add(NotificationDelivery(notification_id=n.id, channel=channel))
         session.commit()
-        sent.append(channel)
-    if not failures and n.sent_at is None:
+        done.add(channel)
+    if n.sent_at is None and all(c in done for c in settings.notify_channels):
         n.sent_at = utcnow()
         session.add(n)
         session.commit()
-    if failures:
-        raise DeliveryError("; ".join(failures))
-    return sent
+    return failed
 
 
 def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notification:
-    """Record (once) and deliver (each channel once) one notification."""
+    """Record (once) and deliver (each channel once) one notification. A channel that fails is
+    recorded and retried later on its own schedule (``services.notify.retries``): whoever
+    notifies — a deadline above all — never waits on a receiver, nor fails because of one."""
     n = record_notification(session, spec)
     session.commit()
     if n.sent_at is None:
-        deliver(session, n, settings)
+        failed = deliver(session, n, settings)
+        if failed:
+            record_failures(session, n, failed, utcnow())
+            session.commit()
     return n
 
 

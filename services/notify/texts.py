@@ -169,13 +169,22 @@ def achievement_to_confirm(org_name: str, title: str, actual: float, unit: str) 
     )
 
 
-def achievement_rejected(title: str, reason: str) -> Message:
+def achievement_rejected(title: str, reason: str, may_report: bool) -> Message:
+    """``may_report``: the item is still open, so a new report asks again; once decided, the
+    achievement simply does not count."""
+    then_en = (
+        "Report again with the evidence asked for."
+        if may_report
+        else "The item was decided at its due date: the achievement does not count."
+    )
+    then_zh = (
+        "请补充佐证材料后重新报告。" if may_report else "该事项已到期认定，此项完成情况不计入考核。"
+    )
     return Message(
         f"Achievement not confirmed — {title}",
-        f"The issuer did not confirm that “{title}” reached its target: {reason}. Report "
-        "again with the evidence asked for.",
+        f"The issuer did not confirm that “{title}” reached its target: {reason}. {then_en}",
         f"完成情况未获确认——{title}",
-        f"下达单位未确认“{title}”已达到目标，理由：{reason}。请补充佐证材料后重新报告。",
+        f"下达单位未确认“{title}”已达到目标，理由：{reason}。{then_zh}",
     )
 
 

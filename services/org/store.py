@@ -173,18 +173,36 @@ def _reference_errors(
     for n, p in enumerate(tree.people, start=1):
         if p.org_id and p.org_id not in file_orgs and p.org_id not in db_orgs:
             errors.append(_row_error(n, "org_id", f"unknown org {p.org_id!r}", "people"))
+    people_orgs = {p.id: p.org_id for p in tree.people}
+    known_orgs = set(file_orgs) | set(db_orgs)
     for n, o in file_orgs.values():
-        if o.parent_id and o.parent_id not in file_orgs and o.parent_id not in db_orgs:
-            errors.append(_row_error(n, "parent_id", f"unknown parent {o.parent_id!r}"))
-        if o.parent_id == o.id:
-            errors.append(_row_error(n, "parent_id", "an org cannot be its own parent"))
-        for field, person in (
-            ("head_person_id", o.head_person_id),
-            ("deputy_person_id", o.deputy_person_id),
-        ):
-            if person and person not in known_people:
-                errors.append(_row_error(n, field, f"unknown person {person!r}"))
+        errors.extend(_org_row_errors(n, o, known_orgs, known_people, people_orgs))
     return db_orgs
+
+
+def _org_row_errors(
+    n: int,
+    o: OrgIn,
+    known_orgs: set[str],
+    known_people: set[str],
+    people_orgs: dict[str, str | None],
+) -> list[dict[str, Any]]:
+    errors = []
+    if o.parent_id and o.parent_id not in known_orgs:
+        errors.append(_row_error(n, "parent_id", f"unknown parent {o.parent_id!r}"))
+    if o.parent_id == o.id:
+        errors.append(_row_error(n, "parent_id", "an org cannot be its own parent"))
+    for field, person in (
+        ("head_person_id", o.head_person_id),
+        ("deputy_person_id", o.deputy_person_id),
+    ):
+        if person and person not in known_people:
+            errors.append(_row_error(n, field, f"unknown person {person!r}"))
+    deputy = o.deputy_person_id
+    if deputy in people_orgs and people_orgs[deputy] != o.id:
+        # The person in charge of the org's direct items belongs to it (so they see them).
+        errors.append(_row_error(n, "deputy_person_id", f"{deputy!r} is not in {o.id!r}"))
+    return errors
 
 
 def _paths(

@@ -7,6 +7,7 @@ the org's deputy."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.audit.chain import AuditEvent
 from services.deadlines.accountability import Accountability
-from services.notify.models import Notification
+from services.notify.models import DeliveryFailure, Notification
 from services.org.models import Org
 from tests.support.cycles import eventually, item, launch, sign, small_plan
 from tests.support.world import World, world
@@ -102,7 +103,7 @@ async def test_record_appeal_and_decision(w: World) -> None:
     )
     assert r.status_code == 404, r.text
     r = await w.call("POST", f"/api/v1/accountability/{rid}/appeal", w.owner, json={"reason": "x"})
-    assert r.status_code == 403 and "p-008" in r.text
+    assert r.status_code == 403 and "person concerned" in r.text
     r = await w.call("POST", f"/api/v1/accountability/{rid}/decision", w.committee, json={})
     assert r.status_code in (404, 405)
     r = await w.call(
@@ -126,6 +127,28 @@ async def test_record_appeal_and_decision(w: World) -> None:
     # The record stands in the person's record while the appeal is pending.
     record = (await w.call("GET", "/api/v1/people/p-008/record", w.committee)).json()
     assert [a["appeal"] for a in record["accountability"]] == ["pending"]
+    # A committee below the one that recorded it may not decide: gb-1's committee recorded
+    # this one, so gb-1's or the city's decides; the city's record is the city's to decide.
+    r = await w.call(
+        "POST",
+        "/api/v1/accountability",
+        w.committee,
+        json=record_body(reason="recorded by the city"),
+    )
+    city_record = r.json()["id"]
+    await w.call(
+        "POST",
+        f"/api/v1/accountability/{city_record}/appeal",
+        w.other_member,
+        json={"reason": "not me"},
+    )
+    r = await w.call(
+        "POST",
+        f"/api/v1/accountability/{city_record}/appeal/decision",
+        w.committee_gb1,
+        json={"decision": "overturned", "reason": "we like them"},
+    )
+    assert r.status_code == 403 and "not by a committee below" in r.text, r.text
     r = await w.call(
         "POST",
         f"/api/v1/accountability/{rid}/appeal/decision",
@@ -134,17 +157,20 @@ async def test_record_appeal_and_decision(w: World) -> None:
     )
     assert r.status_code == 200 and r.json()["appeal"]["state"] == "overturned", r.text
     record = (await w.call("GET", "/api/v1/people/p-008/record", w.committee)).json()
-    assert record["accountability"] == []
+    assert [a["id"] for a in record["accountability"]] == [city_record]  # rid left it
     listed = (await w.call("GET", "/api/v1/accountability", w.auditor)).json()
-    assert listed["items"][0]["appeal"]["state"] == "overturned"
+    states = {a["id"]: (a["appeal"]["state"], a["overturned"]) for a in listed["items"]}
+    assert states == {rid: ("overturned", True), city_record: ("pending", False)}
     with Session(w.stack.engine) as s:
         actions = s.exec(
             select(AuditEvent.action)
-            .where(AuditEvent.entity_type == "accountability")
+            .where(AuditEvent.entity_type == "accountability", AuditEvent.entity_id == str(rid))
             .order_by(col(AuditEvent.seq))
         ).all()
         told = s.exec(
-            select(Notification.kind).where(Notification.entity_type == "accountability")
+            select(Notification.kind).where(
+                Notification.entity_type == "accountability", Notification.entity_id == str(rid)
+            )
         ).all()
     assert actions == [
         "accountability_recorded",
@@ -190,3 +216,41 @@ async def test_direct_responsibility_goes_to_the_deputy(w: World) -> None:
     assert r.status_code == 200, r.text
     added = next(i for i in r.json()["items"] if i["title"] == "Study assessment")
     assert added["assignee_person_id"] == "p-007"
+
+
+async def test_failed_deliveries_are_listed_in_scope(w: World) -> None:
+    """Operators see what could not be delivered, in their subtree only; members do not."""
+    with Session(w.stack.engine) as s:
+        n = Notification(
+            dedupe_key="k-fail",
+            recipient_person_id="p-008",
+            kind="escalation",
+            subject="Overdue",
+            body="b",
+            org_path="/city/gb-1/gb-1-b1/",
+        )
+        s.add(n)
+        s.flush()
+        assert n.id is not None
+        s.add(
+            DeliveryFailure(
+                notification_id=n.id,
+                channel="webhook",
+                org_path=n.org_path,
+                state="gave_up",
+                permanent=True,
+                last_error="webhook: HTTP 410",
+                next_attempt_at=None,
+                first_failed_at=datetime.now(UTC),
+            )
+        )
+        s.commit()
+    url = "/api/v1/notifications/failures"
+    seen = (await w.call("GET", f"{url}?state=gave_up", w.auditor)).json()
+    assert [(f["dedupe_key"], f["channel"], f["last_error"]) for f in seen["items"]] == [
+        ("k-fail", "webhook", "webhook: HTTP 410")
+    ]
+    assert (await w.call("GET", f"{url}?state=retrying", w.auditor)).json()["total"] == 0
+    assert (await w.call("GET", url, w.committee_gb2)).json()["total"] == 0  # another subtree
+    assert (await w.call("GET", url, w.owner)).status_code == 403
+    assert (await w.call("GET", f"{url}?state=lost", w.auditor)).status_code == 422

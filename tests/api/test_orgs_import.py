@@ -128,6 +128,17 @@ REFUSALS = [
         {"row": 1, "field": "head_person_id", "fragment": "unknown person 'ghost'"},
     ),
     (
+        "deputy from another org",
+        {
+            "people": [{"id": "p-x", "name": "X", "org_id": "b"}],
+            "orgs": [
+                {"id": "a", "name": "A", "kind": "committee", "deputy_person_id": "p-x"},
+                {"id": "b", "name": "B", "kind": "branch", "parent_id": "a"},
+            ],
+        },
+        {"row": 1, "field": "deputy_person_id", "fragment": "'p-x' is not in 'a'"},
+    ),
+    (
         "malformed row",
         {
             "orgs": [

@@ -44,6 +44,7 @@ async def test_the_issuer_rejects_then_confirms_an_achievement(w: World) -> None
     assert r.status_code == 303, r.text
     page = (await issuer.get(f"/items/{item_id}?lang=en")).text
     assert "Awaiting the issuer" in page and 'id="confirm"' in page and 'id="reject"' in page
+    assert f'href="/items/{item_id}"' in (await issuer.get("/me")).text  # on the issuer's list
     assert 'id="confirm"' not in (await head_b1.get(f"/items/{item_id}")).text
 
     r = await issuer.post(

@@ -14,6 +14,8 @@ from services.cycle.contracts import (
     AmendRequest,
     CommitmentDecision,
     CommitmentRequest,
+    Confirmation,
+    ConfirmRequest,
     CycleOrgState,
     ItemChange,
     ItemSnapshot,
@@ -28,6 +30,7 @@ from services.cycle.plan import Calendar, Indicator, ItemTemplate
 from services.cycle.rules import (
     check_amend,
     check_commit,
+    check_confirm,
     check_decision,
     check_progress,
     check_return,
@@ -200,6 +203,41 @@ def test_progress_needs_a_signature_and_the_right_reporter() -> None:
     assert item is not None
     step = transitions.progressed(st.letter, item, progress(HEAD, "c:b-1:1"))
     assert step.item_ids == ["c:b-1:1"] and step.new.items[0].actual == 1
+
+
+def test_nobody_confirms_their_own_achievement_and_changes_ask_again() -> None:
+    """The root's committee confirms the root letter's items, but not one its own person
+    answers for; a rejection clears on the next report; an amended item is confirmed anew."""
+    st = _state(issuer_person_id=None, level=0, parent_org_id=None)
+    st.letter = transitions.signed(st.letter, "p-head", NOW).new
+    own = ROOT_COMMITTEE.model_copy(update={"person_id": "p-head"})  # the head sits on it
+    report = ProgressRequest(actor=HEAD, item_id="c:b-1:1", actual=2, note="", evidence=[])
+    item = check_progress(st, report)
+    st.letter = transitions.progressed(st.letter, item, report).new
+
+    def confirm(actor: Actor, decision: Confirmation, reason: str = "") -> ConfirmRequest:
+        return ConfirmRequest(actor=actor, item_id="c:b-1:1", decision=decision, reason=reason)
+
+    with pytest.raises(Forbidden, match="someone else confirms it"):
+        check_confirm(st, confirm(own, Confirmation.confirmed))
+    with pytest.raises(Forbidden, match="committee of the cycle's root"):
+        check_confirm(st, confirm(MEMBER, Confirmation.confirmed))
+    rejected = check_confirm(st, confirm(ROOT_COMMITTEE, Confirmation.rejected, "no minutes"))
+    assert rejected is not None
+    st.letter = transitions.confirmed(
+        st.letter, rejected, confirm(ROOT_COMMITTEE, Confirmation.rejected, "no minutes"), NOW
+    ).new
+    assert check_confirm(st, confirm(ROOT_COMMITTEE, Confirmation.rejected, "again")) is None
+    item = check_progress(st, report)
+    again = transitions.progressed(st.letter, item, report).new.items[0]
+    assert (again.confirmation, again.confirmation_reason, again.confirmed_by) == (None, "", None)
+    st.letter = transitions.confirmed(
+        st.letter, item, confirm(ROOT_COMMITTEE, Confirmation.confirmed), NOW
+    ).new
+    assert st.letter.items[0].confirmation is Confirmation.confirmed
+    change = ItemChange(id="c:b-1:1", template=_template())
+    amended = transitions.amended(st.letter, AmendRequest(actor=ROOT_COMMITTEE, changes=[change]))
+    assert amended.new.items[0].confirmation is None
 
 
 def test_items_are_decided_at_the_end_of_their_due_day_in_the_cycles_timezone() -> None:

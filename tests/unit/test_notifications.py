@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -29,8 +29,13 @@ from services.deadlines.contracts import (
 from services.deadlines.rules import escalation_chain
 from services.demo import demo_tree
 from services.notify import texts
-from services.notify.channels import DeliveryError
-from services.notify.models import Notification, NotificationDelivery, NotificationIn
+from services.notify.models import (
+    DeliveryFailure,
+    Notification,
+    NotificationDelivery,
+    NotificationIn,
+)
+from services.notify.retries import MAX_ATTEMPTS, retry_due
 from services.notify.store import notify
 from services.org.models import Person
 from services.org.store import import_tree
@@ -55,6 +60,11 @@ def spec(key: str = "k1", person: str = "p-008") -> NotificationIn:
         entity_id="P-1",
         org_path="/city/gb-1/gb-1-b1/",
     )
+
+
+def one_failure(engine: Engine) -> DeliveryFailure:
+    with Session(engine) as s:
+        return s.exec(select(DeliveryFailure)).one()
 
 
 def count(engine: Engine, model: type) -> int:
@@ -139,7 +149,7 @@ def test_email_in_the_recipients_language_as_html_and_text_with_its_link(
 
 
 def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings: Settings) -> None:
-    with webhook_server("s3cret", fail_first=4) as (sink, url):
+    with webhook_server("s3cret", fail_first=3) as (sink, url):
         cfg = settings.model_copy(
             update={
                 "notify_channels": ["log", "webhook"],
@@ -147,13 +157,29 @@ def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings
                 "webhook_secret": SecretStr("s3cret"),
             }
         )
-        # The first call's quick retries (3) all hit failures; the activity-level retry succeeds.
-        with pytest.raises(DeliveryError), session_scope(tree_engine) as s:
+        # The receiver fails twice: notify records the failure and returns (it never raises);
+        # the retries come on their schedule, a retried notify sends nothing twice.
+        with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)
         with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)
+        failure = one_failure(tree_engine)
+        assert (failure.state, failure.attempts, failure.permanent) == ("retrying", 1, False)
+        assert failure.last_error == "webhook: HTTP 503"
+        first = failure.next_attempt_at
+        assert first is not None
+        with Session(tree_engine) as s:
+            assert retry_due(s, cfg, first - timedelta(seconds=1)) == 0  # not due yet
+            assert retry_due(s, cfg, first) == 1  # fails again: 5 minutes later
+        failure = one_failure(tree_engine)
+        assert failure.state == "retrying" and failure.attempts == 2
+        assert failure.next_attempt_at == first + timedelta(minutes=5)
+        with Session(tree_engine) as s:
+            assert retry_due(s, cfg, first + timedelta(minutes=5)) == 1  # delivered
+            assert retry_due(s, cfg, first + timedelta(days=1)) == 0
         with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)  # already delivered: nothing sent
+        assert one_failure(tree_engine).state == "delivered"
     assert sink.bad_signatures == 0
     assert [r["delivery"] for r in sink.received] == ["k1"]
     assert (
@@ -178,9 +204,18 @@ def test_wrong_secret_is_refused_by_the_receiver(tree_engine: Engine, settings: 
                 "webhook_secret": SecretStr("wrong"),
             }
         )
-        with pytest.raises(DeliveryError, match="401"), session_scope(tree_engine) as s:
+        with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)
-    assert sink.received == [] and sink.bad_signatures == 1  # a 4xx is not retried in the loop
+        failure = one_failure(tree_engine)
+        assert (failure.state, failure.permanent, failure.next_attempt_at) == (
+            "gave_up",
+            True,
+            None,
+        )
+        assert "401" in failure.last_error
+        with Session(tree_engine) as s:
+            assert retry_due(s, cfg, datetime.now(UTC) + timedelta(days=1)) == 0  # never again
+    assert sink.received == [] and sink.bad_signatures == 1  # a refusal is not retried
 
 
 def test_escalation_chain_skips_repeats() -> None:
@@ -236,3 +271,49 @@ def test_fire_slot_retried_sends_one_message_and_one_record(
         assert n.scheduled_for is not None and n.scheduled_for.replace(tzinfo=UTC) == datetime(
             2027, 6, 7, 15, 59, 59, tzinfo=UTC
         )
+
+
+def test_a_failing_receiver_never_holds_up_a_deadline(
+    tree_engine: Engine, settings: Settings
+) -> None:
+    """The escalation, its accountability record, audit event and inbox row are written and the
+    deadline's activity completes while the webhook answers 503; the delivery is retried on its
+    bounded schedule and given up after the last attempt, visible to operators."""
+    with webhook_server("s3cret", fail_first=1000) as (sink, url):
+        cfg = settings.model_copy(
+            update={
+                "notify_channels": ["log", "webhook"],
+                "webhook_url": url,
+                "webhook_secret": SecretStr("s3cret"),
+            }
+        )
+        deadlines = DeadlineActivities(ActivityDeps(engine=tree_engine, settings=cfg))
+        due = date(2027, 5, 31)
+        slots = slots_for(due, "Asia/Shanghai", ReminderPolicy())
+        talk = next(s for s in slots if s.accountability == "reminder_talk")
+        target = DeadlineTarget(
+            entity_type="problem", entity_id="P-1", org_id="gb-1-b1", title="Fix", what="x"
+        )
+        inp = FireSlotInput(
+            target=target,
+            owner_person_id="p-009",
+            due=due,
+            timezone="Asia/Shanghai",
+            slot=talk,
+            dedupe_key=slot_key("problem:P-1", due, talk),
+            fired_at=talk.at,
+        )
+        result = ActivityEnvironment().run(deadlines.fire_deadline_slot, inp)
+        assert result.accountability_created
+        assert count(tree_engine, Notification) == 1 and count(tree_engine, Accountability) == 1
+        at = datetime.now(UTC)
+        with Session(tree_engine) as s:
+            for _ in range(MAX_ATTEMPTS + 2):
+                at += timedelta(days=1)
+                retry_due(s, cfg, at)
+        failure = one_failure(tree_engine)
+        assert (failure.state, failure.attempts) == ("gave_up", MAX_ATTEMPTS)
+        assert sink.attempts == MAX_ATTEMPTS  # the first try, then one per step, no more
+        with Session(tree_engine) as s:
+            delivered = s.exec(select(NotificationDelivery.channel)).all()
+        assert delivered == ["log"]  # the log channel went out at once

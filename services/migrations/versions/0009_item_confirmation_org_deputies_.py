@@ -43,6 +43,14 @@ def upgrade() -> None:
             sa.Column("confirmation_reason", sa.Text(), server_default="", nullable=False)
         )
 
+    # Items achieved before confirmations existed were decided under the rules of their day:
+    # they count as confirmed, marked as such, rather than every older cycle's achievements
+    # dropping out of its evaluations.
+    op.execute(
+        "UPDATE items SET confirmation = 'confirmed', confirmed_by = 'system:migration-0009' "
+        "WHERE state = 'achieved'"
+    )
+
     with op.batch_alter_table("orgs", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(

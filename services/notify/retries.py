@@ -1,0 +1,203 @@
+"""Deliveries that failed, retried on a bounded schedule apart from whoever sent them.
+
+A failed channel gets a ``notification_failures`` row: ``retrying`` with the time of its next
+attempt (1 min, 5 min, 15 min, 1 h, 3 h, 6 h after the failures before it), then ``delivered``,
+or ``gave_up`` after the last attempt or at once when the receiver refused the message (a 4xx).
+The worker runs ``retry_due`` every little while; several workers may, since each row is claimed
+by a conditional UPDATE before it is tried (the claim moves its next attempt a lease ahead, so a
+worker that dies mid-attempt leaves it to be tried again after the lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from services.core.clock import utcnow
+from services.core.logging import get_logger
+from services.core.settings import Settings
+from services.notify.models import DeliveryFailure, Notification
+from services.org.queries import under_path
+
+if TYPE_CHECKING:
+    from services.notify.channels import DeliveryError
+
+log = get_logger(__name__)
+
+BACKOFF = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=15),
+    timedelta(hours=1),
+    timedelta(hours=3),
+    timedelta(hours=6),
+)
+MAX_ATTEMPTS = len(BACKOFF) + 1  # the first attempt, then one per step of BACKOFF
+LEASE = timedelta(minutes=2)  # a claimed attempt's window before another worker may take it
+
+
+def _next(attempts: int, permanent: bool, now: datetime) -> tuple[str, datetime | None]:
+    if permanent or attempts >= MAX_ATTEMPTS:
+        return "gave_up", None
+    return "retrying", now + BACKOFF[attempts - 1]
+
+
+def record_failures(
+    session: Session, n: Notification, failed: dict[str, DeliveryError], now: datetime
+) -> None:
+    """A failure row per failed channel (a repeat of the first attempt, after a crash, counts
+    once: the row exists and keeps its schedule)."""
+    assert n.id is not None
+    for channel, exc in failed.items():
+        exists = session.exec(
+            select(DeliveryFailure).where(
+                DeliveryFailure.notification_id == n.id, DeliveryFailure.channel == channel
+            )
+        ).first()
+        if exists is not None:
+            continue
+        state, at = _next(1, exc.permanent, now)
+        session.add(
+            DeliveryFailure(
+                notification_id=n.id,
+                channel=channel,
+                org_path=n.org_path,
+                state=state,
+                permanent=exc.permanent,
+                last_error=str(exc)[:2000],
+                first_failed_at=now,
+                last_attempt_at=now,
+                next_attempt_at=at,
+            )
+        )
+        log.warning("delivery_failed", channel=channel, dedupe_key=n.dedupe_key, error=str(exc))
+
+
+def _claim(session: Session, row: DeliveryFailure, now: datetime) -> bool:
+    """Take the row for one attempt, unless another worker just did."""
+    result = session.execute(
+        update(DeliveryFailure)
+        .where(
+            col(DeliveryFailure.id) == row.id,
+            col(DeliveryFailure.state) == "retrying",
+            col(DeliveryFailure.next_attempt_at) == row.next_attempt_at,
+        )
+        .values(next_attempt_at=now + LEASE)
+    )
+    session.commit()
+    return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def retry_due(session: Session, settings: Settings, now: datetime, limit: int = 100) -> int:
+    """Try once more every failed delivery whose time has come; returns how many were tried."""
+    from services.notify.store import deliver  # the store records failures through this module
+
+    due = session.exec(
+        select(DeliveryFailure)
+        .where(
+            DeliveryFailure.state == "retrying",
+            col(DeliveryFailure.next_attempt_at) <= now,
+        )
+        .order_by(col(DeliveryFailure.next_attempt_at))
+        .limit(limit)
+    ).all()
+    tried = 0
+    for row in due:
+        if not _claim(session, row, now):
+            continue
+        tried += 1
+        n = session.get(Notification, row.notification_id)
+        assert n is not None
+        failed = deliver(session, n, settings, channels=[row.channel])
+        session.refresh(row)
+        row.attempts += 1
+        row.last_attempt_at = now
+        exc = failed.get(row.channel)
+        if exc is None:
+            row.state, row.next_attempt_at = "delivered", None
+        else:
+            row.permanent = exc.permanent
+            row.last_error = str(exc)[:2000]
+            row.state, row.next_attempt_at = _next(row.attempts, exc.permanent, now)
+        session.add(row)
+        session.commit()
+    return tried
+
+
+async def keep_retrying(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    """The worker's loop: every ``delivery_retry_seconds``, the deliveries that are due."""
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(_retry_once, engine, settings)
+        except Exception as exc:
+            log.warning("delivery_retries_failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.delivery_retry_seconds)
+
+
+def _retry_once(engine: Engine, settings: Settings) -> None:
+    with Session(engine) as session:
+        tried = retry_due(session, settings, utcnow())
+    if tried:
+        log.info("deliveries_retried", tried=tried)
+
+
+class FailureOut(BaseModel):
+    id: int
+    notification_id: int
+    dedupe_key: str
+    kind: str
+    recipient_person_id: str | None
+    channel: str
+    state: str
+    attempts: int
+    permanent: bool
+    last_error: str
+    first_failed_at: datetime
+    last_attempt_at: datetime
+    next_attempt_at: datetime | None
+
+
+def failures_page(
+    session: Session, org_path: str, state: str | None, offset: int, limit: int
+) -> tuple[list[FailureOut], int]:
+    """Failed deliveries in the subtree, newest first (``state``: retrying, delivered or
+    gave_up; all when None)."""
+    cond: list[Any] = [under_path(DeliveryFailure.org_path, org_path)]
+    if state is not None:
+        cond.append(DeliveryFailure.state == state)
+    total = session.exec(select(func.count()).select_from(DeliveryFailure).where(*cond)).one()
+    rows = session.exec(
+        select(DeliveryFailure, Notification)
+        .join(Notification, col(Notification.id) == col(DeliveryFailure.notification_id))
+        .where(*cond)
+        .order_by(col(DeliveryFailure.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    out = [
+        FailureOut(
+            id=f.id or 0,
+            notification_id=f.notification_id,
+            dedupe_key=n.dedupe_key,
+            kind=n.kind,
+            recipient_person_id=n.recipient_person_id,
+            channel=f.channel,
+            state=f.state,
+            attempts=f.attempts,
+            permanent=f.permanent,
+            last_error=f.last_error,
+            first_failed_at=f.first_failed_at,
+            last_attempt_at=f.last_attempt_at,
+            next_attempt_at=f.next_attempt_at,
+        )
+        for f, n in rows
+    ]
+    return out, int(total)
