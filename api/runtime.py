@@ -149,6 +149,7 @@ async def serve(
         if t is not stopper and t.exception() is not None:
             log.error("component_failed", component=t.get_name(), error=str(t.exception()))
     log.info("shutting_down")
+    stop.set()  # whatever ended first, the loops that wait on it end too
     if server is not None:
         server.should_exit = True
     if worker is not None:

@@ -20,9 +20,9 @@ from api.console.render import language
 from api.console.signin import Visitor, error_of, to_signin
 from api.downloads import ledger_download
 from services.accounts.models import Role
-from services.audit.chain import verify_chain
 from services.core.errors import DomainError, Forbidden
 from services.core.labels import label
+from services.integrity.drift import integrity_report
 from services.ledger.aggregates import AGING_BUCKETS
 from services.ledger.filters import LedgerFilter, SortKey
 from services.ledger.queries import ledger_page
@@ -183,5 +183,5 @@ def verify(request: Request) -> Response:
     except DomainError as exc:
         return who.refused(request, exc)
     with Session(who.state.engine) as s:
-        result = verify_chain(s)
+        result = integrity_report(s)
     return who.render(request, "verify.html", result=result)

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Header, status
 from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.steps import act_on_problem, visible_problem
 from services.accounts.models import Role
-from services.audit.chain import AuditEventOut, ChainVerification, verify_chain
+from services.audit.chain import AuditEventOut
 from services.core.errors import Invalid
 from services.cycle.access import check_problem_links
+from services.integrity.drift import IntegrityReport, integrity_report
 from services.org.queries import get_org
 from services.rectification import client as rectification
 from services.rectification.contracts import ACTION_BODIES, ProblemIn
@@ -99,7 +100,9 @@ async def post_action(
 
 
 @router.get("/audit/verify")
-def audit_verify(session: SessionDep, principal: PrincipalDep) -> ChainVerification:
-    """Recompute the whole audit hash chain; name the first modified, inserted or deleted event."""
+def audit_verify(session: SessionDep, principal: PrincipalDep) -> IntegrityReport:
+    """Recompute the whole audit hash chain (naming the first modified, inserted or deleted
+    event), then rebuild every row the chain describes from its events and name each stored
+    field that differs from them (``drift``)."""
     principal.require_role(Role.auditor, Role.admin)
-    return verify_chain(session)
+    return integrity_report(session)

@@ -223,8 +223,9 @@ UI: dict[str, tuple[str, str]] = {
     "next": ("Next", "下一页"),
     "verify_trail": ("Verify the audit trail", "校验审计链"),
     "trail_ok": (
-        "The audit trail is intact: every event matches its hash and its place in the chain.",
-        "审计链完整：每条记录与其摘要及链上位置一致。",
+        "The audit trail is intact: every event matches its hash and its place in the chain, "
+        "and every stored record says what its events say.",
+        "审计链完整：每条记录与其摘要及链上位置一致，现存数据与审计记录相符。",
     ),
     "trail_bad": ("The audit trail was altered.", "审计链已被改动。"),
     "first_bad_event": ("First altered event", "首个被改动的记录"),
@@ -244,6 +245,14 @@ UI: dict[str, tuple[str, str]] = {
     "uphold": ("Uphold the record", "维持"),
     "overturn": ("Overturn the record", "撤销"),
     "outcome": ("Outcome", "处理结果"),
+    "drift": (
+        "Stored rows that differ from their audit events",
+        "与审计记录不一致的数据",
+    ),
+    "entity": ("Record", "记录"),
+    "field": ("Field", "字段"),
+    "stored": ("Stored", "现存值"),
+    "from_events": ("From the audit events", "按审计记录应为"),
     "start_evaluation": ("Start an evaluation", "发起考核评价"),
     "subjects_under": ("Evaluate the orgs under", "考核对象所属组织"),
     "levels": ("At levels (1 = the root's children)", "层级（1 为下一级）"),

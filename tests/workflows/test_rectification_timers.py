@@ -17,8 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.core.clock import deadline_instant
 from services.deadlines.accountability import Accountability
+from services.integrity.drift import integrity_report
 from services.notify.models import Notification
 from services.rectification.models import Problem
+from tests.support.cycles import eventually
 from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 
@@ -91,6 +93,8 @@ async def test_due_in_60_days_never_acted_on(w: World, ts_fresh: WorkflowEnviron
             ("written_inquiry", 14, OWNER, "gb-1-b1", pid),
         ]
         assert s.get(Problem, pid).overdue_level == 4  # type: ignore[union-attr]
+        report = integrity_report(s)  # the overdue level rebuilt from the escalation events
+        assert report.ok, report.drift[:5] or report.problem
     r = await w.call("GET", f"/api/v1/problems/{pid}/timeline", w.auditor)
     assert [e["action"] for e in r.json()] == [
         "flag",
@@ -128,6 +132,10 @@ async def test_extension_on_day_50_moves_every_later_reminder(
         ("escalation", at(d0, 90)),
         ("escalation", at(d0, 93)),
     ]
+    await eventually(lambda: _level(w, pid) == 2, what="level 2 on the new due date")
+    with Session(w.stack.engine) as s:
+        report = integrity_report(s)  # the extension restarted the levels, in events and rows
+        assert report.ok, report.drift[:5] or report.problem
 
 
 async def test_closure_on_day_20_cancels_everything(
@@ -166,3 +174,9 @@ async def test_recheck_after_closure(w: World, ts_fresh: WorkflowEnvironment) ->
     assert result["state"] == "closed"
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     assert (await w.act(pid, "reopen", w.committee, {"reason": "x"})).status_code == 409
+
+
+def _level(w: World, pid: str) -> int:
+    with Session(w.stack.engine) as s:
+        p = s.get(Problem, pid)
+        return p.overdue_level if p else -1

@@ -1,0 +1,228 @@
+"""Drift: read-model rows that no longer say what their audit events say.
+
+Every state change of a problem, letter, item, commitment, evaluation and hand-recorded
+accountability is an event in the hash chain carrying the fields it set. ``find_drift`` replays
+those fields per entity (the last event that set each one wins) and compares them with the
+stored row, naming each field that differs — so a ``problems.state`` edited in SQL is caught
+even though the chain itself is intact. Rows are read in pages of ids; events grouped per page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, SQLModel, col, select
+
+from services.audit.chain import AuditEvent, verify_chain
+from services.cycle.models import Commitment, Item, Letter
+from services.deadlines.accountability import Accountability
+from services.evaluation.models import Evaluation
+from services.rectification.models import Problem
+
+PAGE = 500
+MAX_REPORTED = 1000  # a wholesale rewrite is named by its first rows, not all of them
+
+
+class Drift(BaseModel):
+    entity_type: str
+    entity_id: str
+    field: str
+    stored: Any
+    from_events: Any
+
+
+Fold = Callable[[dict[str, Any], AuditEvent], None]
+
+
+def _problem(state: dict[str, Any], ev: AuditEvent) -> None:
+    p = ev.payload
+    if ev.action == "escalate":
+        if str(p.get("due")) == str(state.get("due")):
+            level = int(p.get("overdue_level", 0))
+            state["overdue_level"] = max(state.get("overdue_level", 0), level)
+        return
+    if "state" not in p:
+        return
+    if str(p.get("due")) != str(state.get("due")):
+        state["overdue_level"] = 0  # a new due date starts its escalations afresh
+    state.update(
+        state=p["state"],
+        due=p.get("due"),
+        owner_person_id=p.get("owner"),
+        extension_pending=bool(p.get("extension_pending", False)),
+    )
+
+
+def _letter(state: dict[str, Any], ev: AuditEvent) -> None:
+    p = ev.payload
+    for k in ("state", "version", "content_hash"):
+        if k in p:
+            state[k] = p[k]
+
+
+def _commitment(state: dict[str, Any], ev: AuditEvent) -> None:
+    for k in ("state", "version"):
+        if k in ev.payload:
+            state[k] = ev.payload[k]
+
+
+def _evaluation(state: dict[str, Any], ev: AuditEvent) -> None:
+    if ev.action == "evaluation_create":
+        state["phase"] = "open"
+    elif "phase" in ev.payload:
+        state["phase"] = ev.payload["phase"]
+
+
+def _accountability(state: dict[str, Any], ev: AuditEvent) -> None:
+    if ev.action == "accountability_appeal_decided":
+        state["overturned"] = ev.payload.get("decision") == "overturned"
+    elif ev.action == "accountability_recorded":
+        state.setdefault("overturned", False)
+
+
+def _letter_items(state: dict[str, dict[str, Any]], ev: AuditEvent) -> None:
+    """Item fields set by the letter's events: progress (actual), decisions, confirmations."""
+    p = ev.payload
+    if ev.action == "progress" and "item_id" in p:
+        state.setdefault(p["item_id"], {})["actual"] = p.get("actual")
+    elif ev.action == "decide":
+        for key in ("achieved", "missed"):
+            for item_id in p.get(key, []):
+                state.setdefault(item_id, {})["state"] = key
+    elif ev.action.startswith("achievement_") and "item_id" in p:
+        state.setdefault(p["item_id"], {})["confirmation"] = p.get("decision")
+
+
+def _events(session: Session, entity_type: str, ids: list[str]) -> Iterator[AuditEvent]:
+    yield from session.exec(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == entity_type, col(AuditEvent.entity_id).in_(ids))
+        .order_by(col(AuditEvent.seq))
+    )
+
+
+def _pages(session: Session, table: type[SQLModel], key: Any) -> Iterator[list[Any]]:
+    after: Any = None
+    while True:
+        q = select(table).order_by(key).limit(PAGE)
+        if after is not None:
+            q = q.where(key > after)
+        rows = list(session.exec(q).all())
+        if not rows:
+            return
+        yield rows
+        after = getattr(rows[-1], key.key)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _compare(
+    entity_type: str, rows: list[Any], ident: str, fold: Fold, session: Session
+) -> Iterator[Drift]:
+    ids = [str(getattr(r, ident)) for r in rows]
+    rebuilt: dict[str, dict[str, Any]] = {i: {} for i in ids}
+    seen: set[str] = set()
+    for ev in _events(session, entity_type, ids):
+        seen.add(ev.entity_id)
+        fold(rebuilt[ev.entity_id], ev)
+    for r in rows:
+        rid = str(getattr(r, ident))
+        state = rebuilt[rid]
+        if rid not in seen:
+            # Every row of these tables is written with its event (accountability the system
+            # records is written with its slot's event, under the entity it is about).
+            if entity_type != "accountability":
+                yield Drift(
+                    entity_type=entity_type,
+                    entity_id=rid,
+                    field="*",
+                    stored="row",
+                    from_events=None,
+                )
+            continue
+        for field, value in state.items():
+            stored = _plain(getattr(r, field))
+            if stored != value:
+                yield Drift(
+                    entity_type=entity_type,
+                    entity_id=rid,
+                    field=field,
+                    stored=stored,
+                    from_events=value,
+                )
+
+
+def _item_drift(session: Session, letters: list[Letter]) -> Iterator[Drift]:
+    ids = [letter.id for letter in letters]
+    rebuilt: dict[str, dict[str, Any]] = {}
+    for ev in _events(session, "letter", ids):
+        _letter_items(rebuilt, ev)
+    if not rebuilt:
+        return
+    items = session.exec(select(Item).where(col(Item.id).in_(list(rebuilt)))).all()
+    for item in items:
+        for field, value in rebuilt[item.id].items():
+            stored = getattr(item, field)
+            if stored != value:
+                yield Drift(
+                    entity_type="item",
+                    entity_id=item.id,
+                    field=field,
+                    stored=stored,
+                    from_events=value,
+                )
+
+
+def find_drift(session: Session) -> Iterator[Drift]:
+    """Every field of every row the chain describes that differs from its events."""
+    checks: list[tuple[str, type[SQLModel], Any, str, Fold]] = [
+        ("problem", Problem, col(Problem.id), "id", _problem),
+        ("letter", Letter, col(Letter.id), "id", _letter),
+        ("commitment", Commitment, col(Commitment.id), "id", _commitment),
+        ("evaluation", Evaluation, col(Evaluation.id), "id", _evaluation),
+        ("accountability", Accountability, col(Accountability.id), "id", _accountability),
+    ]
+    for entity_type, table, key, ident, fold in checks:
+        for rows in _pages(session, table, key):
+            yield from _compare(entity_type, rows, ident, fold, session)
+            if entity_type == "letter":
+                yield from _item_drift(session, rows)
+
+
+def drift_report(session: Session) -> list[Drift]:
+    out: list[Drift] = []
+    for d in find_drift(session):
+        out.append(d)
+        if len(out) >= MAX_REPORTED:
+            break
+    return out
+
+
+class IntegrityReport(BaseModel):
+    """The chain verified link by link, and the read model against it."""
+
+    ok: bool
+    events_checked: int
+    first_bad_event: int | None = None
+    problem: str | None = None
+    drift: list[Drift]
+    drift_truncated: bool  # more than MAX_REPORTED fields drifted; the first are listed
+
+
+def integrity_report(session: Session) -> IntegrityReport:
+    chain = verify_chain(session)
+    drift = drift_report(session)
+    return IntegrityReport(
+        ok=chain.ok and not drift,
+        events_checked=chain.events_checked,
+        first_bad_event=chain.first_bad_event,
+        problem=chain.problem
+        or (f"{len(drift)} stored field(s) differ from their audit events" if drift else None),
+        drift=drift,
+        drift_truncated=len(drift) >= MAX_REPORTED,
+    )
