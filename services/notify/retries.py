@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from services.core.clock import utcnow
 from services.core.logging import get_logger
 from services.core.settings import Settings
+from services.notify.delivery import deliver
 from services.notify.models import DeliveryFailure, Notification
 from services.org.queries import under_path
 
@@ -97,8 +98,6 @@ def _claim(session: Session, row: DeliveryFailure, now: datetime) -> bool:
 
 def retry_due(session: Session, settings: Settings, now: datetime, limit: int = 100) -> int:
     """Try once more every failed delivery whose time has come; returns how many were tried."""
-    from services.notify.store import deliver  # the store records failures through this module
-
     due = session.exec(
         select(DeliveryFailure)
         .where(
