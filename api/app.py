@@ -34,6 +34,7 @@ from api.reconnect import stop as stop_attaching
 from api.routes import (
     accountability,
     accounts,
+    audit,
     commitments,
     cycles,
     evaluations,
@@ -51,6 +52,7 @@ from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
 from services.core.logging import get_logger
 from services.core.settings import Settings
+from services.integrity.keys import signing_key
 
 log = get_logger(__name__)
 
@@ -75,6 +77,7 @@ ROUTERS = (
     evaluations.people,
     evaluations.public,
     accountability.router,
+    audit.router,
 )
 
 
@@ -101,6 +104,8 @@ SECURITY_HEADERS = {
 def create_app(
     settings: Settings, *, engine: Engine | None = None, temporal: Client | None = None
 ) -> FastAPI:
+    signing_key(settings)  # production settings without the audit key refuse to start
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None

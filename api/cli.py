@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlmodel import select
 
+from api.audit_cli import audit_app
+from api.command_runner import run_command, settings_from_env
 from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
 from services.core.db import make_engine, session_scope
-from services.core.errors import DomainError
-from services.core.logging import configure_logging, get_logger
+from services.core.logging import get_logger
 from services.core.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -32,39 +30,10 @@ app.add_typer(orgs_app, name="orgs")
 app.add_typer(accounts_app, name="accounts")
 schedule_app = typer.Typer(no_args_is_help=True, help="Temporal Schedules (the annual cycle).")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(audit_app, name="audit")
 
 log = get_logger("dutyledger.cli")
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    return settings
-
-
-def _run(fn: Callable[[], Any]) -> None:
-    """Run a command body, turn domain errors into a message and an exit code, exit hard."""
-    code = 0
-    try:
-        fn()
-    except DomainError as exc:
-        sys.stderr.write(f"error: {exc.detail}\n")
-        for err in exc.extra.get("errors", []):
-            where = f"row {err['row']} " if "row" in err else ""
-            sys.stderr.write(
-                f"  {err.get('section', '')} {where}{err.get('field', '')}: {err['message']}\n"
-            )
-        code = 2
-    except KeyboardInterrupt:
-        code = 130
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    except Exception as exc:
-        log.exception("command_failed", error=str(exc))
-        code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+_settings, _run = settings_from_env, run_command
 
 
 @app.command()

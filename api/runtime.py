@@ -24,6 +24,7 @@ from api.worker import build_worker
 from services.core.logging import get_logger
 from services.core.settings import Settings, venv_binary
 from services.core.temporal import connect
+from services.integrity.checkpoints import keep_checkpointing
 from services.notify.retries import keep_retrying
 
 log = get_logger(__name__)
@@ -139,6 +140,8 @@ async def serve(
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         retrier = keep_retrying(engine, settings, stop)
         tasks.append(asyncio.create_task(retrier, name="delivery-retries"))
+        signer = keep_checkpointing(engine, settings, stop)
+        tasks.append(asyncio.create_task(signer, name="audit-checkpoints"))
     server = None
     if app is not None:
         server = api_server(app, settings)

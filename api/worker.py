@@ -20,6 +20,7 @@ from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
+from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.cycle_org import CycleOrgWorkflow
 from workflows.evaluation import EvaluationWorkflow
@@ -69,7 +70,9 @@ def build_worker(
     task_queue: str | None = None,
     max_activity_threads: int = 16,
 ) -> Worker:
-    """A worker for all dutyledger workflows and activities; the caller runs and shuts it down."""
+    """A worker for all dutyledger workflows and activities; the caller runs and shuts it down.
+    Without the audit signing key production settings refuse to start (MissingSigningKey)."""
+    signing_key(deps.settings)
     if deps.client is None:
         deps.client = client
     return Worker(

@@ -18,6 +18,7 @@ import services.cycle.models
 import services.deadlines.accountability
 import services.evaluation.models
 import services.evidence.models
+import services.integrity.checkpoints
 import services.notify.models
 import services.org.models
 import services.rectification.models

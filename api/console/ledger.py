@@ -23,6 +23,7 @@ from services.accounts.models import Role
 from services.core.errors import DomainError, Forbidden
 from services.core.labels import label
 from services.integrity.drift import integrity_report
+from services.integrity.keys import trusted_keys
 from services.ledger.aggregates import AGING_BUCKETS
 from services.ledger.filters import LedgerFilter, SortKey
 from services.ledger.queries import ledger_page
@@ -183,5 +184,5 @@ def verify(request: Request) -> Response:
     except DomainError as exc:
         return who.refused(request, exc)
     with Session(who.state.engine) as s:
-        result = integrity_report(s)
+        result = integrity_report(s, trusted_keys(who.state.settings))
     return who.render(request, "verify.html", result=result)

@@ -13,7 +13,6 @@ from services.accounts.models import Role
 from services.audit.chain import AuditEventOut
 from services.core.errors import Invalid
 from services.cycle.access import check_problem_links
-from services.integrity.drift import IntegrityReport, integrity_report
 from services.org.queries import get_org
 from services.rectification import client as rectification
 from services.rectification.contracts import ACTION_BODIES, ProblemIn
@@ -97,12 +96,3 @@ async def post_action(
     progress, extension, approve-extension, deny-extension, completion, verify, reopen, recheck."""
     await act_on_problem(session, temporal, state.settings, principal, problem_id, action, body)
     return problem_out(get_problem(session, problem_id), datetime.now(UTC))
-
-
-@router.get("/audit/verify")
-def audit_verify(session: SessionDep, principal: PrincipalDep) -> IntegrityReport:
-    """Recompute the whole audit hash chain (naming the first modified, inserted or deleted
-    event), then rebuild every row the chain describes from its events and name each stored
-    field that differs from them (``drift``)."""
-    principal.require_role(Role.auditor, Role.admin)
-    return integrity_report(session)

@@ -95,6 +95,16 @@ class Settings(BaseSettings):
 
     timezone: str = "Asia/Shanghai"
 
+    # Signed audit checkpoints (services.integrity.checkpoints). The Ed25519 private key (PEM)
+    # lives outside the database; empty: a key made once under the data dir — unless
+    # ``production`` is set, where a missing key refuses to start. Public keys of retired keys
+    # (base64 of the 32 raw bytes) keep their older checkpoints verifiable after a rotation.
+    production: bool = False
+    audit_key_file: Path | None = None
+    audit_trusted_keys: list[str] = Field(default_factory=list)
+    checkpoint_every_events: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=3600, gt=0)
+
     @property
     def resolved_console_url(self) -> str:
         return (self.console_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel
 from sqlmodel import Session, SQLModel, col, select
 
@@ -20,6 +21,7 @@ from services.audit.chain import AuditEvent, verify_chain
 from services.cycle.models import Commitment, Item, Letter
 from services.deadlines.accountability import Accountability
 from services.evaluation.models import Evaluation
+from services.integrity.checkpoints import verify_stored
 from services.rectification.models import Problem
 
 PAGE = 500
@@ -204,25 +206,39 @@ def drift_report(session: Session) -> list[Drift]:
 
 
 class IntegrityReport(BaseModel):
-    """The chain verified link by link, and the read model against it."""
+    """The chain verified link by link, against its signed checkpoints, and the read model
+    against the chain."""
 
     ok: bool
     events_checked: int
     first_bad_event: int | None = None
     problem: str | None = None
+    checkpoints_checked: int = 0
+    first_bad_checkpoint: int | None = None
     drift: list[Drift]
     drift_truncated: bool  # more than MAX_REPORTED fields drifted; the first are listed
 
 
-def integrity_report(session: Session) -> IntegrityReport:
+def integrity_report(
+    session: Session, trusted: dict[str, Ed25519PublicKey] | None = None
+) -> IntegrityReport:
+    """``trusted``: the public keys checkpoints may be signed with (None: checkpoints are not
+    checked — for callers that hold no key)."""
     chain = verify_chain(session)
+    signed = verify_stored(session, trusted) if trusted is not None else None
     drift = drift_report(session)
+    problems = [
+        chain.problem,
+        signed.problem if signed else None,
+        f"{len(drift)} stored field(s) differ from their audit events" if drift else None,
+    ]
     return IntegrityReport(
-        ok=chain.ok and not drift,
+        ok=chain.ok and (signed is None or signed.ok) and not drift,
         events_checked=chain.events_checked,
         first_bad_event=chain.first_bad_event,
-        problem=chain.problem
-        or (f"{len(drift)} stored field(s) differ from their audit events" if drift else None),
+        problem="; ".join(p for p in problems if p) or None,
+        checkpoints_checked=signed.checkpoints_checked if signed else 0,
+        first_bad_checkpoint=signed.first_bad_checkpoint if signed else None,
         drift=drift,
         drift_truncated=len(drift) >= MAX_REPORTED,
     )

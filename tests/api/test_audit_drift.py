@@ -4,7 +4,12 @@ are named field by field, though every hash in the chain still checks."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +18,8 @@ from temporalio.testing import WorkflowEnvironment
 from tests.support.console import signed_in
 from tests.support.cycles import eventually, launch, sign
 from tests.support.world import World, world
+
+EXE = str(Path(sys.executable).parent / "dutyledger")
 
 
 @pytest.fixture
@@ -62,3 +69,36 @@ async def test_rows_edited_in_sql_are_named_by_verify(w: World) -> None:
     auditor, _ = await signed_in(w, w.auditor)
     page = (await auditor.get("/ledger/verify?lang=en")).text
     assert 'id="drift"' in page and pid in page and "forged" in page
+
+
+async def test_signed_checkpoints_over_the_api_and_verified_offline(
+    w: World, tmp_path: Path
+) -> None:
+    await w.flag()
+    url = "/api/v1/audit/checkpoints"
+    assert (await w.call("POST", url, w.auditor)).status_code == 403
+    r = await w.call("POST", url, w.admin)
+    assert r.status_code == 201, r.text
+    cp = r.json()
+    key = (await w.call("GET", "/api/v1/audit/public-key", None)).json()  # public, no sign-in
+    assert key["key_id"] == cp["key_id"] and "BEGIN PUBLIC KEY" in key["pem"]
+    listed = (await w.call("GET", url, w.auditor)).json()
+    assert listed["items"] == [cp]
+    report = (await w.call("GET", "/api/v1/audit/verify", w.auditor)).json()
+    assert report["ok"] and report["checkpoints_checked"] == 1, report
+
+    # Offline: the checkpoints kept elsewhere and the public key, with or without the database.
+    kept = tmp_path / "checkpoints.json"
+    kept.write_text(json.dumps(listed))
+    url = w.stack.engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "DUTYLEDGER_DATABASE_URL": url}
+    args = [EXE, "audit", "verify", "--checkpoints", str(kept), "--public-key", key["public_key"]]
+    offline = subprocess.run([*args, "--offline"], env=env, capture_output=True, timeout=120)
+    assert offline.returncode == 0, offline.stderr
+    online = subprocess.run(args, env=env, capture_output=True, timeout=120)
+    assert online.returncode == 0, online.stderr
+    assert json.loads(online.stdout)["checkpoints_checked"] == 1
+    forged = {**listed, "items": [{**cp, "hash": "0" * 64}]}
+    kept.write_text(json.dumps(forged))
+    bad = subprocess.run([*args, "--offline"], env=env, capture_output=True, timeout=120)
+    assert bad.returncode == 3 and b"signature does not verify" in bad.stdout

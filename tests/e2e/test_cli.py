@@ -69,3 +69,18 @@ def test_migrate_import_and_accounts(tmp_path: Path) -> None:
         account = s.exec(select(Account)).one()
         assert account.token_hash == hash_token(token) and account.role == "committee"
     engine.dispose()
+
+
+def test_audit_keygen_writes_a_private_key_once(tmp_path: Path) -> None:
+    out = tmp_path / "keys" / "audit.pem"
+    made = subprocess.run(
+        [EXE, "audit", "keygen", "--out", str(out)], capture_output=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    shown = json.loads(made.stdout)
+    assert len(shown["key_id"]) == 16 and len(shown["public_key"]) == 44
+    assert out.stat().st_mode & 0o777 == 0o600 and b"PRIVATE KEY" in out.read_bytes()
+    again = subprocess.run(
+        [EXE, "audit", "keygen", "--out", str(out)], capture_output=True, timeout=60
+    )
+    assert again.returncode == 2 and b"never overwritten" in again.stderr

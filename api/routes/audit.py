@@ -1,0 +1,74 @@
+"""The audit trail's integrity: verification (chain, signed checkpoints, read model), the signed
+checkpoints themselves and the public key that verifies them."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+
+from api.deps import PageDep, PrincipalDep, SessionDep, StateDep
+from api.pagination import Page
+from services.accounts.models import Role
+from services.integrity.checkpoints import CheckpointOut, list_checkpoints, sign_now
+from services.integrity.drift import IntegrityReport, integrity_report
+from services.integrity.keys import raw_public, signing_key, trusted_keys
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("/verify")
+def audit_verify(session: SessionDep, principal: PrincipalDep, state: StateDep) -> IntegrityReport:
+    """Recompute the whole hash chain (naming the first modified, inserted or deleted event);
+    check every signed checkpoint (signature by a trusted key, and the chain still carrying the
+    signed hash); rebuild every row the chain describes from its events and name each stored
+    field that differs (``drift``)."""
+    principal.require_role(Role.auditor, Role.admin)
+    return integrity_report(session, trusted_keys(state.settings))
+
+
+class PublicKeyOut(BaseModel):
+    key_id: str
+    public_key: str  # base64 of the 32 raw bytes (Ed25519)
+    pem: str
+    trusted: list[str]  # key ids accepted on checkpoints: this one and retired ones
+
+
+@router.get("/public-key")
+def public_key(state: StateDep) -> PublicKeyOut:
+    """The key checkpoints are signed with now (no sign-in: it is public by design)."""
+    key = signing_key(state.settings)
+    pem = key.public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return PublicKeyOut(
+        key_id=key.id,
+        public_key=base64.b64encode(raw_public(key.public)).decode(),
+        pem=pem,
+        trusted=sorted(trusted_keys(state.settings)),
+    )
+
+
+@router.get("/checkpoints")
+def checkpoints(session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[CheckpointOut]:
+    """Every signed checkpoint, oldest first: keep a copy anywhere; `dutyledger audit verify`
+    checks it offline with the public key."""
+    principal.require_role(Role.auditor, Role.admin)
+    rows, total = list_checkpoints(session, page.offset, page.page_size)
+    return Page.of(rows, total, page)
+
+
+@router.post(
+    "/checkpoints",
+    status_code=201,
+    response_model=CheckpointOut,
+    responses={204: {"description": "the chain is empty: nothing to sign"}},
+)
+def checkpoint_now(session: SessionDep, principal: PrincipalDep, state: StateDep) -> Any:
+    """Sign the chain's head now (admin); the head signed already answers that checkpoint."""
+    principal.require_role(Role.admin)
+    cp = sign_now(session, state.settings, principal.account_id)
+    return cp if cp is not None else Response(status_code=204)
