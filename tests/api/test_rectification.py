@@ -90,6 +90,10 @@ async def test_walk_to_closed_then_reopen_and_close_again(w: World) -> None:
         "events_checked": len(actions),
         "first_bad_event": None,
         "problem": None,
+        "checkpoints_checked": 0,
+        "first_bad_checkpoint": None,
+        "drift": [],
+        "drift_truncated": False,
     }
     await record(w.stack.client.get_workflow_handle(f"rect:{pid}"), "rectification-lifecycle")
 
