@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.audit_cli import audit_app
 from api.command_runner import run_command, settings_from_env
@@ -203,6 +203,46 @@ def accounts_create(
         print(json.dumps(created.model_dump(mode="json")))
 
     _run(body)
+
+
+@accounts_app.command("list")
+def accounts_list() -> None:
+    """Every account (never a token), one JSON object per line."""
+
+    def body() -> None:
+        from services.accounts.models import Account, AccountOut
+
+        settings = _settings()
+        with session_scope(make_engine(settings.resolved_database_url)) as session:
+            for account in session.exec(select(Account).order_by(col(Account.created_at))).all():
+                print(AccountOut.of(account).model_dump_json())
+
+    _run(body)
+
+
+@accounts_app.command("disable")
+def accounts_disable(account_id: Annotated[str, typer.Argument()]) -> None:
+    """Disable an account: its token is refused from now on."""
+    _run(lambda: _admin_step(account_id, "disable"))
+
+
+@accounts_app.command("rotate")
+def accounts_rotate(account_id: Annotated[str, typer.Argument()]) -> None:
+    """Give an account a new token (printed once); the old one is refused from now on."""
+    _run(lambda: _admin_step(account_id, "rotate"))
+
+
+def _admin_step(account_id: str, step: str) -> None:
+    """The CLI acts as an installation-wide admin (whoever runs it holds the database)."""
+    from services.accounts.admin import disable_account, rotate_token
+    from services.accounts.principal import Principal
+    from services.core.clock import utcnow
+
+    settings = _settings()
+    cli = Principal("cli", Role.admin, None, "/", None)
+    with session_scope(make_engine(settings.resolved_database_url)) as session:
+        act = disable_account if step == "disable" else rotate_token
+        print(act(session, cli, account_id, utcnow()).model_dump_json())
 
 
 @schedule_app.command("annual")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from sqlmodel import Session
 
-from api.deps import PrincipalDep, SessionDep
-from services.accounts.models import AccountCreated, AccountIn, Role
+from api.deps import PageDep, PrincipalDep, SessionDep
+from api.pagination import Page
+from services.accounts.admin import disable_account, list_accounts, rotate_token
+from services.accounts.models import AccountCreated, AccountIn, AccountOut, Role
 from services.accounts.principal import Principal
 from services.accounts.store import create_account
+from services.core.clock import utcnow
 from services.core.errors import Forbidden
 from services.org.models import Org, Person
 from services.org.queries import get_org
@@ -41,6 +44,26 @@ def _require_person_in_scope(session: Session, principal: Principal, person_id: 
             f"person {person_id!r} belongs to an org outside this account's scope; an account "
             "may act only as a person inside its creator's scope"
         )
+
+
+@router.get("/accounts")
+def get_accounts(session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[AccountOut]:
+    """The accounts in this admin's scope (never a token): role, scope, person, label, whether
+    disabled, expiry and when the token was last used."""
+    rows, total = list_accounts(session, principal, page.offset, page.page_size)
+    return Page.of(rows, total, page)
+
+
+@router.post("/accounts/{account_id}/disable")
+def disable(account_id: str, session: SessionDep, principal: PrincipalDep) -> AccountOut:
+    """Disable an account: its token answers 401 from now on, everywhere (console included)."""
+    return disable_account(session, principal, account_id, utcnow())
+
+
+@router.post("/accounts/{account_id}/rotate")
+def rotate(account_id: str, session: SessionDep, principal: PrincipalDep) -> AccountCreated:
+    """A new token for the account, shown this once; the old one is dead at once."""
+    return rotate_token(session, principal, account_id, utcnow())
 
 
 @router.get("/me")

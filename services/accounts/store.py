@@ -9,13 +9,18 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from services.accounts.models import TOKEN_PREFIX, Account, AccountCreated, AccountIn, Role
 from services.accounts.principal import Principal
+from services.core.clock import utcnow
 from services.core.errors import Conflict, Invalid, Unauthorized
 from services.org.models import Org, Person
+
+LAST_USED_GRAIN = timedelta(minutes=5)
 
 
 def hash_token(token: str) -> str:
@@ -42,6 +47,11 @@ def create_account(session: Session, spec: AccountIn, token: str | None = None) 
             "unknown person",
             errors=[{"field": "person_id", "message": f"unknown person {spec.person_id!r}"}],
         )
+    if spec.expires_at is not None and spec.expires_at <= utcnow():
+        raise Invalid(
+            "the expiry is already past",
+            errors=[{"field": "expires_at", "message": "a moment in the future, please"}],
+        )
     token = token or new_token()
     digest = hash_token(token)
     if session.exec(select(Account).where(Account.token_hash == digest)).first() is not None:
@@ -53,6 +63,7 @@ def create_account(session: Session, spec: AccountIn, token: str | None = None) 
         scope_org_id=spec.scope_org_id,
         token_hash=digest,
         label=spec.label,
+        expires_at=spec.expires_at,
     )
     session.add(account)
     session.flush()
@@ -62,6 +73,7 @@ def create_account(session: Session, spec: AccountIn, token: str | None = None) 
         role=spec.role,
         scope_org_id=spec.scope_org_id,
         person_id=spec.person_id,
+        expires_at=spec.expires_at,
     )
 
 
@@ -69,7 +81,26 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing bearer token")
     account = session.exec(select(Account).where(Account.token_hash == hash_token(token))).first()
-    return _principal(session, account)
+    principal = _principal(session, account)
+    assert account is not None
+    _touch(session, account)
+    return principal
+
+
+def _touch(session: Session, account: Account) -> None:
+    """Record the use, at most once per LAST_USED_GRAIN: a conditional UPDATE, so concurrent
+    requests write it once and most requests write nothing."""
+    now = utcnow()
+    stale = now - LAST_USED_GRAIN
+    session.execute(
+        update(Account)
+        .where(
+            col(Account.id) == account.id,
+            or_(col(Account.last_used_at).is_(None), col(Account.last_used_at) < stale),
+        )
+        .values(last_used_at=now)
+    )
+    session.commit()
 
 
 def principal_of(session: Session, account_id: str) -> Principal:
@@ -80,6 +111,8 @@ def principal_of(session: Session, account_id: str) -> Principal:
 def _principal(session: Session, account: Account | None) -> Principal:
     if account is None or account.disabled:
         raise Unauthorized("invalid or disabled token")
+    if account.expires_at is not None and _aware(account.expires_at) <= utcnow():
+        raise Unauthorized("the token has expired")
     scope_path = "/"
     if account.scope_org_id is not None:
         scope = session.get(Org, account.scope_org_id)
@@ -93,6 +126,10 @@ def _principal(session: Session, account: Account | None) -> Principal:
         scope_path=scope_path,
         person_id=account.person_id,
     )
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def ensure_bootstrap_admin(session: Session, token: str) -> bool:
