@@ -23,7 +23,7 @@ from services.cycle.models import Letter
 from services.evidence.models import Evidence
 from tests.api.test_evaluations import body as evaluation
 from tests.api.test_evaluations import phase as evaluation_phase
-from tests.support.cycles import eventually, launch
+from tests.support.cycles import eventually, launch, sign
 from tests.support.ports import free_port
 from tests.support.world import World, world
 
@@ -353,6 +353,60 @@ async def test_a_rater_casts_a_ballot_in_the_browser(
             await page.wait_for_url(f"{base}/evaluations/{eid}?done=1")
             assert await page.inner_text("#phase") == "结果校核中"
             await shot(page, tmp_path, "evaluation-results")
+        finally:
+            await browser.close()
+    assert hosts == {base.split("/")[2]}
+
+
+async def test_the_issuer_confirms_and_the_committee_starts_the_year_end_evaluation(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    """From the city secretary's page: an achievement of gb-1 waiting for confirmation is
+    confirmed; an appeal against an accountability record waits for a decision; the year-end
+    evaluation of the general branches starts from the form as it comes filled in."""
+    w, base = served
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    await eventually(lambda: _letter_exists(w, cid, "gb-1"), what="gb-1's letter")
+    assert (await sign(w, w.committee_gb1, cid, "gb-1")).status_code == 200
+    item_id = f"{cid}:gb-1:1"  # Mid-year debriefings, target 2, the head p-005
+    r = await w.call(
+        "POST", f"/api/v1/items/{item_id}/progress", w.committee_gb1, json={"actual": 2}
+    )
+    assert r.status_code == 200, r.text
+    r = await w.call(
+        "POST",
+        "/api/v1/accountability",
+        w.committee,
+        json={"kind": "written_inquiry", "person_id": "p-008", "reason": "minutes late"},
+    )
+    rid = r.json()["id"]
+    await w.call(
+        "POST",
+        f"/api/v1/accountability/{rid}/appeal",
+        w.other_member,
+        json={"reason": "the minutes were filed on time, see the register"},
+    )
+    hosts: set[str] = set()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+            await sign_in(page, base, w.committee)
+            assert await page.is_visible("#to-confirm") and await page.is_visible(f"#appeal-{rid}")
+            await shot(page, tmp_path, "me-to-decide")
+            await page.click(f"#to-confirm a[href='/items/{item_id}']")
+            await shot(page, tmp_path, "item-confirm")
+            await page.click("#confirm")
+            await page.wait_for_url(f"{base}/items/{item_id}?done=1")
+            assert "完成情况已确认" in await page.inner_text("#item-confirmation")
+            await page.click("header a[href='/evaluations']")
+            await page.fill("#title", "2027 year-end evaluation")
+            await shot(page, tmp_path, "evaluations-start")
+            await page.click("#start-evaluation")
+            await page.wait_for_url(f"{base}/evaluations/E-*")
+            assert "2027 year-end evaluation" in await page.content()
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}
