@@ -37,7 +37,21 @@ class ProblemBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
-_PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+def _inlined(schema: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local ``$defs`` reference replaced by its definition: the OpenAPI
+    document has no ``$defs`` at the place these schemas are put, so a reference would dangle."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
+_RAW = ProblemBody.model_json_schema()
+_PROBLEM_SCHEMA = _inlined(_RAW, _RAW.get("$defs", {}))
 
 
 def _documented(what: str) -> dict[str, Any]:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import create_app
 from services.core.db import make_engine
+from services.core.settings import Settings
 from tests.support.stack import running_stack
 
 
@@ -43,3 +49,17 @@ async def test_database_down_is_503_problem_not_500(settings, ts_env: WorkflowEn
         assert r.status_code == 503
         assert r.headers["content-type"] == "application/problem+json"
         assert r.headers["retry-after"] == "2"
+
+
+def test_the_openapi_document_has_no_dangling_references() -> None:
+    """Every ``$ref`` in the document resolves inside it (a schema tool must read all of it)."""
+    doc = create_app(Settings(_env_file=None)).openapi()  # type: ignore[call-arg]
+    text = json.dumps(doc)
+    refs = set(re.findall(r'"\$ref": "([^"]+)"', text))
+    assert refs, "expected component references"
+    for ref in refs:
+        node: Any = doc
+        assert ref.startswith("#/"), ref
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(node, dict) and part in node, f"dangling {ref}"
+            node = node[part]
