@@ -122,7 +122,11 @@ def create_app(
                     session, settings.bootstrap_admin_token.get_secret_value()
                 ):
                     log.info("bootstrap_admin_created")
+        stop = asyncio.Event()
+        flushing = asyncio.create_task(state.usage.keep_flushing(eng, stop))
         yield
+        stop.set()
+        await flushing  # its last round writes what was noted
         await stop_attaching(attaching)
         if own_engine:
             eng.dispose()

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.usage import UsageRecorder
 from services.accounts.principal import Principal
 from services.accounts.store import authenticate
 from services.core.errors import Unavailable
@@ -22,6 +23,9 @@ T = TypeVar("T")
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # No list is that long; a bound keeps the offset inside every database's integer range.
 MAX_PAGE = 100_000
+# A numeric row id: databases store 64-bit integers, and a larger one must be a 422 (or a
+# plain "absent"), never an overflow deep in the driver.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a record's number")]
 
 
 @dataclass
@@ -30,6 +34,7 @@ class AppState:
     engine: Engine
     temporal: Client | None
     temporal_status: str = ""  # why Temporal is not attached yet (readyz says it)
+    usage: UsageRecorder = field(default_factory=UsageRecorder)  # tokens' last use
 
 
 def app_state(request: Request) -> AppState:
@@ -75,6 +80,7 @@ def get_principal(
     # Its own short session: authentication must not share the handler's transaction.
     with Session(state.engine) as session:
         principal = authenticate(session, bearer_token(request))
+    state.usage.note(principal.account_id)
     if request.method not in READ_ONLY_METHODS:
         # Checked once for every route: an auditor never writes, whatever a route forgets.
         principal.require_write()

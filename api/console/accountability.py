@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from api.console.signin import error_of, kept_input, posting
 from api.console.work import me_page
+from api.deps import RowId
 from services.accountability.records import (
     AppealDecisionIn,
     AppealIn,
@@ -49,7 +50,7 @@ async def _step(
 
 
 @router.post("/accountability/{record_id}/appeal", response_model=None)
-async def appeal_record(request: Request, record_id: int) -> Response:
+async def appeal_record(request: Request, record_id: RowId) -> Response:
     return await _step(
         request,
         AppealIn,
@@ -59,7 +60,7 @@ async def appeal_record(request: Request, record_id: int) -> Response:
 
 
 @router.post("/accountability/{record_id}/decision", response_model=None)
-async def decide(request: Request, record_id: int) -> Response:
+async def decide(request: Request, record_id: RowId) -> Response:
     return await _step(
         request,
         AppealDecisionIn,

@@ -133,7 +133,9 @@ async def notifications_read(request: Request) -> Response:
     raw = str(form.get("id") or "")
     if pr.person_id is not None:
         with Session(who.state.engine) as s:
-            mark_read(s, pr.person_id, [int(raw)] if raw.isdigit() else None)
+            one = int(raw) if raw.isdigit() and len(raw) < 19 else None  # a 64-bit row id
+            if one is not None or not raw:
+                mark_read(s, pr.person_id, [one] if one is not None else None)
             s.commit()
     return RedirectResponse("/me#notifications", status_code=303)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import PrincipalDep, RowId, SessionDep
 from services.accountability.records import (
     AccountabilityRecordIn,
     AppealDecisionIn,
@@ -42,7 +42,7 @@ def record(
 
 @router.post("/{record_id}/appeal")
 def appeal_record(
-    record_id: int, body: AppealIn, session: SessionDep, principal: PrincipalDep
+    record_id: RowId, body: AppealIn, session: SessionDep, principal: PrincipalDep
 ) -> AccountabilityOut:
     """The person concerned appeals, once, with a reason."""
     return out(appeal(session, principal, record_id, body, utcnow()))
@@ -50,7 +50,7 @@ def appeal_record(
 
 @router.post("/{record_id}/appeal/decision")
 def decide(
-    record_id: int, body: AppealDecisionIn, session: SessionDep, principal: PrincipalDep
+    record_id: RowId, body: AppealDecisionIn, session: SessionDep, principal: PrincipalDep
 ) -> AccountabilityOut:
     """A committee in scope upholds or overturns a pending appeal (never the appellant)."""
     return out(decide_appeal(session, principal, record_id, body, utcnow()))

@@ -55,7 +55,7 @@ def get_delivery_failures(
 
 class ReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] | None = Field(
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
         default=None, max_length=1000, description="the notifications to mark; omitted: all"
     )
 

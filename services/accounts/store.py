@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from services.accounts.models import TOKEN_PREFIX, Account, AccountCreated, AccountIn, Role
@@ -19,8 +18,6 @@ from services.accounts.principal import Principal
 from services.core.clock import utcnow
 from services.core.errors import Conflict, Invalid, Unauthorized
 from services.org.models import Org, Person
-
-LAST_USED_GRAIN = timedelta(minutes=5)
 
 
 def hash_token(token: str) -> str:
@@ -81,26 +78,7 @@ def authenticate(session: Session, token: str | None) -> Principal:
     if not token:
         raise Unauthorized("missing bearer token")
     account = session.exec(select(Account).where(Account.token_hash == hash_token(token))).first()
-    principal = _principal(session, account)
-    assert account is not None
-    _touch(session, account)
-    return principal
-
-
-def _touch(session: Session, account: Account) -> None:
-    """Record the use, at most once per LAST_USED_GRAIN: a conditional UPDATE, so concurrent
-    requests write it once and most requests write nothing."""
-    now = utcnow()
-    stale = now - LAST_USED_GRAIN
-    session.execute(
-        update(Account)
-        .where(
-            col(Account.id) == account.id,
-            or_(col(Account.last_used_at).is_(None), col(Account.last_used_at) < stale),
-        )
-        .values(last_used_at=now)
-    )
-    session.commit()
+    return _principal(session, account)
 
 
 def principal_of(session: Session, account_id: str) -> Principal:

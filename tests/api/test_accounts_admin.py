@@ -40,6 +40,7 @@ async def test_list_disable_rotate_within_scope(w: World) -> None:
     assert (await w.call("GET", "/api/v1/accounts", w.committee)).status_code == 403
 
     me = (await w.call("GET", "/api/v1/me", w.other_member)).json()["account_id"]
+    assert w.stack.app.state.dutyledger.usage.flush(w.stack.engine) >= 1
     assert account_of(w, me).last_used_at is not None  # the call above was a use
     city = (await w.call("GET", "/api/v1/me", w.committee)).json()["account_id"]
     r = await w.call("POST", f"/api/v1/accounts/{city}/disable", gb1_admin)

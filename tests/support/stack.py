@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -29,6 +30,7 @@ class Stack:
     client: Client
     http: httpx.AsyncClient
     worker: Worker | None
+    app: FastAPI
 
     def token(
         self, role: Role, scope_org_id: str | None = None, person_id: str | None = None
@@ -66,7 +68,7 @@ async def running_stack(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             if worker is None:
-                yield Stack(settings, engine, client, http, None)
+                yield Stack(settings, engine, client, http, None, app)
             else:
                 async with worker:
-                    yield Stack(settings, engine, client, http, worker)
+                    yield Stack(settings, engine, client, http, worker, app)

@@ -1,0 +1,56 @@
+"""When each account's token was last used, kept off the request path: a request notes its
+account in memory, and the API writes what was noted in one UPDATE per account every
+``USAGE_FLUSH_SECONDS`` (and on shutdown). A request never waits on a write for this — with
+SQLite, a write lock held elsewhere would otherwise stall authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from services.accounts.models import Account
+from services.core.clock import utcnow
+from services.core.logging import get_logger
+
+log = get_logger(__name__)
+USAGE_FLUSH_SECONDS = 60.0
+
+
+class UsageRecorder:
+    def __init__(self) -> None:
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def note(self, account_id: str) -> None:
+        with self._lock:
+            self._seen[account_id] = utcnow()
+
+    def flush(self, engine: Engine) -> int:
+        """Write what was noted since the last flush; returns how many accounts."""
+        with self._lock:
+            seen, self._seen = self._seen, {}
+        if not seen:
+            return 0
+        with Session(engine) as session:
+            for account_id, at in seen.items():
+                session.execute(
+                    update(Account).where(col(Account.id) == account_id).values(last_used_at=at)
+                )
+            session.commit()
+        return len(seen)
+
+    async def keep_flushing(self, engine: Engine, stop: asyncio.Event) -> None:
+        """Every USAGE_FLUSH_SECONDS until ``stop``, and once more then."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=USAGE_FLUSH_SECONDS)
+            try:
+                await asyncio.to_thread(self.flush, engine)
+            except Exception as exc:
+                log.warning("usage_flush_failed", error=str(exc))
