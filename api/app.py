@@ -101,6 +101,15 @@ SECURITY_HEADERS = {
 }
 
 
+def _bootstrap_admin(settings: Settings, engine: Engine) -> None:
+    if settings.bootstrap_admin_token is not None:
+        from services.accounts.store import ensure_bootstrap_admin
+
+        with session_scope(engine) as session:
+            if ensure_bootstrap_admin(session, settings.bootstrap_admin_token.get_secret_value()):
+                log.info("bootstrap_admin_created")
+
+
 def create_app(
     settings: Settings, *, engine: Engine | None = None, temporal: Client | None = None
 ) -> FastAPI:
@@ -114,14 +123,7 @@ def create_app(
         app.state.dutyledger = state
         # Temporal down at start: serve reads now, attach it in the background when it comes.
         attaching = None if temporal is not None else asyncio.create_task(attach_temporal(state))
-        if settings.bootstrap_admin_token is not None:
-            from services.accounts.store import ensure_bootstrap_admin
-
-            with session_scope(eng) as session:
-                if ensure_bootstrap_admin(
-                    session, settings.bootstrap_admin_token.get_secret_value()
-                ):
-                    log.info("bootstrap_admin_created")
+        _bootstrap_admin(settings, eng)
         stop = asyncio.Event()
         flushing = asyncio.create_task(state.usage.keep_flushing(eng, stop))
         yield

@@ -75,7 +75,8 @@ def audit_verify(
         given = {key_id(k): k for k in map(public_from_b64, public_key or [])}
         if checkpoints is not None:
             raw = json.loads(checkpoints.read_text(encoding="utf-8"))
-            rows = [CheckpointOut.model_validate(r) for r in raw.get("items", raw)]
+            listed = raw["items"] if isinstance(raw, dict) else raw  # a page, or a plain list
+            rows = [CheckpointOut.model_validate(r) for r in listed]
             hashes = None
             if not offline:
                 settings = settings_from_env()

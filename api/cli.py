@@ -242,7 +242,9 @@ def _admin_step(account_id: str, step: str) -> None:
     cli = Principal("cli", Role.admin, None, "/", None)
     with session_scope(make_engine(settings.resolved_database_url)) as session:
         act = disable_account if step == "disable" else rotate_token
-        print(act(session, cli, account_id, utcnow()).model_dump_json())
+        answer = act(session, cli, account_id, utcnow()).model_dump_json()
+        session.commit()  # the new token works before it is shown
+    print(answer)
 
 
 @schedule_app.command("annual")

@@ -10,7 +10,7 @@ import contextlib
 import threading
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -37,12 +37,26 @@ class UsageRecorder:
             seen, self._seen = self._seen, {}
         if not seen:
             return 0
-        with Session(engine) as session:
-            for account_id, at in seen.items():
-                session.execute(
-                    update(Account).where(col(Account.id) == account_id).values(last_used_at=at)
-                )
-            session.commit()
+        try:
+            with Session(engine) as session:
+                for account_id, at in seen.items():
+                    # Never backwards: another API replica may have written a later use.
+                    session.execute(
+                        update(Account)
+                        .where(
+                            col(Account.id) == account_id,
+                            or_(
+                                col(Account.last_used_at).is_(None), col(Account.last_used_at) < at
+                            ),
+                        )
+                        .values(last_used_at=at)
+                    )
+                session.commit()
+        except Exception:
+            with self._lock:  # kept for the next round (a later use of the same wins)
+                for account_id, at in seen.items():
+                    self._seen[account_id] = max(at, self._seen.get(account_id, at))
+            raise
         return len(seen)
 
     async def keep_flushing(self, engine: Engine, stop: asyncio.Event) -> None:

@@ -22,7 +22,7 @@ from api.downloads import ledger_download
 from services.accounts.models import Role
 from services.core.errors import DomainError, Forbidden
 from services.core.labels import label
-from services.integrity.drift import integrity_report
+from services.integrity.drift import for_reader, integrity_report
 from services.integrity.keys import trusted_keys
 from services.ledger.aggregates import AGING_BUCKETS
 from services.ledger.filters import LedgerFilter, SortKey
@@ -184,5 +184,6 @@ def verify(request: Request) -> Response:
     except DomainError as exc:
         return who.refused(request, exc)
     with Session(who.state.engine) as s:
-        result = integrity_report(s, trusted_keys(who.state.settings))
+        report = integrity_report(s, trusted_keys(who.state.settings))
+        result = for_reader(report, who.principal.scope_path)
     return who.render(request, "verify.html", result=result)

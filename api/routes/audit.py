@@ -14,7 +14,7 @@ from api.deps import PageDep, PrincipalDep, SessionDep, StateDep
 from api.pagination import Page
 from services.accounts.models import Role
 from services.integrity.checkpoints import CheckpointOut, list_checkpoints, sign_now
-from services.integrity.drift import IntegrityReport, integrity_report
+from services.integrity.drift import IntegrityReport, for_reader, integrity_report
 from services.integrity.keys import raw_public, signing_key, trusted_keys
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -27,7 +27,8 @@ def audit_verify(session: SessionDep, principal: PrincipalDep, state: StateDep) 
     signed hash); rebuild every row the chain describes from its events and name each stored
     field that differs (``drift``)."""
     principal.require_role(Role.auditor, Role.admin)
-    return integrity_report(session, trusted_keys(state.settings))
+    report = integrity_report(session, trusted_keys(state.settings))
+    return for_reader(report, principal.scope_path)
 
 
 class PublicKeyOut(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,9 @@ class AuditCheckpoint(SQLModel, table=True):
     key_id: str = Field(max_length=16)
     signature: str = Field(sa_column=Column(Text, nullable=False))
     made_by: str = Field(max_length=120)
+    # The checkpoint before it, signed along: deleting one breaks the link of the next.
+    prev_seq: int = 0
+    prev_digest: str = Field(default="", max_length=64)
 
 
 class CheckpointOut(BaseModel):
@@ -53,11 +57,20 @@ class CheckpointOut(BaseModel):
     key_id: str
     signature: str
     made_by: str
+    prev_seq: int = 0  # 0: the first checkpoint
+    prev_digest: str = ""  # sha256 of the previous checkpoint's signature
 
 
-def signed_text(seq: int, hash_: str, at: str) -> bytes:
-    """What a checkpoint signs; stated so anyone can verify one with the public key alone."""
-    return f"dutyledger-checkpoint:v1:{seq}:{hash_}:{at}".encode()
+def signed_text(cp: CheckpointOut | AuditCheckpoint) -> bytes:
+    """What a checkpoint signs; stated so anyone can verify one with the public key alone:
+    ``dutyledger-checkpoint:v2:{seq}:{hash}:{at}:{prev_seq}:{prev_digest}``."""
+    return (
+        f"dutyledger-checkpoint:v2:{cp.seq}:{cp.hash}:{cp.at}:{cp.prev_seq}:{cp.prev_digest}"
+    ).encode()
+
+
+def digest_of(signature: str) -> str:
+    return hashlib.sha256(signature.encode()).hexdigest()
 
 
 def make_checkpoint(
@@ -72,14 +85,23 @@ def make_checkpoint(
     if existing is not None:
         return _out(existing)
     at = now.astimezone(UTC).replace(microsecond=0).isoformat()
+    prev = session.exec(
+        select(AuditCheckpoint)
+        .where(AuditCheckpoint.seq < head.seq)
+        .order_by(col(AuditCheckpoint.seq).desc())
+        .limit(1)
+    ).first()
     row = AuditCheckpoint(
         seq=head.seq,
         hash=head.last_hash,
         at=at,
         key_id=key.id,
-        signature=key.sign(signed_text(head.seq, head.last_hash, at)),
+        signature="",
         made_by=by,
+        prev_seq=prev.seq if prev else 0,
+        prev_digest=digest_of(prev.signature) if prev else "",
     )
+    row.signature = key.sign(signed_text(row))
     try:
         with session.begin_nested():
             session.add(row)
@@ -112,15 +134,27 @@ def verify_checkpoints(
     trusted: dict[str, Ed25519PublicKey],
     hash_at: dict[int, str] | None,
 ) -> CheckpointVerification:
-    """Each signature with its key (known and trusted), and — given the chain's hashes by seq —
-    that the chain still carries the signed hash."""
+    """Each signature with its key (known and trusted), each checkpoint linked to the one
+    before it (none deleted in between), and — given the chain's hashes by seq — that the chain
+    still carries the signed hash."""
+    prev: CheckpointOut | None = None
     for n, cp in enumerate(checkpoints, start=1):
         public = trusted.get(cp.key_id)
         bad: str | None = None
         if public is None:
             bad = f"signed by key {cp.key_id}, which is not a trusted key"
-        elif not signature_ok(public, cp.signature, signed_text(cp.seq, cp.hash, cp.at)):
+        # A checkpoint signed before they were linked (v1) has its own signature, no link.
+        elif not (legacy := _legacy(public, cp)) and not signature_ok(
+            public, cp.signature, signed_text(cp)
+        ):
             bad = "its signature does not verify: the checkpoint was altered"
+        elif not legacy and (cp.prev_seq, cp.prev_digest) != (
+            (prev.seq, digest_of(prev.signature)) if prev else (0, "")
+        ):
+            bad = (
+                f"it follows the checkpoint at event {cp.prev_seq}, which is not the one "
+                "before it here: checkpoints were deleted or replaced"
+            )
         elif hash_at is not None and hash_at.get(cp.seq) != cp.hash:
             bad = (
                 f"the chain's event {cp.seq} no longer has the signed hash: the chain was "
@@ -133,7 +167,16 @@ def verify_checkpoints(
                 first_bad_checkpoint=cp.seq,
                 problem=f"checkpoint at event {cp.seq}: {bad}",
             )
+        prev = cp
     return CheckpointVerification(ok=True, checkpoints_checked=len(checkpoints))
+
+
+def _legacy(public: Ed25519PublicKey, cp: CheckpointOut) -> bool:
+    """A checkpoint of the first format (``v1:{seq}:{hash}:{at}``, no link to the one before)."""
+    if cp.prev_seq or cp.prev_digest:
+        return False
+    v1 = f"dutyledger-checkpoint:v1:{cp.seq}:{cp.hash}:{cp.at}".encode()
+    return signature_ok(public, cp.signature, v1)
 
 
 def chain_hashes_at(session: Session, seqs: list[int]) -> dict[int, str]:

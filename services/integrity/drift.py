@@ -89,7 +89,14 @@ def _letter_items(state: dict[str, dict[str, Any]], ev: AuditEvent) -> None:
     """Item fields set by the letter's events: progress (actual), decisions, confirmations."""
     p = ev.payload
     if ev.action == "progress" and "item_id" in p:
-        state.setdefault(p["item_id"], {})["actual"] = p.get("actual")
+        item = state.setdefault(p["item_id"], {})
+        item["actual"] = p.get("actual")
+        if "confirmation" in item and item["confirmation"] != "confirmed":
+            item["confirmation"] = None  # a new report asks again after a rejection
+    elif ev.action == "amend":
+        for item_id in p.get("items", []):
+            if "confirmation" in state.get(item_id, {}):
+                state[item_id]["confirmation"] = None  # a changed item is confirmed anew
     elif ev.action == "decide":
         for key in ("achieved", "missed"):
             for item_id in p.get(key, []):
@@ -106,10 +113,14 @@ def _events(session: Session, entity_type: str, ids: list[str]) -> Iterator[Audi
     )
 
 
-def _pages(session: Session, table: type[SQLModel], key: Any) -> Iterator[list[Any]]:
+def _pages(
+    session: Session, table: type[SQLModel], key: Any, only: set[str] | None = None
+) -> Iterator[list[Any]]:
     after: Any = None
     while True:
         q = select(table).order_by(key).limit(PAGE)
+        if only is not None:
+            q = q.where(key.in_(sorted(only)))
         if after is not None:
             q = q.where(key > after)
         rows = list(session.exec(q).all())
@@ -180,8 +191,9 @@ def _item_drift(session: Session, letters: list[Letter]) -> Iterator[Drift]:
                 )
 
 
-def find_drift(session: Session) -> Iterator[Drift]:
-    """Every field of every row the chain describes that differs from its events."""
+def find_drift(session: Session, only: dict[str, set[str]] | None = None) -> Iterator[Drift]:
+    """Every field of every row the chain describes that differs from its events (``only``:
+    just these ids per entity type; items go with their letters)."""
     checks: list[tuple[str, type[SQLModel], Any, str, Fold]] = [
         ("problem", Problem, col(Problem.id), "id", _problem),
         ("letter", Letter, col(Letter.id), "id", _letter),
@@ -190,19 +202,41 @@ def find_drift(session: Session) -> Iterator[Drift]:
         ("accountability", Accountability, col(Accountability.id), "id", _accountability),
     ]
     for entity_type, table, key, ident, fold in checks:
-        for rows in _pages(session, table, key):
+        if only is not None and entity_type not in only:
+            continue
+        ids = only.get(entity_type) if only is not None else None
+        if ids is not None and entity_type == "accountability":
+            ids = {i for i in ids if i.isdigit()}
+            key_ids: Any = {int(i) for i in ids}
+        else:
+            key_ids = ids
+        for rows in _pages(session, table, key, key_ids):
             yield from _compare(entity_type, rows, ident, fold, session)
             if entity_type == "letter":
                 yield from _item_drift(session, rows)
 
 
 def drift_report(session: Session) -> list[Drift]:
-    out: list[Drift] = []
+    """The fields that differ, each confirmed by a second look at just those rows: a row and
+    its event are written in one transaction, but a scan of many pages can read a row before a
+    concurrent commit and its events after it (or the other way round); a tampered field still
+    differs the second time, a write in flight no longer does."""
+    first: list[Drift] = []
     for d in find_drift(session):
-        out.append(d)
-        if len(out) >= MAX_REPORTED:
+        first.append(d)
+        if len(first) >= MAX_REPORTED:
             break
-    return out
+    if not first:
+        return []
+    session.expire_all()
+    session.commit()  # end the read, so the second look sees what was committed since
+    only: dict[str, set[str]] = {}
+    for d in first:
+        kind = "letter" if d.entity_type == "item" else d.entity_type
+        ident = d.entity_id.rsplit(":", 1)[0] if d.entity_type == "item" else d.entity_id
+        only.setdefault(kind, set()).add(ident)
+    again = {(d.entity_type, d.entity_id, d.field) for d in find_drift(session, only)}
+    return [d for d in first if (d.entity_type, d.entity_id, d.field) in again]
 
 
 class IntegrityReport(BaseModel):
@@ -241,4 +275,18 @@ def integrity_report(
         first_bad_checkpoint=signed.first_bad_checkpoint if signed else None,
         drift=drift,
         drift_truncated=len(drift) >= MAX_REPORTED,
+    )
+
+
+def for_reader(report: IntegrityReport, scope_path: str) -> IntegrityReport:
+    """What a reader scoped to a subtree may see: the verdict and the counts, not the drifted
+    rows (their ids and values span every subtree); installation-wide readers see it all."""
+    if scope_path == "/" or not report.drift:
+        return report
+    return report.model_copy(
+        update={
+            "drift": [],
+            "problem": (report.problem or "")
+            + " (the fields are listed to installation-wide auditors and admins)",
+        }
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def public_from_b64(text: str) -> Ed25519PublicKey:
 
 
 def write_new_key(path: Path) -> Ed25519PrivateKey:
+    """A new key in a file no one else can read, created only if it does not exist: two
+    processes starting together on one data dir keep the same key (FileExistsError to the
+    second, which then reads the first's)."""
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -48,8 +52,9 @@ def write_new_key(path: Path) -> Ed25519PrivateKey:
         serialization.NoEncryption(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(pem)
-    path.chmod(0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
     return key
 
 
@@ -89,7 +94,12 @@ def signing_key(settings: Settings) -> SigningKey:
             "`dutyledger audit keygen --out FILE`)"
         )
     kept = (settings.data_dir / DEFAULT_KEY_NAME).resolve()
-    return SigningKey(load_private(kept) if kept.exists() else write_new_key(kept))
+    if not kept.exists():
+        try:
+            return SigningKey(write_new_key(kept))
+        except FileExistsError:
+            pass  # another process made it a moment ago: use theirs
+    return SigningKey(load_private(kept))
 
 
 def trusted_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -81,14 +82,17 @@ def record_failures(
         log.warning("delivery_failed", channel=channel, dedupe_key=n.dedupe_key, error=str(exc))
 
 
-def _claim(session: Session, row: DeliveryFailure, now: datetime) -> bool:
-    """Take the row for one attempt, unless another worker just did."""
+def _claim(session: Session, row_id: int, due_at: datetime, now: datetime) -> bool:
+    """Take the row for one attempt (its next attempt moved a lease ahead), unless another
+    worker took it since it was read: the UPDATE matches only the time read, and only while
+    it is due."""
     result = session.execute(
         update(DeliveryFailure)
         .where(
-            col(DeliveryFailure.id) == row.id,
+            col(DeliveryFailure.id) == row_id,
             col(DeliveryFailure.state) == "retrying",
-            col(DeliveryFailure.next_attempt_at) == row.next_attempt_at,
+            col(DeliveryFailure.next_attempt_at) == due_at,
+            col(DeliveryFailure.next_attempt_at) <= now,
         )
         .values(next_attempt_at=now + LEASE)
     )
@@ -96,10 +100,19 @@ def _claim(session: Session, row: DeliveryFailure, now: datetime) -> bool:
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def retry_due(session: Session, settings: Settings, now: datetime, limit: int = 100) -> int:
-    """Try once more every failed delivery whose time has come; returns how many were tried."""
+def retry_due(
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    limit: int = 100,
+    clock: Callable[[], datetime] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
+    """Try once more every failed delivery whose time has come; returns how many were tried.
+    ``clock`` gives each claim its own moment (a batch of slow receivers outlasts one lease);
+    ``stop`` ends the batch between rows (shutdown)."""
     due = session.exec(
-        select(DeliveryFailure)
+        select(DeliveryFailure.id, DeliveryFailure.next_attempt_at)
         .where(
             DeliveryFailure.state == "retrying",
             col(DeliveryFailure.next_attempt_at) <= now,
@@ -108,42 +121,66 @@ def retry_due(session: Session, settings: Settings, now: datetime, limit: int = 
         .limit(limit)
     ).all()
     tried = 0
-    for row in due:
-        if not _claim(session, row, now):
+    for row_id, due_at in due:
+        if stop():
+            break
+        at = clock() if clock is not None else now
+        if row_id is None or due_at is None or not _claim(session, row_id, due_at, at):
             continue
         tried += 1
-        n = session.get(Notification, row.notification_id)
-        assert n is not None
-        failed = deliver(session, n, settings, channels=[row.channel])
-        session.refresh(row)
-        row.attempts += 1
-        row.last_attempt_at = now
-        exc = failed.get(row.channel)
-        if exc is None:
-            row.state, row.next_attempt_at = "delivered", None
-        else:
-            row.permanent = exc.permanent
-            row.last_error = str(exc)[:2000]
-            row.state, row.next_attempt_at = _next(row.attempts, exc.permanent, now)
-        session.add(row)
-        session.commit()
+        try:
+            _attempt(session, settings, row_id, at)
+        except Exception as exc:
+            session.rollback()
+            _record(session, row_id, at, str(exc), permanent=False)
     return tried
+
+
+def _attempt(session: Session, settings: Settings, row_id: int, at: datetime) -> None:
+    row = session.get(DeliveryFailure, row_id)
+    assert row is not None
+    n = session.get(Notification, row.notification_id)
+    assert n is not None
+    failed = deliver(session, n, settings, channels=[row.channel])
+    exc = failed.get(row.channel)
+    if exc is None:
+        _record(session, row_id, at, None, permanent=False)
+    else:
+        _record(session, row_id, at, str(exc), permanent=exc.permanent)
+
+
+def _record(
+    session: Session, row_id: int, at: datetime, error: str | None, permanent: bool
+) -> None:
+    """The attempt's outcome: delivered, or the next attempt on the schedule (or given up)."""
+    row = session.get(DeliveryFailure, row_id)
+    assert row is not None
+    row.attempts += 1
+    row.last_attempt_at = at
+    if error is None:
+        row.state, row.next_attempt_at = "delivered", None
+    else:
+        row.permanent = permanent
+        row.last_error = error[:2000]
+        row.state, row.next_attempt_at = _next(row.attempts, permanent, at)
+    session.add(row)
+    session.commit()
 
 
 async def keep_retrying(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     """The worker's loop: every ``delivery_retry_seconds``, the deliveries that are due."""
     while not stop.is_set():
         try:
-            await asyncio.to_thread(_retry_once, engine, settings)
+            await asyncio.to_thread(_retry_once, engine, settings, stop)
         except Exception as exc:
             log.warning("delivery_retries_failed", error=str(exc))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=settings.delivery_retry_seconds)
 
 
-def _retry_once(engine: Engine, settings: Settings) -> None:
+def _retry_once(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     with Session(engine) as session:
-        tried = retry_due(session, settings, utcnow())
+        tried = retry_due(session, settings, utcnow(), clock=utcnow, stop=stop.is_set)
     if tried:
         log.info("deliveries_retried", tried=tried)
 

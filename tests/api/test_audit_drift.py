@@ -42,7 +42,7 @@ async def test_rows_edited_in_sql_are_named_by_verify(w: World) -> None:
     rid = r.json()["id"]
 
     async def verify() -> dict:  # type: ignore[type-arg]
-        r = await w.call("GET", "/api/v1/audit/verify", w.auditor)
+        r = await w.call("GET", "/api/v1/audit/verify", w.admin)  # installation-wide
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
@@ -66,9 +66,12 @@ async def test_rows_edited_in_sql_are_named_by_verify(w: World) -> None:
     assert named[("accountability", str(rid), "overturned")]["from_events"] is False
     assert len(named) == 3, report["drift"]
 
-    auditor, _ = await signed_in(w, w.auditor)
-    page = (await auditor.get("/ledger/verify?lang=en")).text
+    admin, _ = await signed_in(w, w.admin)
+    page = (await admin.get("/ledger/verify?lang=en")).text
     assert 'id="drift"' in page and pid in page and "forged" in page
+    # A reader scoped to a subtree gets the verdict, not other subtrees' rows and values.
+    scoped = (await w.call("GET", "/api/v1/audit/verify", w.auditor)).json()
+    assert not scoped["ok"] and scoped["drift"] == [] and "installation-wide" in scoped["problem"]
 
 
 async def test_signed_checkpoints_over_the_api_and_verified_offline(

@@ -10,6 +10,7 @@ import re
 from sqlmodel import Session
 
 from services.cycle.models import Item, Letter
+from services.integrity.drift import integrity_report
 from tests.support.console import signed_in
 from tests.support.cycles import eventually, launch, sign
 from tests.support.world import World
@@ -72,6 +73,9 @@ async def test_the_issuer_rejects_then_confirms_an_achievement(w: World) -> None
     assert (row.confirmation, row.confirmed_by) == ("confirmed", "p-005")
     page = (await issuer.get(f"/items/{item_id}?lang=en")).text
     assert "Achievement confirmed" in page and 'id="confirm"' not in page
+    with Session(w.stack.engine) as s:  # rejected, reported again, confirmed: as the events say
+        report = integrity_report(s)
+    assert report.ok, report.drift[:5] or report.problem
 
 
 async def test_accountability_appealed_and_overturned_from_the_pages(w: World) -> None:

@@ -146,3 +146,22 @@ def test_production_settings_need_a_key(settings: Settings, tmp_path: Path) -> N
         signing_key(settings.model_copy(update={"audit_key_file": tmp_path / "none.pem"}))
     made = signing_key(settings)  # the embedded default: made once, then kept
     assert signing_key(settings).id == made.id
+
+
+def test_a_deleted_checkpoint_breaks_the_link_of_the_next(
+    engine: Engine, settings: Settings
+) -> None:
+    key = signing_key(settings)
+    for i in range(3):
+        _append(engine, f"P-1:d{i}", action=f"step{i}")
+        with session_scope(engine) as s:
+            make_checkpoint(s, key, "test", T0 + timedelta(minutes=i))
+    with Session(engine) as s:
+        assert verify_stored(s, trusted_keys(settings)).checkpoints_checked == 3
+    with session_scope(engine) as s:
+        middle = s.exec(select(AuditCheckpoint).where(AuditCheckpoint.seq == 2)).one()
+        s.delete(middle)
+    with Session(engine) as s:
+        result = verify_stored(s, trusted_keys(settings))
+    assert not result.ok and result.first_bad_checkpoint == 3
+    assert "deleted or replaced" in (result.problem or "")

@@ -35,7 +35,7 @@ from services.notify.models import (
     NotificationDelivery,
     NotificationIn,
 )
-from services.notify.retries import MAX_ATTEMPTS, retry_due
+from services.notify.retries import MAX_ATTEMPTS, _claim, retry_due
 from services.notify.store import notify
 from services.org.models import Person
 from services.org.store import import_tree
@@ -317,3 +317,26 @@ def test_a_failing_receiver_never_holds_up_a_deadline(
         with Session(tree_engine) as s:
             delivered = s.exec(select(NotificationDelivery.channel)).all()
         assert delivered == ["log"]  # the log channel went out at once
+
+
+def test_two_workers_never_try_the_same_delivery(tree_engine: Engine, settings: Settings) -> None:
+    """Both read the row as due; only the first claim takes it, the other leaves it alone."""
+    with webhook_server("s3cret", fail_first=1000) as (sink, url):
+        cfg = settings.model_copy(
+            update={
+                "notify_channels": ["webhook"],
+                "webhook_url": url,
+                "webhook_secret": SecretStr("s3cret"),
+            }
+        )
+        with session_scope(tree_engine) as s:
+            notify(s, spec(), cfg)
+        failure = one_failure(tree_engine)
+        assert failure.id is not None and failure.next_attempt_at is not None
+        due = failure.next_attempt_at
+        with Session(tree_engine) as a, Session(tree_engine) as b:
+            assert _claim(a, failure.id, due, due)
+            assert not _claim(b, failure.id, due, due)  # the same read, a moment later
+        with Session(tree_engine) as s:
+            assert retry_due(s, cfg, due) == 0  # leased: not due again until the lease ends
+        assert sink.attempts == 1  # only notify's own first try reached the receiver
