@@ -27,6 +27,8 @@ class ConsoleSession:
     account_id: str
     expires: int  # unix seconds
     csrf: str
+    # Which token signed in (a prefix of its hash): a rotated token ends its sessions too.
+    token_tag: str = ""
 
 
 _KEPT_KEYS: dict[Path, bytes] = {}  # read once per process, not on every request
@@ -50,10 +52,14 @@ def _sign(key: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(key, payload, hashlib.sha256).digest()).decode()
 
 
-def issue(key: bytes, account_id: str, hours: int) -> tuple[str, ConsoleSession]:
+def issue(
+    key: bytes, account_id: str, hours: int, token_tag: str = ""
+) -> tuple[str, ConsoleSession]:
     """A new session (a fresh CSRF token) and its cookie value."""
-    sess = ConsoleSession(account_id, int(time.time()) + hours * 3600, new_csrf())
-    payload = json.dumps({"a": sess.account_id, "e": sess.expires, "c": sess.csrf}).encode()
+    sess = ConsoleSession(account_id, int(time.time()) + hours * 3600, new_csrf(), token_tag)
+    payload = json.dumps(
+        {"a": sess.account_id, "e": sess.expires, "c": sess.csrf, "t": sess.token_tag}
+    ).encode()
     value = base64.urlsafe_b64encode(payload).decode() + "." + _sign(key, payload)
     return value, sess
 
@@ -72,7 +78,7 @@ def read(key: bytes, value: str | None) -> ConsoleSession | None:
     data = json.loads(payload)
     if int(data["e"]) < time.time():
         return None
-    return ConsoleSession(str(data["a"]), int(data["e"]), str(data["c"]))
+    return ConsoleSession(str(data["a"]), int(data["e"]), str(data["c"]), str(data.get("t", "")))
 
 
 def new_csrf() -> str:

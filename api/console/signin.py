@@ -17,7 +17,7 @@ from api.console.render import language, page
 from api.deps import AppState, app_state
 from api.limits import SlidingWindow
 from services.accounts.principal import Principal
-from services.accounts.store import authenticate, principal_of
+from services.accounts.store import authenticate, principal_of, token_tag
 from services.core.errors import DomainError, Forbidden, Unauthorized
 from services.core.labels import label
 from services.demo import DemoAccount
@@ -37,7 +37,9 @@ class Visitor:
         if self.session is not None:
             with Session(self.state.engine) as s:
                 try:
-                    self.principal = principal_of(s, self.session.account_id)
+                    self.principal = principal_of(
+                        s, self.session.account_id, self.session.token_tag
+                    )
                 except Unauthorized:
                     self.principal = None
 
@@ -188,6 +190,7 @@ async def signin(request: Request) -> Response:
         cookie.secret_key(state.settings),
         principal.account_id,
         state.settings.console_session_hours,
+        token_tag(str(form.get("token") or "")),
     )
     nxt = str(form.get("next") or "/me")
     if not nxt.startswith("/") or nxt.startswith("//"):

@@ -81,9 +81,20 @@ def authenticate(session: Session, token: str | None) -> Principal:
     return _principal(session, account)
 
 
-def principal_of(session: Session, account_id: str) -> Principal:
-    """The principal of a signed-in console session (its account may have been disabled since)."""
-    return _principal(session, session.get(Account, account_id))
+def principal_of(session: Session, account_id: str, token_tag: str) -> Principal:
+    """The principal of a signed-in console session: its account may have been disabled, have
+    expired or had its token rotated since (``token_tag``: the signing-in token's)."""
+    account = session.get(Account, account_id)
+    if account is not None and account.token_hash[:TAG_LENGTH] != token_tag:
+        raise Unauthorized("the token this session signed in with was replaced")
+    return _principal(session, account)
+
+
+TAG_LENGTH = 16  # a console session carries this many hex digits of its token's hash
+
+
+def token_tag(token: str) -> str:
+    return hash_token(token)[:TAG_LENGTH]
 
 
 def _principal(session: Session, account: Account | None) -> Principal:

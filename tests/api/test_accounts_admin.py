@@ -48,12 +48,15 @@ async def test_list_disable_rotate_within_scope(w: World) -> None:
     own = (await w.call("GET", "/api/v1/me", gb1_admin)).json()["account_id"]
     assert (await w.call("POST", f"/api/v1/accounts/{own}/disable", gb1_admin)).status_code == 409
 
-    # Rotate: the new token works, the old one is dead at once.
+    # Rotate: the new token works, the old one is dead at once, console sessions it opened too.
+    old_page, _ = await signed_in(w, w.other_member)
+    assert (await old_page.get("/me")).status_code == 200
     r = await w.call("POST", f"/api/v1/accounts/{me}/rotate", gb1_admin)
     assert r.status_code == 200, r.text
     fresh = r.json()["token"]
     assert (await w.call("GET", "/api/v1/me", w.other_member)).status_code == 401
     assert (await w.call("GET", "/api/v1/me", fresh)).json()["account_id"] == me
+    assert (await old_page.get("/me")).status_code in (303, 401)  # back to sign-in
 
     # Disable: 401 everywhere, the console too, even for a session signed in before.
     page, _ = await signed_in(w, fresh)
