@@ -83,7 +83,8 @@ def _send_smtp(n: Notification, recipient: Person | None, settings: Settings) ->
     msg["Message-ID"] = _message_id(n.dedupe_key) if n.dedupe_key else make_msgid()
     _compose(msg, n, recipient.language, settings.resolved_console_url)
     try:
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=20) as smtp:
+        # Briefly, like the webhook: a slow server is retried later, not waited on in an activity.
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=5) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls()
             if settings.smtp_username:
