@@ -167,16 +167,23 @@ def open_items_of(session: Session, person_id: str | None, under: str) -> list[I
     return list(rows)
 
 
-def achievements_to_confirm(
-    session: Session, person_id: str | None, under: str, committee: bool = False
-) -> list[Item]:
-    """Items that reached their target on letters this person issued (for a committee, the
-    root letters of its subtree too), waiting for a confirmation, while the year is open."""
+def _issued_by(person_id: str | None, committee: bool) -> list[Any]:
+    """Conditions on ``Letter`` for the letters this person issues (the parent org's head) and,
+    for a committee, the root letters (issued by the committee); empty: none."""
     issuers: list[Any] = []
     if person_id is not None:
         issuers.append(Letter.issuer_person_id == person_id)
     if committee:
         issuers.append(col(Letter.issuer_person_id).is_(None))
+    return issuers
+
+
+def achievements_to_confirm(
+    session: Session, person_id: str | None, under: str, committee: bool = False
+) -> list[Item]:
+    """Items that reached their target on letters this person issued (for a committee, the
+    root letters of its subtree too), waiting for a confirmation, while the year is open."""
+    issuers = _issued_by(person_id, committee)
     if not issuers:
         return []
     rows = session.exec(
@@ -200,11 +207,7 @@ def commitments_to_decide(
 ) -> list[Commitment]:
     """Pledges waiting for this person's decision: submitted on letters they issued, and for a
     committee, on the root letters of its subtree (the committee issues those)."""
-    issuers: list[Any] = []
-    if person_id is not None:
-        issuers.append(Letter.issuer_person_id == person_id)
-    if committee:
-        issuers.append(col(Letter.issuer_person_id).is_(None))
+    issuers = _issued_by(person_id, committee)
     if not issuers:
         return []
     rows = session.exec(
