@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,7 @@ from sqlmodel import Session
 
 from api.console.charts import Chart, cascade_bars, proportion_bar
 from api.console.render import language
-from api.console.signin import Visitor, error_of, kept_input, posting, to_signin
+from api.console.signin import Visitor, error_of, kept_input, posting, to_signin, uploaded_json
 from api.deps import get_temporal
 from api.steps import launch_cycle
 from services.accounts.models import Role
@@ -59,15 +58,9 @@ def cycles(request: Request) -> Response:
 
 async def _plan_of(form: Any, root_path: str, year: int, s: Session) -> dict[str, Any]:
     """The uploaded plan (JSON), or the shipped default for the year and the tree's org kinds."""
-    upload = form.get("plan")
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        try:
-            plan: dict[str, Any] = json.loads(await upload.read())
-        except ValueError:
-            raise Invalid(
-                "the plan file is not JSON", errors=[{"field": "plan", "message": "not JSON"}]
-            ) from None
-        return plan
+    plan = await uploaded_json(form, "plan")
+    if plan is not None:
+        return plan  # type: ignore[no-any-return]
     return default_plan(year, kinds_under(s, root_path)).model_dump(mode="json")
 
 

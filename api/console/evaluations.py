@@ -9,7 +9,6 @@ through the same domain client, so every rule and refusal is the API's.
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -18,11 +17,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, select
 
-from api.console.signin import Visitor, error_of, kept_input, posting, show, to_signin
+from api.console.signin import (
+    Visitor,
+    error_of,
+    kept_input,
+    posting,
+    show,
+    to_signin,
+    uploaded_json,
+)
 from api.deps import get_temporal, released
 from api.steps import begin_evaluation
 from services.core.clock import today_in, utcnow
-from services.core.errors import DomainError, Invalid, NotFound
+from services.core.errors import DomainError, NotFound
 from services.core.parsing import parsed
 from services.cycle.models import Cycle
 from services.evaluation import client as evaluations
@@ -82,15 +89,7 @@ def _list_page(request: Request, who: Visitor, status_code: int = 200, **extra: 
 
 async def _evaluation_body(form: Any, s: Session) -> EvaluationIn:
     """The start form as the API's body (422 naming the field when it is not one)."""
-    upload = form.get("rubric")
-    rubric: Any = None
-    if upload is not None and not isinstance(upload, str) and upload.filename:
-        try:
-            rubric = json.loads(await upload.read())
-        except ValueError:
-            raise Invalid(
-                "the rubric file is not JSON", errors=[{"field": "rubric", "message": "not JSON"}]
-            ) from None
+    rubric = await uploaded_json(form, "rubric")
     cycle = s.get(Cycle, str(form.get("cycle_id") or ""))
     levels = [x.strip() for x in str(form.get("levels") or "").split(",") if x.strip()]
     raw = {

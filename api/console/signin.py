@@ -18,7 +18,7 @@ from api.deps import AppState, app_state
 from api.limits import SlidingWindow
 from services.accounts.principal import Principal
 from services.accounts.store import authenticate, principal_of, token_tag
-from services.core.errors import DomainError, Forbidden, Unauthorized
+from services.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from services.core.labels import label
 from services.demo import DemoAccount
 
@@ -106,6 +106,20 @@ def refuse_post(request: Request) -> HTMLResponse:
 
 def error_of(exc: DomainError) -> dict[str, Any]:
     return {"detail": exc.detail, "errors": exc.extra.get("errors", [])}
+
+
+async def uploaded_json(form: Any, field: str) -> Any | None:
+    """The JSON file posted in ``field``, or None when no file was chosen; a file that is not
+    JSON is a 422 naming the field."""
+    upload = form.get(field)
+    if upload is None or isinstance(upload, str) or not upload.filename:
+        return None
+    try:
+        return json.loads(await upload.read())
+    except ValueError:
+        raise Invalid(
+            f"the {field} file is not JSON", errors=[{"field": field, "message": "not JSON"}]
+        ) from None
 
 
 def kept_input(form: Any) -> dict[str, str]:
