@@ -25,7 +25,8 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_PAGE = 100_000
 # A numeric row id: databases store 64-bit integers, and a larger one must be a 422 (or a
 # plain "absent"), never an overflow deep in the driver.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="a record's number")]
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a record's number")]
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
+from api.deps import MAX_ROW_ID, PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
 from services.accounts.models import Role
 from services.core.errors import Forbidden
@@ -55,7 +55,7 @@ def get_delivery_failures(
 
 class ReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] | None = Field(
         default=None, max_length=1000, description="the notifications to mark; omitted: all"
     )
 
