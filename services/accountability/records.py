@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from services.accounts.admin import scope_path_of
 from services.accounts.models import Account, Role
 from services.accounts.principal import Principal
 from services.audit.chain import append_event
@@ -243,9 +244,7 @@ def _decider_path(session: Session, row: Accountability) -> str:
     scope, or for a record the system made (an escalation, a poor grade) the org's parent."""
     recorder = session.get(Account, row.recorded_by) if row.recorded_by else None
     if recorder is not None:
-        if recorder.scope_org_id is None:
-            return "/"  # an installation-wide admin recorded it
-        return get_org(session, recorder.scope_org_id).path
+        return scope_path_of(session, recorder)
     parent = row.org_path.rstrip("/").rsplit("/", 1)[0] + "/"
     return parent if parent != "/" else row.org_path
 

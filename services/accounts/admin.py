@@ -17,7 +17,9 @@ from services.org.models import Org
 from services.org.queries import under_path
 
 
-def _scope_path(session: Session, account: Account) -> str:
+def scope_path_of(session: Session, account: Account) -> str:
+    """The subtree an account acts in ("/" installation-wide, and for a scope org that no
+    longer exists: only installation-wide admins reach such an account)."""
     if account.scope_org_id is None:
         return "/"
     org = session.get(Org, account.scope_org_id)
@@ -28,7 +30,7 @@ def administered(session: Session, principal: Principal, account_id: str) -> Acc
     """An account this admin may manage; another subtree's reads as absent."""
     principal.require_role(Role.admin)
     account = session.get(Account, account_id)
-    if account is None or not principal.in_scope(_scope_path(session, account)):
+    if account is None or not principal.in_scope(scope_path_of(session, account)):
         raise NotFound(f"no account {account_id!r} in this admin's scope", field="account_id")
     return account
 
@@ -97,5 +99,5 @@ def _event(
         entity_id=account.id,
         payload={"role": account.role, "scope_org_id": account.scope_org_id},
         at=at,
-        org_path=_scope_path(session, account),
+        org_path=scope_path_of(session, account),
     )
