@@ -6,7 +6,6 @@ SQLite, a write lock held elsewhere would otherwise stall authentication."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from datetime import datetime
 
@@ -16,9 +15,8 @@ from sqlmodel import Session, col
 
 from services.accounts.models import Account
 from services.core.clock import utcnow
-from services.core.logging import get_logger
+from services.core.loops import repeat
 
-log = get_logger(__name__)
 USAGE_FLUSH_SECONDS = 60.0
 
 
@@ -61,10 +59,10 @@ class UsageRecorder:
 
     async def keep_flushing(self, engine: Engine, stop: asyncio.Event) -> None:
         """Every USAGE_FLUSH_SECONDS until ``stop``, and once more then."""
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=USAGE_FLUSH_SECONDS)
-            try:
-                await asyncio.to_thread(self.flush, engine)
-            except Exception as exc:
-                log.warning("usage_flush_failed", error=str(exc))
+        await repeat(
+            lambda: self.flush(engine),
+            USAGE_FLUSH_SECONDS,
+            stop,
+            "usage_flush_failed",
+            wait_first=True,
+        )

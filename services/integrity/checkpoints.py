@@ -11,7 +11,6 @@ when every hash after it was recomputed, since nobody with only the database can
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +25,7 @@ from sqlmodel import Field, Session, SQLModel, col, func, select
 from services.audit.chain import AuditChainHead, AuditEvent
 from services.core.clock import utcnow
 from services.core.logging import get_logger
+from services.core.loops import repeat
 from services.core.settings import Settings
 from services.integrity.keys import SigningKey, signature_ok, signing_key
 from services.notify.models import NotificationIn
@@ -245,13 +245,7 @@ async def keep_checkpointing(engine: Engine, settings: Settings, stop: asyncio.E
     """The worker's loop: a checkpoint whenever one is due (several workers may run it: a
     checkpoint per head, whoever signs first)."""
     every = min(60.0, settings.checkpoint_every_seconds)
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(_checkpoint_if_due, engine, settings)
-        except Exception as exc:
-            log.warning("checkpoint_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=every)
+    await repeat(lambda: _checkpoint_if_due(engine, settings), every, stop, "checkpoint_failed")
 
 
 def _checkpoint_if_due(engine: Engine, settings: Settings) -> None:

@@ -11,7 +11,6 @@ worker that dies mid-attempt leaves it to be tried again after the lease).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
 from services.core.logging import get_logger
+from services.core.loops import repeat
 from services.core.settings import Settings
 from services.notify.delivery import deliver
 from services.notify.models import DeliveryFailure, Notification
@@ -169,13 +169,12 @@ def _record(
 
 async def keep_retrying(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     """The worker's loop: every ``delivery_retry_seconds``, the deliveries that are due."""
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(_retry_once, engine, settings, stop)
-        except Exception as exc:
-            log.warning("delivery_retries_failed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.delivery_retry_seconds)
+    await repeat(
+        lambda: _retry_once(engine, settings, stop),
+        settings.delivery_retry_seconds,
+        stop,
+        "delivery_retries_failed",
+    )
 
 
 def _retry_once(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
