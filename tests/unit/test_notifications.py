@@ -62,6 +62,17 @@ def spec(key: str = "k1", person: str = "p-008") -> NotificationIn:
     )
 
 
+def to_webhook(settings: Settings, url: str, secret: str, channels: list[str]) -> Settings:
+    """The settings with the webhook receiver at ``url`` among the channels."""
+    return settings.model_copy(
+        update={
+            "notify_channels": channels,
+            "webhook_url": url,
+            "webhook_secret": SecretStr(secret),
+        }
+    )
+
+
 def one_failure(engine: Engine) -> DeliveryFailure:
     with Session(engine) as s:
         return s.exec(select(DeliveryFailure)).one()
@@ -150,13 +161,7 @@ def test_email_in_the_recipients_language_as_html_and_text_with_its_link(
 
 def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings: Settings) -> None:
     with webhook_server("s3cret", fail_first=3) as (sink, url):
-        cfg = settings.model_copy(
-            update={
-                "notify_channels": ["log", "webhook"],
-                "webhook_url": url,
-                "webhook_secret": SecretStr("s3cret"),
-            }
-        )
+        cfg = to_webhook(settings, url, "s3cret", ["log", "webhook"])
         # The receiver fails twice: notify records the failure and returns (it never raises);
         # the retries come on their schedule, a retried notify sends nothing twice.
         with session_scope(tree_engine) as s:
@@ -197,13 +202,7 @@ def test_webhook_signed_retried_without_duplicates(tree_engine: Engine, settings
 
 def test_wrong_secret_is_refused_by_the_receiver(tree_engine: Engine, settings: Settings) -> None:
     with webhook_server("right") as (sink, url):
-        cfg = settings.model_copy(
-            update={
-                "notify_channels": ["webhook"],
-                "webhook_url": url,
-                "webhook_secret": SecretStr("wrong"),
-            }
-        )
+        cfg = to_webhook(settings, url, "wrong", ["webhook"])
         with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)
         failure = one_failure(tree_engine)
@@ -280,13 +279,7 @@ def test_a_failing_receiver_never_holds_up_a_deadline(
     deadline's activity completes while the webhook answers 503; the delivery is retried on its
     bounded schedule and given up after the last attempt, visible to operators."""
     with webhook_server("s3cret", fail_first=1000) as (sink, url):
-        cfg = settings.model_copy(
-            update={
-                "notify_channels": ["log", "webhook"],
-                "webhook_url": url,
-                "webhook_secret": SecretStr("s3cret"),
-            }
-        )
+        cfg = to_webhook(settings, url, "s3cret", ["log", "webhook"])
         deadlines = DeadlineActivities(ActivityDeps(engine=tree_engine, settings=cfg))
         due = date(2027, 5, 31)
         slots = slots_for(due, "Asia/Shanghai", ReminderPolicy())
@@ -322,13 +315,7 @@ def test_a_failing_receiver_never_holds_up_a_deadline(
 def test_two_workers_never_try_the_same_delivery(tree_engine: Engine, settings: Settings) -> None:
     """Both read the row as due; only the first claim takes it, the other leaves it alone."""
     with webhook_server("s3cret", fail_first=1000) as (sink, url):
-        cfg = settings.model_copy(
-            update={
-                "notify_channels": ["webhook"],
-                "webhook_url": url,
-                "webhook_secret": SecretStr("s3cret"),
-            }
-        )
+        cfg = to_webhook(settings, url, "s3cret", ["webhook"])
         with session_scope(tree_engine) as s:
             notify(s, spec(), cfg)
         failure = one_failure(tree_engine)
