@@ -28,9 +28,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         path = make_url(url).database
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # A connection per concurrent request and activity thread; SQLite connections are cheap.
+        # No ceiling: SQLite connections are file handles, and a ceiling can stall the API. Its
+        # async handlers read on the event loop; if that read waits for a pooled connection, the
+        # loop cannot run the cleanups that would give one back (a 30 s stall each time, found
+        # by the crash test on a loaded machine). The API's threads bound the count in practice.
         kwargs.setdefault("pool_size", 20)
-        kwargs.setdefault("max_overflow", 20)
+        kwargs.setdefault("max_overflow", -1)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -46,8 +49,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    # Above what one process can hold at once (anyio's 40 threads, the event loop, a background
+    # loop), so the event loop never waits for a connection (see the SQLite case above).
     kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("max_overflow", 50)
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 

@@ -108,6 +108,24 @@ async def _sign_when_issued(
     raise AssertionError(f"{org} was never signed")
 
 
+def _stall_report(
+    engine: Any, cid: str, orgs: list[Any], signed: set[str], logs: Path
+) -> str:
+    """Where a stalled run stood: the orgs never signed, their letters' states and the end of
+    each process's log, so that a stall on a slower machine can be read from CI's output."""
+    with Session(engine) as s:
+        states = dict(
+            s.exec(select(Letter.org_id, Letter.state).where(Letter.cycle_id == cid)).all()
+        )
+    unsigned = {o.id: states.get(o.id, "no letter") for o in orgs if o.id not in signed}
+    tails = "\n".join(
+        f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        for log in sorted(logs.glob("*.log"))
+    )
+    return f"{len(signed)} of {len(orgs)} signed; unsigned: {unsigned}\n{tails}"
+
+
+@pytest.mark.timeout(600)
 async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
     var = tmp_path / "var"
     settings = Settings(
@@ -126,7 +144,7 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
         "DUTYLEDGER_API_PORT": str(settings.api_port),
         "DUTYLEDGER_BOOTSTRAP_ADMIN_TOKEN": ADMIN,
         "DUTYLEDGER_LOG_JSON": "true",
-        "DUTYLEDGER_LOG_LEVEL": "WARNING",
+        "DUTYLEDGER_LOG_LEVEL": "INFO",
     }
     assert subprocess.run([EXE, "migrate"], env=env, timeout=120).returncode == 0
     engine = make_engine(db_url)
@@ -192,7 +210,11 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
                         await asyncio.sleep(1)
                         api.start()
 
-            await asyncio.wait_for(asyncio.gather(chaos(), *signers), timeout=900)
+            try:
+                await asyncio.wait_for(asyncio.gather(chaos(), *signers), timeout=540)
+            except (TimeoutError, AssertionError) as stalled:
+                report = _stall_report(engine, cid, tree.orgs, signed, tmp_path)
+                raise AssertionError(f"{stalled!r}: {report}") from stalled
         assert signed == {o.id for o in tree.orgs}
         with Session(engine) as s:
             letters = s.exec(select(Letter.org_id).where(Letter.cycle_id == cid)).all()
