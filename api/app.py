@@ -47,6 +47,7 @@ from api.routes import (
     orgs,
     problems,
     reports,
+    webhooks,
 )
 from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
@@ -78,6 +79,7 @@ ROUTERS = (
     evaluations.public,
     accountability.router,
     audit.router,
+    webhooks.router,
 )
 
 

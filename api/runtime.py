@@ -26,6 +26,7 @@ from services.core.settings import Settings, venv_binary
 from services.core.temporal import connect
 from services.integrity.checkpoints import keep_checkpointing
 from services.notify.retries import keep_retrying
+from services.webhooks.dispatch import keep_dispatching
 
 log = get_logger(__name__)
 
@@ -142,6 +143,8 @@ async def serve(
         tasks.append(asyncio.create_task(retrier, name="delivery-retries"))
         signer = keep_checkpointing(engine, settings, stop)
         tasks.append(asyncio.create_task(signer, name="audit-checkpoints"))
+        hooks = keep_dispatching(engine, settings, stop)
+        tasks.append(asyncio.create_task(hooks, name="webhooks"))
     server = None
     if app is not None:
         server = api_server(app, settings)

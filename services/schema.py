@@ -22,7 +22,8 @@ import services.integrity.checkpoints
 import services.notify.models
 import services.org.models
 import services.rectification.models
-import services.reports.models  # noqa: F401  (registers the tables)
+import services.reports.models
+import services.webhooks.models  # noqa: F401  (registers the tables)
 
 metadata = SQLModel.metadata
 

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     smtp_sender: str = "dutyledger@localhost"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # How often the worker queues and sends the messages of webhook endpoints (services.webhooks;
+    # endpoints are managed over the API), seconds.
+    webhook_dispatch_seconds: float = Field(default=2, gt=0, le=3600)
 
     timezone: str = "Asia/Shanghai"
 

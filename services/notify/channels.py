@@ -17,9 +17,11 @@ from email.utils import make_msgid
 
 import httpx
 
+from services.core.clock import utcnow
 from services.core.labels import label
 from services.core.logging import get_logger
 from services.core.settings import Settings
+from services.core.signing import standard_headers
 from services.notify.models import DELIVERY_HEADER, SIGNATURE_HEADER, Notification
 from services.org.models import Person
 
@@ -118,9 +120,12 @@ def _send_webhook(n: Notification, recipient: Person | None, settings: Settings)
     ).encode()
     headers = {"Content-Type": "application/json", DELIVERY_HEADER: n.dedupe_key}
     if settings.webhook_secret is not None:
-        headers[SIGNATURE_HEADER] = webhook_signature(
-            settings.webhook_secret.get_secret_value(), body
-        )
+        secret = settings.webhook_secret.get_secret_value()
+        # Standard Webhooks headers (the id derived from the dedupe key, as the Message-ID is),
+        # and the older HMAC header that existing receivers check.
+        message_id = "msg_" + _message_id(n.dedupe_key)[1:33]
+        headers.update(standard_headers(secret, message_id, body.decode(), utcnow()))
+        headers[SIGNATURE_HEADER] = webhook_signature(secret, body)
     # One attempt, briefly: whoever sent it must not wait on a slow receiver (a deadline's
     # activity is one); a failure is retried later on the bounded schedule.
     try:

@@ -7,6 +7,7 @@ and no workflow failed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlmodel import Session, col, func, select
+from standardwebhooks.webhooks import Webhook
 
 from api.runtime import DevTemporalServer
 from services.accounts.models import AccountIn, Role
@@ -30,6 +32,7 @@ from services.demo import LEVEL_KINDS, synthetic_tree
 from services.integrity.drift import integrity_report
 from services.org.store import import_tree
 from tests.support.cycles import YEAR, eventually
+from tests.support.peers import capturing_server
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow
@@ -108,9 +111,7 @@ async def _sign_when_issued(
     raise AssertionError(f"{org} was never signed")
 
 
-def _stall_report(
-    engine: Any, cid: str, orgs: list[Any], signed: set[str], logs: Path
-) -> str:
+def _stall_report(engine: Any, cid: str, orgs: list[Any], signed: set[str], logs: Path) -> str:
     """Where a stalled run stood: the orgs never signed, their letters' states and the end of
     each process's log, so that a stall on a slower machine can be read from CI's output."""
     with Session(engine) as s:
@@ -170,8 +171,18 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
     api.start()
     base = f"http://127.0.0.1:{settings.api_port}"
     signed: set[str] = set()
+    receivers = contextlib.ExitStack()
+    sink, hook_url = receivers.enter_context(capturing_server())
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            hook = await _retrying(
+                http,
+                "POST",
+                "/api/v1/webhooks",
+                headers={"Authorization": f"Bearer {ADMIN}", "Idempotency-Key": "crash-hook"},
+                json={"url": hook_url, "event_types": ["letter.signed"]},
+            )
+            assert hook.status_code == 201, hook.text
             plan = default_plan(YEAR, list(LEVEL_KINDS[:3])).model_dump(mode="json")
             r = await _retrying(
                 http,
@@ -213,8 +224,8 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
             try:
                 await asyncio.wait_for(asyncio.gather(chaos(), *signers), timeout=540)
             except (TimeoutError, AssertionError) as stalled:
-                report = _stall_report(engine, cid, tree.orgs, signed, tmp_path)
-                raise AssertionError(f"{stalled!r}: {report}") from stalled
+                where = _stall_report(engine, cid, tree.orgs, signed, tmp_path)
+                raise AssertionError(f"{stalled!r}: {where}") from stalled
         assert signed == {o.id for o in tree.orgs}
         with Session(engine) as s:
             letters = s.exec(select(Letter.org_id).where(Letter.cycle_id == cid)).all()
@@ -233,7 +244,22 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
         client = await server.wait_ready()
         failed = [w async for w in client.list_workflows("ExecutionStatus='Failed'")]
         assert failed == []
+        # Every signature reached the webhook receiver, each as one message (a worker killed
+        # between sending and recording may send one twice: with the same webhook-id).
+        secret = hook.json()["secret"]
+
+        def by_id() -> dict[str, str]:
+            return {
+                r.headers["webhook-id"]: Webhook(secret).verify(r.body, r.headers)["data"][
+                    "entity_id"
+                ]
+                for r in list(sink.requests)
+            }
+
+        await eventually(lambda: len(by_id()) >= ORGS, timeout=120, what="webhooks")
+        assert sorted(by_id().values()) == sorted(f"{cid}:{o.id}" for o in tree.orgs)
     finally:
+        receivers.close()
         api.stop()
         worker.stop()
         server.stop()

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.support.ports import free_port
 
@@ -64,13 +65,24 @@ def webhook_server(secret: str, fail_first: int = 0) -> Iterator[tuple[WebhookSi
                     self.end_headers()
                     return
                 want = "sha256=" + hmac.new(sink.secret.encode(), body, hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(want, self.headers.get("X-Dutyledger-Signature", "")):
+                legacy_ok = hmac.compare_digest(
+                    want, self.headers.get("X-Dutyledger-Signature", "")
+                )
+                try:  # and per the Standard Webhooks spec, as a receiver using it would check
+                    Webhook(sink.secret.encode()).verify(body, dict(self.headers.items()))
+                except WebhookVerificationError:
+                    legacy_ok = False
+                if not legacy_ok:
                     sink.bad_signatures += 1
                     self.send_response(401)
                     self.end_headers()
                     return
                 sink.received.append(
-                    {"delivery": self.headers.get("X-Dutyledger-Delivery"), **json.loads(body)}
+                    {
+                        "delivery": self.headers.get("X-Dutyledger-Delivery"),
+                        "webhook_id": self.headers.get("webhook-id"),
+                        **json.loads(body),
+                    }
                 )
             self.send_response(204)
             self.end_headers()
@@ -83,6 +95,51 @@ def webhook_server(secret: str, fail_first: int = 0) -> Iterator[tuple[WebhookSi
     thread.start()
     try:
         yield sink, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class CapturingSink:
+    """Every request as it came, and the statuses to answer in turn (then 204)."""
+
+    answers: list[int]
+    requests: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def capturing_server(answers: list[int] | None = None) -> Iterator[tuple[CapturingSink, str]]:
+    """A receiver that verifies nothing itself: the test verifies what it captured, as a
+    Standard Webhooks consumer would."""
+    sink = CapturingSink(answers=list(answers or []))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            with sink.lock:
+                sink.requests.append(
+                    Received({k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                status = sink.answers.pop(0) if sink.answers else 204
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield sink, f"http://127.0.0.1:{server.server_address[1]}/events"
     finally:
         server.shutdown()
         server.server_close()
