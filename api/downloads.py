@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from services.accounts.principal import Principal
-from services.core.errors import Forbidden, NotFound
+from services.core.errors import NotFound, absent
 from services.core.labels import Lang
 from services.core.settings import Settings
 from services.evidence.files import blob_path
@@ -84,9 +84,9 @@ def evidence_download(
     app's origin; ``nosniff`` is on every response)."""
     e = session.get(Evidence, evidence_id)
     if e is None:
-        raise NotFound(f"evidence {evidence_id!r} does not exist", field="evidence_id")
-    if not principal.in_scope(e.org_path):  # the uploader's scope lies within the caller's
-        raise Forbidden(f"evidence {evidence_id!r} is outside this account's scope")
+        raise absent(f"evidence {evidence_id!r}", "evidence_id")
+    # the uploader's scope lies within the caller's
+    principal.require_path(e.org_path, f"evidence {evidence_id!r}", "evidence_id")
     path = blob_path(settings.evidence_dir, e.sha256)
     if not path.exists():
         raise NotFound(f"the file of evidence {evidence_id!r} is missing from the store")

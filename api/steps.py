@@ -15,7 +15,7 @@ from api.deps import released
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
-from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.errors import Conflict, Invalid, NotFound
 from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.cycle import client as cycle_client
@@ -216,8 +216,7 @@ async def confirm_achievement(
 
 def visible_problem(session: Session, principal: Principal, problem_id: str) -> Problem:
     p = get_problem(session, problem_id)
-    if not principal.in_scope(p.org_path):
-        raise Forbidden(f"problem {problem_id!r} belongs to an org outside this account's scope")
+    principal.require_path(p.org_path, f"problem {problem_id!r}", "problem_id")
     return p
 
 

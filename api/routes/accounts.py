@@ -12,7 +12,7 @@ from services.accounts.models import AccountCreated, AccountIn, AccountOut, Role
 from services.accounts.principal import Principal
 from services.accounts.store import create_account
 from services.core.clock import utcnow
-from services.core.errors import Forbidden
+from services.core.errors import Forbidden, Invalid
 from services.org.models import Org, Person
 from services.org.queries import get_org
 
@@ -40,9 +40,10 @@ def _require_person_in_scope(session: Session, principal: Principal, person_id: 
         return  # create_account answers 422 naming person_id
     org = session.get(Org, person.org_id) if person.org_id else None
     if not principal.in_scope(org.path if org else "/"):
-        raise Forbidden(
-            f"person {person_id!r} belongs to an org outside this account's scope; an account "
-            "may act only as a person inside its creator's scope"
+        # create_account's very answer for an unknown person: nothing told about other subtrees
+        raise Invalid(
+            "unknown person",
+            errors=[{"field": "person_id", "message": f"unknown person {person_id!r}"}],
         )
 
 

@@ -25,10 +25,9 @@ from api.deps import (
 )
 from api.limits import throttle_public_ballots
 from api.steps import begin_evaluation
-from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
-from services.core.errors import NotFound
+from services.core.errors import NotFound, absent
 from services.core.labels import Lang
 from services.cycle.store import get_cycle
 from services.evaluation import client as evaluations
@@ -66,7 +65,7 @@ from services.evaluation.store import (
     results_in_scope,
 )
 from services.ledger.export import Column, xlsx_stream
-from services.org.models import Person
+from services.org.models import Org, Person
 from services.org.queries import get_org
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
@@ -253,12 +252,11 @@ def record(person_id: str, session: SessionDep, principal: PrincipalDep) -> Pers
     """A head's published evaluations (final, grade, rank of how many) and accountability
     records over the years; readable within the person's org's scope."""
     person = session.get(Person, person_id)
+    org = session.get(Org, person.org_id) if person is not None and person.org_id else None
+    # An unknown person and one outside the caller's scope read alike (one with no org: "/").
+    principal.require_path(org.path if org else "/", f"person {person_id!r}", "person_id")
     if person is None:
-        raise NotFound(f"person {person_id!r} does not exist", field="person_id")
-    if person.org_id is None:
-        principal.require_role(Role.admin)
-    else:
-        principal.require_scope(get_org(session, person.org_id))
+        raise absent(f"person {person_id!r}", "person_id")
     return person_record(session, person_id)
 
 

@@ -14,7 +14,7 @@ from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.limits import throttle_public_reports
 from api.pagination import Page
 from services.accounts.models import Role
-from services.core.errors import Conflict, NotFound, TooLarge
+from services.core.errors import Conflict, TooLarge, absent
 from services.core.parsing import parsed
 from services.org.queries import get_org, under_path
 from services.rectification import client as rectification
@@ -119,8 +119,8 @@ async def triage(
     principal.require_role(Role.committee, Role.admin)
     report = session.get(PublicReport, report_id)
     if report is None:
-        raise NotFound(f"report {report_id!r} does not exist")
-    principal.require_scope(get_org(session, report.org_id))
+        raise absent(f"report {report_id!r}", "report_id")
+    principal.require_path(get_org(session, report.org_id).path, f"report {report_id!r}")
     if report.status != "new":
         raise Conflict(
             f"report {report_id!r} is already {report.status}; allowed now: none",

@@ -29,7 +29,7 @@ from services.notify.models import NotificationIn
 from services.notify.store import record_notification
 from services.org.contracts import ID_PATTERN
 from services.org.models import Org, Person
-from services.org.queries import get_org, under_path
+from services.org.queries import under_path
 from services.rectification.models import Problem
 
 
@@ -74,13 +74,12 @@ def _person_in_scope(session: Session, principal: Principal, person_id: str) -> 
     """The person and the org they belong to, which must lie in the caller's scope: a committee
     never records against, or decides for, someone outside its subtree."""
     person = session.get(Person, person_id)
-    if person is None or person.org_id is None:
-        raise Invalid(
-            f"unknown person {person_id!r}",
-            errors=[{"field": "person_id", "message": f"no person {person_id!r} in an org"}],
-        )
-    org = get_org(session, person.org_id)
-    principal.require_scope(org)
+    org = session.get(Org, person.org_id) if person is not None and person.org_id else None
+    if person is None or org is None or not principal.in_scope(org.path):
+        # One answer for an unknown person and one outside the scope: nothing is told about
+        # other subtrees.
+        message = f"no person {person_id!r} in an org of this account's scope"
+        raise Invalid(message, errors=[{"field": "person_id", "message": message}])
     return person, org
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.accounts.models import Role
-from services.core.errors import Forbidden
+from services.core.errors import Forbidden, absent
 from services.org.models import Org
 
 
@@ -29,11 +29,14 @@ class Principal:
             allowed = ", ".join(r.value for r in roles)
             raise Forbidden(f"role {self.role.value!r} may not do this (allowed: {allowed})")
 
-    def require_scope(self, org: Org) -> None:
-        if not self.in_scope(org.path):
-            raise Forbidden(
-                f"org {org.id!r} is outside this account's scope (org {self.scope_org_id!r})"
-            )
+    def require_scope(self, org: Org, field: str = "org_id") -> None:
+        self.require_path(org.path, f"org {org.id!r}", field)
+
+    def require_path(self, path: str, what: str, field: str | None = None) -> None:
+        """``what`` (e.g. "problem 'P-1'"), lying at ``path``, is in this account's scope, or
+        reads as absent: the very 404 an unknown id gets (``errors.absent``)."""
+        if not self.in_scope(path):
+            raise absent(what, field)
 
     def require_write(self) -> None:
         if self.role is Role.auditor:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, update
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, func, select
 
 GENESIS_HASH = "0" * 64
 
@@ -178,10 +178,14 @@ def append_event(
     return event, True
 
 
-def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
+def _events(session: Session, upto: int, batch: int = 5000) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        query = select(AuditEvent).where(AuditEvent.seq > last).order_by(col(AuditEvent.seq))
+        query = (
+            select(AuditEvent)
+            .where(AuditEvent.seq > last, AuditEvent.seq <= upto)
+            .order_by(col(AuditEvent.seq))
+        )
         rows = session.exec(query.limit(batch)).all()
         if not rows:
             return
@@ -190,48 +194,17 @@ def _events(session: Session, batch: int = 5000) -> Iterator[AuditEvent]:
 
 
 def verify_chain(session: Session) -> ChainVerification:
-    """Recompute the chain in seq order; name the first modified, inserted or deleted event."""
-    prev = GENESIS_HASH
-    expected_seq = 1
-    checked = 0
-    for ev in _events(session):
-        checked += 1
-        if ev.seq != expected_seq:
-            return ChainVerification(
-                ok=False,
-                events_checked=checked,
-                first_bad_event=expected_seq if ev.seq > expected_seq else ev.seq,
-                problem=f"event {expected_seq} is missing (deleted?); next stored is {ev.seq}",
-            )
-        if ev.prev_hash != prev:
-            return ChainVerification(
-                ok=False,
-                events_checked=checked,
-                first_bad_event=ev.seq,
-                problem=f"event {ev.seq} does not link to its predecessor (inserted or reordered)",
-            )
-        recomputed = event_hash(
-            prev,
-            seq=ev.seq,
-            actor=ev.actor,
-            action=ev.action,
-            entity_type=ev.entity_type,
-            entity_id=ev.entity_id,
-            org_path=ev.org_path,
-            payload=ev.payload,
-            at=ev.at,
-        )
-        if recomputed != ev.hash:
-            return ChainVerification(
-                ok=False,
-                events_checked=checked,
-                first_bad_event=ev.seq,
-                problem=f"event {ev.seq} was modified: its content no longer matches its hash",
-            )
-        prev = ev.hash
-        expected_seq += 1
-    head = session.get(AuditChainHead, 1)
-    head_seq, head_hash = (head.seq, head.last_hash) if head else (0, GENESIS_HASH)
+    """Recompute the chain in seq order; name the first modified, inserted or deleted event.
+
+    The head is read first and the chain checked up to it: events appended meanwhile (the
+    service keeps working while an auditor verifies) are not mistaken for a forged tail. An
+    event beyond the head that no head covers, even when read again at the end, is reported.
+    """
+    head_seq, head_hash = _head(session)
+    walked = _walk(session, head_seq)
+    if isinstance(walked, ChainVerification):
+        return walked
+    checked, prev = walked
     if head_seq != checked or head_hash != prev:
         return ChainVerification(
             ok=False,
@@ -242,7 +215,62 @@ def verify_chain(session: Session) -> ChainVerification:
                 f"but {checked} events ending in {prev[:12]}… are stored (tail deleted or appended)"
             ),
         )
+    beyond = session.exec(select(func.max(AuditEvent.seq))).one() or 0
+    if beyond > _head(session)[0]:  # read after the events: a real append has moved the head
+        return ChainVerification(
+            ok=False,
+            events_checked=checked,
+            first_bad_event=head_seq + 1,
+            problem=f"events up to {beyond} are stored beyond the chain head ({head_seq}): "
+            "appended outside the chain",
+        )
     return ChainVerification(ok=True, events_checked=checked)
+
+
+def _walk(session: Session, upto: int) -> ChainVerification | tuple[int, str]:
+    """Each event up to ``upto`` checked against the one before: the first bad one's verdict,
+    or how many were checked and the last hash."""
+    prev = GENESIS_HASH
+    checked = 0
+    for ev in _events(session, upto=upto):
+        checked += 1
+        problem = None
+        if ev.seq != checked:
+            problem = f"event {checked} is missing (deleted?); next stored is {ev.seq}"
+            bad = checked if ev.seq > checked else ev.seq
+        elif ev.prev_hash != prev:
+            problem = f"event {ev.seq} does not link to its predecessor (inserted or reordered)"
+            bad = ev.seq
+        elif _recomputed(prev, ev) != ev.hash:
+            problem = f"event {ev.seq} was modified: its content no longer matches its hash"
+            bad = ev.seq
+        if problem is not None:
+            return ChainVerification(
+                ok=False, events_checked=checked, first_bad_event=bad, problem=problem
+            )
+        prev = ev.hash
+    return checked, prev
+
+
+def _recomputed(prev: str, ev: AuditEvent) -> str:
+    return event_hash(
+        prev,
+        seq=ev.seq,
+        actor=ev.actor,
+        action=ev.action,
+        entity_type=ev.entity_type,
+        entity_id=ev.entity_id,
+        org_path=ev.org_path,
+        payload=ev.payload,
+        at=ev.at,
+    )
+
+
+def _head(session: Session) -> tuple[int, str]:
+    """The chain head as committed now (never the copy this session read before)."""
+    query = select(AuditChainHead).where(AuditChainHead.id == 1)
+    head = session.exec(query.execution_options(populate_existing=True)).first()
+    return (head.seq, head.last_hash) if head is not None else (0, GENESIS_HASH)
 
 
 def entity_timeline(session: Session, entity_type: str, entity_id: str) -> list[AuditEventOut]:

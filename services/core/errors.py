@@ -20,6 +20,13 @@ class NotFound(DomainError):
     title = "Not found"
 
 
+def absent(what: str, field: str | None = None) -> NotFound:
+    """The one answer for what does not exist and for what lies outside the caller's scope:
+    the same status and words, so a 404 never tells whether another subtree has it."""
+    extra = {"field": field} if field is not None else {}
+    return NotFound(f"no {what} in this account's scope", **extra)
+
+
 class Conflict(DomainError):
     """An illegal transition or a duplicate: the detail names the state and what is allowed."""
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.accounts.models import Role
 from services.accounts.principal import Principal
-from services.core.errors import Conflict, Forbidden, Invalid, NotFound
+from services.core.errors import Conflict, Invalid, NotFound, absent
 from services.core.ids import keyed_id
 from services.cycle.contracts import Actor, letter_id_for
 from services.cycle.models import Commitment, Cycle, Item, Letter
@@ -44,9 +44,9 @@ def letter_in_scope(
     row = session.get(Letter, letter_id_for(cycle_id, org_id))
     if row is None:
         org = get_org(session, org_id)
+        principal.require_scope(org)  # before anything that tells about an org out of scope
         if not org.path.startswith(cycle.root_path):
             raise NotFound(f"org {org_id!r} is not in cycle {cycle_id!r}", field="org_id")
-        principal.require_scope(org)
         parent = session.get(Letter, letter_id_for(cycle_id, org.parent_id or ""))
         why = (
             f"its parent {org.parent_id!r} has not signed its own letter yet"
@@ -59,26 +59,23 @@ def letter_in_scope(
         if not acting:
             raise NotFound(detail, field="org_id")
         raise Conflict(detail, state="not_issued")
-    if not principal.in_scope(row.org_path):
-        raise Forbidden(f"the letter of {org_id!r} is outside this account's scope")
+    principal.require_path(row.org_path, f"org {org_id!r}", "org_id")
     return row
 
 
 def item_in_scope(session: Session, principal: Principal, item_id: str) -> Item:
     item = session.get(Item, item_id)
     if item is None:
-        raise NotFound(f"item {item_id!r} does not exist", field="item_id")
-    if not principal.in_scope(item.org_path):
-        raise Forbidden(f"item {item_id!r} belongs to an org outside this account's scope")
+        raise absent(f"item {item_id!r}", "item_id")
+    principal.require_path(item.org_path, f"item {item_id!r}", "item_id")
     return item
 
 
 def commitment_in_scope(session: Session, principal: Principal, commitment_id: str) -> Commitment:
     c = session.get(Commitment, commitment_id)
     if c is None:
-        raise NotFound(f"commitment {commitment_id!r} does not exist", field="commitment_id")
-    if not principal.in_scope(c.org_path):
-        raise Forbidden(f"commitment {commitment_id!r} is outside this account's scope")
+        raise absent(f"commitment {commitment_id!r}", "commitment_id")
+    principal.require_path(c.org_path, f"commitment {commitment_id!r}", "commitment_id")
     return c
 
 
@@ -130,5 +127,5 @@ def progress_in_scope(session: Session, principal: Principal, cycle_id: str) -> 
     elif scope.startswith(cycle.root_path):
         under = scope
     else:
-        raise Forbidden(f"cycle {cycle_id!r} is outside this account's scope")
+        raise absent(f"cycle {cycle_id!r}", "cycle_id")
     return cycle_progress(session, cycle, under)

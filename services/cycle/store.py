@@ -15,7 +15,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.audit.chain import append_event
-from services.core.errors import Invalid, NotFound
+from services.core.errors import Invalid, absent
 from services.core.text import Line
 from services.cycle.contracts import (
     CommitmentChange,
@@ -102,7 +102,7 @@ def record_cycle(session: Session, rec: CycleRecord) -> bool:
 def get_cycle(session: Session, cycle_id: str) -> Cycle:
     c = session.get(Cycle, cycle_id)
     if c is None:
-        raise NotFound(f"cycle {cycle_id!r} does not exist", field="cycle_id")
+        raise absent(f"cycle {cycle_id!r}", "cycle_id")
     return c
 
 

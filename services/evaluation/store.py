@@ -16,7 +16,7 @@ from sqlmodel import Session, col, func, select
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.audit.chain import append_event
-from services.core.errors import Forbidden, Invalid, NotFound
+from services.core.errors import Forbidden, Invalid, absent
 from services.cycle.models import Cycle
 from services.evaluation.contracts import EvaluationIn, GroupName, Phase, PhaseChange
 from services.evaluation.defaults import DEFAULT_RUBRIC
@@ -144,13 +144,13 @@ def _add_subjects(
 
 def get_evaluation(session: Session, principal: Principal, evaluation_id: str) -> Evaluation:
     """The evaluation when its subjects' subtree and the caller's scope overlap (a sibling
-    subtree's reader gets 403, an unknown id 404)."""
+    subtree's reader gets the 404 of an unknown id)."""
     row = session.get(Evaluation, evaluation_id)
     if row is None:
-        raise NotFound(f"evaluation {evaluation_id!r} does not exist", field="evaluation_id")
+        raise absent(f"evaluation {evaluation_id!r}", "evaluation_id")
     scope = principal.scope_path
     if not (row.under_path.startswith(scope) or scope.startswith(row.under_path)):
-        raise Forbidden(f"evaluation {evaluation_id!r} is outside this account's scope")
+        raise absent(f"evaluation {evaluation_id!r}", "evaluation_id")
     return row
 
 

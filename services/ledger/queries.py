@@ -50,12 +50,10 @@ def _scope_path(session: Session, f: LedgerFilter, scope_path: str) -> tuple[str
     if f.org is None:
         return scope_path, None
     org = session.get(Org, f.org)
-    if org is None:
-        raise Invalid("unknown org", errors=[{"field": "org", "message": f"unknown org {f.org!r}"}])
-    if not org.path.startswith(scope_path):
-        from services.core.errors import Forbidden
-
-        raise Forbidden(f"org {f.org!r} is outside this account's scope")
+    if org is None or not org.path.startswith(scope_path):
+        # One answer for an unknown org and one outside the scope.
+        message = f"no org {f.org!r} in this account's scope"
+        raise Invalid(message, errors=[{"field": "org", "message": message}])
     return org.path, org.id
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
-from services.core.errors import NotFound
+from services.core.errors import absent
 from services.org.models import Org, Person
 
 
@@ -26,7 +26,7 @@ def under_path(column: Any, path: str) -> ColumnElement[bool]:
 def get_org(session: Session, org_id: str) -> Org:
     org = session.get(Org, org_id)
     if org is None:
-        raise NotFound(f"org {org_id!r} does not exist", field="org_id")
+        raise absent(f"org {org_id!r}", "org_id")
     return org
 
 

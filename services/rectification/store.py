@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.audit.chain import AuditEventOut, append_event, entity_timeline
 from services.core.clock import today_in
-from services.core.errors import Invalid, NotFound
+from services.core.errors import Invalid, absent
 from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.org.models import Org
@@ -112,7 +112,7 @@ def new_problem_id(account_id: str, idempotency_key: str | None) -> str:
 def get_problem(session: Session, problem_id: str) -> Problem:
     p = session.get(Problem, problem_id)
     if p is None:
-        raise NotFound(f"problem {problem_id!r} does not exist", field="problem_id")
+        raise absent(f"problem {problem_id!r}", "problem_id")
     return p
 
 

@@ -63,7 +63,8 @@ async def test_refusals_name_the_field_or_rule_and_write_nothing(w: World) -> No
         (w.committee, record_body(problem_id="P-NONE"), 422, "problem_id"),
         (w.committee, record_body(evaluation_id="E-NONE"), 422, "evaluation_id"),
         (w.committee, record_body(problem_id=pid, evaluation_id="E-1"), 422, "evaluation_id"),
-        (w.committee_gb2, record_body(), 403, "outside"),  # p-008 is in gb-1's subtree
+        # p-008 is in gb-1's subtree: answered as an unknown person would be
+        (w.committee_gb2, record_body(), 422, "in an org of this account's scope"),
         (w.committee_gb2, record_body(person_id="p-014", problem_id=pid), 422, "problem_id"),
         (w.owner, record_body(), 403, "role"),
         (w.auditor, record_body(), 403, "read-only"),

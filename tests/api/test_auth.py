@@ -66,12 +66,15 @@ async def test_tokens_are_stored_only_as_hashes(stack: Stack) -> None:
 async def test_scope_limits_reads_to_the_subtree(stack: Stack) -> None:
     gb1 = stack.token(Role.committee, "gb-1")
     assert (await stack.call("GET", "/api/v1/orgs/b-1", gb1)).status_code == 200
+    # Out of scope reads as unknown: the same 404, so nothing tells that gb-2 exists.
     r = await stack.call("GET", "/api/v1/orgs/gb-2", gb1)
-    assert r.status_code == 403 and "outside" in r.json()["detail"]
-    assert (await stack.call("GET", "/api/v1/orgs/city", gb1)).status_code == 403
+    assert r.status_code == 404 and r.json()["detail"] == "no org 'gb-2' in this account's scope"
+    r = await stack.call("GET", "/api/v1/orgs/gb-9", gb1)
+    assert r.status_code == 404 and r.json()["detail"] == "no org 'gb-9' in this account's scope"
+    assert (await stack.call("GET", "/api/v1/orgs/city", gb1)).status_code == 404
     assert (
         await stack.call("GET", "/api/v1/orgs", gb1, params={"under": "city"})
-    ).status_code == 403
+    ).status_code == 404
     r = await stack.call("GET", "/api/v1/orgs", gb1)
     assert [o["id"] for o in r.json()["items"]] == ["gb-1", "b-1"]
 
@@ -129,7 +132,7 @@ async def test_scoped_admin_stays_in_scope(stack: Stack) -> None:
     r = await stack.call(
         "POST", "/api/v1/accounts", admin_gb1, json={"role": "member", "scope_org_id": "gb-2"}
     )
-    assert r.status_code == 403
+    assert r.status_code == 404  # as for an org that does not exist
     r = await stack.call(
         "POST",
         "/api/v1/accounts",

@@ -71,7 +71,7 @@ async def test_a_bad_plan_is_refused_naming_the_field_and_starts_nothing(w: Worl
 
 
 async def test_launch_is_for_the_roots_committee_and_happens_once(w: World) -> None:
-    assert (await post_cycle(w, small_plan(), w.committee_gb1)).status_code == 403
+    assert (await post_cycle(w, small_plan(), w.committee_gb1)).status_code == 404  # city: unseen
     assert (await post_cycle(w, small_plan(), w.owner)).status_code == 403
     assert (await post_cycle(w, small_plan(), w.auditor)).status_code == 403
     cid = await launch(w)
@@ -152,7 +152,7 @@ async def test_letters_items_and_commitments_refuse_what_breaks_a_rule(w: World)
     assert count(w, Commitment) == 1
     # Out of scope, unknown ids, bad filters.
     r = await w.call("GET", f"/api/v1/letters/{cid}/city", w.committee_gb2)
-    assert r.status_code == 403
+    assert r.status_code == 404 and r.json()["detail"] == "no org 'city' in this account's scope"
     assert (await w.call("GET", f"/api/v1/letters/{cid}/nowhere", w.committee)).status_code == 404
     assert (await w.call("GET", "/api/v1/letters?cycle=none-1", w.committee)).status_code == 404
     r = await w.call("GET", f"/api/v1/letters?cycle={cid}&status=lost", w.committee)

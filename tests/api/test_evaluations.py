@@ -301,7 +301,9 @@ async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World
     assert record["evaluations"][0]["grade"] == "poor" and record["evaluations"][0]["of"] == 1
     assert record["accountability"][0]["kind"] == "evaluation_poor"
     sibling = await w.call("GET", "/api/v1/people/p-005/record", w.committee_gb2)
-    assert sibling.status_code == 403
+    unknown = await w.call("GET", "/api/v1/people/p-nobody/record", w.committee_gb2)
+    assert sibling.status_code == unknown.status_code == 404
+    assert sibling.json()["detail"] == "no person 'p-005' in this account's scope"
 
 
 async def test_debriefing_public_ballots_and_calibration(w: World) -> None:
@@ -370,7 +372,7 @@ async def test_the_live_view_and_the_results_workbook(w: World) -> None:
     }
     assert all(r["ledger"] is None for r in rows)  # nothing decided yet: no ledger part
     out = await w.call("GET", f"/api/v1/evaluations/live?cycle={cid}&org=gb-1", w.committee_gb2)
-    assert out.status_code == 403
+    assert out.status_code == 404
     over = {"subjects": {"under": "gb-1", "levels": [1]}}
     r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
     eid = r.json()["evaluation_id"]

@@ -143,15 +143,15 @@ async def test_every_illegal_action_answers_409_with_the_allowed_ones(w: World, 
         assert f"state {state!r}" in problem["detail"]
 
 
-async def test_role_and_scope_refusals_answer_403(w: World) -> None:
+async def test_role_refusals_answer_403_and_out_of_scope_reads_as_unknown(w: World) -> None:
     pid = await w.flag()
     # A sibling subtree's committee sees and does nothing here.
     for method, url in (
         ("GET", f"/api/v1/problems/{pid}"),
         ("GET", f"/api/v1/problems/{pid}/timeline"),
     ):
-        assert (await w.call(method, url, w.committee_gb2)).status_code == 403
-    assert (await w.act(pid, "confirm", w.committee_gb2, {})).status_code == 403
+        assert (await w.call(method, url, w.committee_gb2)).status_code == 404
+    assert (await w.act(pid, "confirm", w.committee_gb2, {})).status_code == 404
     r = await w.call(
         "POST",
         "/api/v1/problems",
@@ -164,7 +164,7 @@ async def test_role_and_scope_refusals_answer_403(w: World) -> None:
             "title": "x",
         },
     )
-    assert r.status_code == 403
+    assert r.status_code == 404  # gb-1-b1 is not there for gb-2's committee
     # Members do not flag or oversee; auditors write nothing.
     r = await w.call(
         "POST",

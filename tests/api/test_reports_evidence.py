@@ -72,7 +72,7 @@ async def test_triage_flags_a_problem_or_dismisses(w: World) -> None:
         w.committee_gb2,
         json={"action": "dismiss", "reason": "x"},
     )
-    assert r.status_code == 403
+    assert r.status_code == 404
     r = await w.call(
         "POST", f"/api/v1/reports/{ids[0]}/triage", w.committee, json={"action": "flag"}
     )
@@ -142,5 +142,5 @@ async def test_evidence_upload_limits_and_download_scope(w: World) -> None:
     assert r.headers["content-type"].startswith("text/plain")
     assert (
         await w.call("GET", f"/api/v1/evidence/{body['evidence_id']}", w.committee_gb2)
-    ).status_code == 403
+    ).status_code == 404
     assert (await w.call("GET", "/api/v1/evidence/E-NOPE", w.committee)).status_code == 404

@@ -105,8 +105,8 @@ async def test_a_scoped_admin_cannot_bind_an_account_to_a_person_outside_its_sco
         gb1_admin,
         json={"role": "committee", "scope_org_id": "gb-1", "person_id": "p-001"},
     )
-    body = _problem(r, 403)
-    assert "p-001" in body["detail"]
+    body = _problem(r, 422)  # as for a person who does not exist: nothing told about the city
+    assert body["errors"] == [{"field": "person_id", "message": "unknown person 'p-001'"}]
     assert _accounts(w) == before
     # A person inside its scope is fine.
     r = await w.call(

@@ -311,13 +311,14 @@ async def test_the_public_reports_and_a_sibling_subtree_sees_nothing_in_the_brow
             await sign_in(sibling, base, member_gb2)
             for path in (f"/problems/{pid}", f"/letters/{cid}/gb-1", "/ledger?org=gb-1"):
                 response = await sibling.goto(f"{base}{path}")
-                assert response is not None and response.status == 403, path
+                # what is out of scope reads as unknown (404; a ledger filter 422)
+                assert response is not None and response.status in (404, 422), path
                 assert "Minutes not filed" not in await sibling.content()
             await sibling.goto(f"{base}/ledger")
             assert "Minutes not filed" not in await sibling.content()
             csv = await sibling.request.get(f"{base}/ledger/export.csv")
             assert csv.ok and "Minutes not filed" not in await csv.text()
-            assert (await sibling.request.get(f"{base}/evidence/{evidence_id}")).status == 403
+            assert (await sibling.request.get(f"{base}/evidence/{evidence_id}")).status == 404
             await shot(sibling, tmp_path, "sibling-ledger")
         finally:
             await browser.close()

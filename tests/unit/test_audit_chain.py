@@ -119,3 +119,40 @@ def test_inserted_event_is_named(engine: Engine) -> None:
         )
     r = _verify(engine)
     assert not r.ok and r.first_bad_event == 4
+
+
+def test_an_event_appended_beyond_the_head_is_named(engine: Engine) -> None:
+    _seed(engine)
+    with engine.begin() as c:  # a row written past the chain, its head left alone
+        c.execute(
+            text(
+                "INSERT INTO audit_events (seq, idempotency_key, actor, action, entity_type, entity_id,"
+                " org_path, payload, at, prev_hash, hash) SELECT 6, 'appended', actor, 'forged', entity_type,"
+                " entity_id, org_path, payload, at, hash, hash FROM audit_events WHERE seq = 5"
+            )
+        )
+    r = _verify(engine)
+    assert not r.ok and r.first_bad_event == 6 and "beyond the chain head" in (r.problem or "")
+
+
+def test_verifying_while_the_service_appends_is_never_a_false_alarm(engine: Engine) -> None:
+    """The service keeps writing while an auditor verifies: events committed between reading
+    the chain and reading its head must not read as a forged tail (they did on PostgreSQL)."""
+    _seed(engine)
+    done = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not done.is_set():
+            n += 1
+            _append(engine, f"live:{n}", entity=f"P-{n}")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        verdicts = [_verify(engine) for _ in range(40)]
+    finally:
+        done.set()
+        thread.join()
+    assert [v.problem for v in verdicts if not v.ok] == []
+    assert _verify(engine).ok
