@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, UploadFile, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
@@ -23,9 +25,14 @@ class EvidenceOut(BaseModel):
 
 @router.post("/evidence", status_code=status.HTTP_201_CREATED)
 def upload(
-    file: UploadFile, session: SessionDep, principal: PrincipalDep, state: StateDep
+    file: UploadFile,
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EvidenceOut:
-    """Multipart field ``file``. Size and content type are checked against the configuration."""
+    """Multipart field ``file``. Size and content type are checked against the configuration;
+    send ``Idempotency-Key`` to retry safely (the retry answers the same evidence id)."""
     row = store_upload(
         session,
         state.settings,
@@ -34,6 +41,7 @@ def upload(
         file.content_type,
         principal.scope_path,
         principal.account_id,
+        idempotency_key,
     )
     return EvidenceOut(
         evidence_id=row.id,

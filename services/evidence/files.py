@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlmodel import Session
 
-from services.core.errors import DomainError, TooLarge
+from services.core.errors import DomainError, Invalid, TooLarge
+from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.evidence.models import Evidence
 from services.evidence.sniff import content_type_of, matches
@@ -54,8 +54,11 @@ def store_upload(
     content_type: str | None,
     org_path: str,
     uploaded_by: str,
+    idempotency_key: str | None = None,
 ) -> Evidence:
-    """Keep the file (never wholly in memory) and add its row to the caller's transaction."""
+    """Keep the file (never wholly in memory) and add its row to the caller's transaction.
+    With ``idempotency_key`` a retried upload answers the row the first one made (the same
+    file; another file under the same key is refused, naming the key)."""
     ctype = (content_type or "application/octet-stream").split(";")[0].strip()
     if ctype not in settings.evidence_content_types:
         raise UnsupportedMediaType(
@@ -79,8 +82,17 @@ def store_upload(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    evidence_id = keyed_id("E", uploaded_by, idempotency_key)
+    existing = session.get(Evidence, evidence_id)
+    if existing is not None:
+        if existing.sha256 != sha:
+            raise Invalid(
+                "this Idempotency-Key was used to upload another file; use a new key",
+                errors=[{"field": "Idempotency-Key", "message": f"already used for {evidence_id}"}],
+            )
+        return existing
     row = Evidence(
-        id="E-" + secrets.token_hex(6).upper(),
+        id=evidence_id,
         sha256=sha,
         size=size,
         content_type=ctype,

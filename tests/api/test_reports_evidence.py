@@ -144,3 +144,20 @@ async def test_evidence_upload_limits_and_download_scope(w: World) -> None:
         await w.call("GET", f"/api/v1/evidence/{body['evidence_id']}", w.committee_gb2)
     ).status_code == 404
     assert (await w.call("GET", "/api/v1/evidence/E-NOPE", w.committee)).status_code == 404
+
+
+async def test_a_retried_upload_keeps_one_evidence_row(w: World) -> None:
+    def send(content: bytes) -> dict[str, object]:
+        return {
+            "files": {"file": ("minutes.txt", content, "text/plain")},
+            "headers": {"Idempotency-Key": "upload-1"},
+        }
+
+    first = await w.call("POST", "/api/v1/evidence", w.owner, **send(b"minutes of May"))
+    again = await w.call("POST", "/api/v1/evidence", w.owner, **send(b"minutes of May"))
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json() == again.json()
+    other = await w.call("POST", "/api/v1/evidence", w.owner, **send(b"another file"))
+    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(Evidence)).one() == 1
