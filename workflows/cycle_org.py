@@ -269,7 +269,10 @@ class CycleOrgWorkflow:
             return rule(open_state(self.st, self.closed), req)
 
     def _validate(self, rule: Callable[[CycleOrgState, R], Any], req: R) -> None:
-        if self.st is not None:  # else the handler waits for the letter, then checks
+        # Without a letter yet the handler waits for it, then checks; while an earlier step is
+        # being written, the handler checks under the lock once it is in (see the rectification
+        # workflow's validator: the read model may already show that step).
+        if self.st is not None and not self.lock.locked():
             self._checked(rule, req)
 
     # --- signing, returning, amending -----------------------------------------------------

@@ -176,7 +176,12 @@ class RectificationWorkflow:
 
     @act.validator
     def _validate(self, req: ActionRequest) -> None:
-        self._check(req)
+        # While an earlier step is being written its state is not adopted yet, but the read
+        # model may already show it (the write landed; its activity's completion did not, say
+        # the server died). Judging now would refuse a step that follows it correctly: the
+        # handler judges under the lock, once the earlier step is in.
+        if not self.lock.locked():
+            self._check(req)
 
     def _check(self, req: ActionRequest) -> None:
         s = self.s
