@@ -96,6 +96,16 @@ def test_deleted_event_is_named(engine: Engine) -> None:
     assert not r.ok and r.first_bad_event == 2 and "missing" in (r.problem or "")
 
 
+def test_reordered_events_are_named(engine: Engine) -> None:
+    _seed(engine)
+    with engine.begin() as c:  # events 2 and 3 swap places (seq), each keeping its own hash
+        c.execute(text("UPDATE audit_events SET seq = 100 WHERE seq = 2"))
+        c.execute(text("UPDATE audit_events SET seq = 2 WHERE seq = 3"))
+        c.execute(text("UPDATE audit_events SET seq = 3 WHERE seq = 100"))
+    r = _verify(engine)
+    assert not r.ok and r.first_bad_event == 2, r
+
+
 def test_deleted_tail_is_detected(engine: Engine) -> None:
     _seed(engine)
     with engine.begin() as c:
