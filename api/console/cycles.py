@@ -19,10 +19,10 @@ from services.core.clock import today_in
 from services.core.errors import DomainError, Invalid, NotFound
 from services.core.labels import label
 from services.core.parsing import parsed
-from services.cycle.access import progress_in_scope, visible_cycles
+from services.cycle.access import progress_in_scope, visible_cycle, visible_cycles
 from services.cycle.models import Cycle
 from services.cycle.plan import default_plan
-from services.cycle.store import CycleIn, get_cycle
+from services.cycle.store import CycleIn
 from services.cycle.tree import tree_level
 from services.org.queries import get_org, kinds_under
 
@@ -109,7 +109,7 @@ def dashboard(request: Request, cycle_id: str) -> Response:
     try:
         with Session(who.state.engine) as s:
             prog = progress_in_scope(s, pr, cycle_id)
-            cycle = get_cycle(s, cycle_id)
+            cycle = visible_cycle(s, pr, cycle_id)
             under = request.query_params.get("under") or _tree_top(cycle, pr)
             org = get_org(s, under)
             pr.require_scope(org)

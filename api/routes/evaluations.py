@@ -25,11 +25,12 @@ from api.deps import (
 )
 from api.limits import throttle_public_ballots
 from api.steps import begin_evaluation
+from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
 from services.core.errors import NotFound, absent
 from services.core.labels import Lang
-from services.cycle.store import get_cycle
+from services.cycle.access import visible_cycle
 from services.evaluation import client as evaluations
 from services.evaluation.ballots import (
     MyBallot,
@@ -110,7 +111,7 @@ def live(
     """The dynamic evaluation, any day: for ``org`` and its children (ranked), the ledger part
     and the deductions so far per aspect, by the rubric of the cycle's latest evaluation (or the
     shipped one)."""
-    c = get_cycle(session, cycle)
+    c = visible_cycle(session, principal, cycle)
     o = get_org(session, org)
     principal.require_scope(o)
     if not o.path.startswith(c.root_path):
@@ -257,6 +258,8 @@ def record(person_id: str, session: SessionDep, principal: PrincipalDep) -> Pers
     principal.require_path(org.path if org else "/", f"person {person_id!r}", "person_id")
     if person is None:
         raise absent(f"person {person_id!r}", "person_id")
+    if org is None:
+        principal.require_role(Role.admin)  # a person in no org: the admins' business
     return person_record(session, person_id)
 
 

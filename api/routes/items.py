@@ -15,10 +15,9 @@ from api.pagination import Page
 from api.steps import confirm_achievement as confirm_step
 from api.steps import report_progress as report_progress_step
 from services.core.text import Text
-from services.cycle.access import item_in_scope
+from services.cycle.access import item_in_scope, visible_cycle
 from services.cycle.contracts import ItemState
 from services.cycle.queries import items_page
-from services.cycle.store import get_cycle
 from services.cycle.views import ItemOut
 from services.org.contracts import ID_PATTERN
 from services.org.queries import get_org
@@ -45,7 +44,7 @@ def list_items(
     due_before: date | None = None,
 ) -> Page[ItemOut]:
     """The responsibility list: one org's items, or every item in scope, filtered."""
-    get_cycle(session, cycle)
+    visible_cycle(session, principal, cycle)
     if org is not None:
         principal.require_scope(get_org(session, org))
     rows, total = items_page(

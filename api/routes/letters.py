@@ -13,12 +13,11 @@ from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
 from api.steps import amend_letter, sign_letter
 from api.steps import return_letter as return_letter_step
-from services.cycle.access import letter_in_scope
+from services.cycle.access import letter_in_scope, visible_cycle
 from services.cycle.contracts import (
     LetterState,
 )
 from services.cycle.queries import letters_page
-from services.cycle.store import get_cycle
 from services.cycle.views import LetterOut, letter_items
 from services.org.contracts import ID_PATTERN
 from services.org.queries import get_org
@@ -38,7 +37,7 @@ def list_letters(
     level: Annotated[int | None, Query(ge=0)] = None,
 ) -> Page[LetterOut]:
     """Letters of a cycle: one org's (``org``), its subtree's (``subtree``), or all in scope."""
-    get_cycle(session, cycle)
+    visible_cycle(session, principal, cycle)
     under, only = principal.scope_path, None
     if org is not None:
         o = get_org(session, org)

@@ -29,15 +29,20 @@ def _require_admin_over(session: Session, principal: Principal, tree: OrgTreeIn)
     if principal.scope_path == "/":
         return
     in_file = {o.id for o in tree.orgs}
-    for o in tree.orgs:
+    for n, o in enumerate(tree.orgs, start=1):
         if o.parent_id is None:
             raise Forbidden(f"org {o.id!r}: only an installation-wide admin may create a root org")
         if o.parent_id not in in_file:
             parent = session.get(Org, o.parent_id)
             if parent is not None and not principal.in_scope(parent.path):
-                raise Forbidden(
-                    f"org {o.id!r}: parent {o.parent_id!r} is outside this account's scope"
-                )
+                # the import's very answer for a parent that does not exist
+                error = {
+                    "section": "orgs",
+                    "row": n,
+                    "field": "parent_id",
+                    "message": f"unknown parent {o.parent_id!r}",
+                }
+                raise Invalid("the org tree was refused; nothing was imported", errors=[error])
 
 
 @router.post("/orgs", status_code=status.HTTP_201_CREATED)

@@ -216,12 +216,13 @@ def verify_chain(session: Session) -> ChainVerification:
             ),
         )
     beyond = session.exec(select(func.max(AuditEvent.seq))).one() or 0
-    if beyond > _head(session)[0]:  # read after the events: a real append has moved the head
+    now = _head(session)[0]  # read after the events: a real append has moved the head
+    if beyond > now:
         return ChainVerification(
             ok=False,
             events_checked=checked,
-            first_bad_event=head_seq + 1,
-            problem=f"events up to {beyond} are stored beyond the chain head ({head_seq}): "
+            first_bad_event=now + 1,
+            problem=f"events up to {beyond} are stored beyond the chain head ({now}): "
             "appended outside the chain",
         )
     return ChainVerification(ok=True, events_checked=checked)

@@ -1,8 +1,8 @@
 """Finding a letter, item or commitment for a person: scope, existence, and who they are to it.
 
 Used by the API before it asks a workflow anything, so a refusal costs no round trip (the
-workflow checks the rules again). 404 for what does not exist, 403 for what is out of scope, and
-for a letter not issued yet the reason (its parent has not signed).
+workflow checks the rules again). 404 for what does not exist or is out of scope (one answer:
+``errors.absent``), and for a letter not issued yet the reason (its parent has not signed).
 """
 
 from __future__ import annotations
@@ -35,12 +35,24 @@ def actor_for(session: Session, principal: Principal, letter: Letter) -> Actor:
     )
 
 
+def visible_cycle(session: Session, principal: Principal, cycle_id: str) -> Cycle:
+    """The cycle when its tree and the caller's scope overlap (its scope lies within the tree
+    or above it); another tree's cycle reads as an unknown one (ids are guessable)."""
+    cycle = session.get(Cycle, cycle_id)
+    scope = principal.scope_path
+    if cycle is None or not (
+        cycle.root_path.startswith(scope) or scope.startswith(cycle.root_path)
+    ):
+        raise absent(f"cycle {cycle_id!r}", "cycle_id")
+    return cycle
+
+
 def letter_in_scope(
     session: Session, principal: Principal, cycle_id: str, org_id: str, acting: bool = True
 ) -> Letter:
     """The letter in scope. When its org is in the cycle but its parent has not signed: 409 for
     an action on it, 404 for a read, both saying why."""
-    cycle = get_cycle(session, cycle_id)
+    cycle = visible_cycle(session, principal, cycle_id)
     row = session.get(Letter, letter_id_for(cycle_id, org_id))
     if row is None:
         org = get_org(session, org_id)
@@ -89,10 +101,9 @@ def check_problem_links(session: Session, body: ProblemIn) -> None:
     if body.cycle_id is not None:
         cycle = session.get(Cycle, body.cycle_id)
         org = session.get(Org, body.org_id)
-        if cycle is None:
-            errors.append({"field": "cycle_id", "message": f"unknown cycle {body.cycle_id!r}"})
-        elif org is not None and not org.path.startswith(cycle.root_path):
-            message = f"org {body.org_id!r} is not in cycle {body.cycle_id!r}"
+        if cycle is None or (org is not None and not org.path.startswith(cycle.root_path)):
+            # one answer: a cycle that does not exist and one over another tree read alike
+            message = f"no cycle {body.cycle_id!r} over org {body.org_id!r}"
             errors.append({"field": "cycle_id", "message": message})
     if body.item_id is not None:
         item = session.get(Item, body.item_id)

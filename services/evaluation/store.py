@@ -68,7 +68,10 @@ def create_evaluation(
     if existing is not None:
         return existing, False
     cycle = session.get(Cycle, body.cycle_id)
-    if cycle is None:
+    scope = principal.scope_path
+    if cycle is None or not (
+        cycle.root_path.startswith(scope) or scope.startswith(cycle.root_path)
+    ):  # another tree's cycle reads as an unknown one
         raise _invalid("cycle_id", f"unknown cycle {body.cycle_id!r}")
     require_root_committee(principal, cycle)
     if body.rating_deadline < today:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from services.core.errors import DomainError, Invalid, TooLarge
@@ -85,12 +86,7 @@ def store_upload(
     evidence_id = keyed_id("E", uploaded_by, idempotency_key)
     existing = session.get(Evidence, evidence_id)
     if existing is not None:
-        if existing.sha256 != sha:
-            raise Invalid(
-                "this Idempotency-Key was used to upload another file; use a new key",
-                errors=[{"field": "Idempotency-Key", "message": f"already used for {evidence_id}"}],
-            )
-        return existing
+        return _same_file(existing, sha)
     row = Evidence(
         id=evidence_id,
         sha256=sha,
@@ -100,5 +96,22 @@ def store_upload(
         org_path=org_path,
         uploaded_by=uploaded_by,
     )
-    session.add(row)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:  # the same upload, sent twice at once: the other one made the row
+        twin = session.get(Evidence, evidence_id, populate_existing=True)
+        assert twin is not None
+        return _same_file(twin, sha)
     return row
+
+
+def _same_file(existing: Evidence, sha: str) -> Evidence:
+    """A retried upload's answer: the row the key made, if it was the same file."""
+    if existing.sha256 != sha:
+        raise Invalid(
+            "this Idempotency-Key was used to upload another file; use a new key",
+            errors=[{"field": "Idempotency-Key", "message": f"already used for {existing.id}"}],
+        )
+    return existing

@@ -16,10 +16,8 @@ def evidence_errors(session: Session, ids: list[str], org_path: str) -> list[dic
     errors: list[dict[str, str]] = []
     for i, eid in enumerate(ids):
         e = rows.get(eid)
-        if e is None:
-            errors.append({"field": f"evidence.{i}", "message": f"unknown evidence {eid!r}"})
-        elif not (e.org_path.startswith(org_path) or org_path.startswith(e.org_path)):
-            errors.append(
-                {"field": f"evidence.{i}", "message": f"evidence {eid!r} belongs elsewhere"}
-            )
+        if e is None or not (e.org_path.startswith(org_path) or org_path.startswith(e.org_path)):
+            # one answer for unknown evidence and another branch's: nothing told of the other
+            message = f"no evidence {eid!r} on this branch"
+            errors.append({"field": f"evidence.{i}", "message": message})
     return errors

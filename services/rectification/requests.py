@@ -33,16 +33,22 @@ def parse_body(action: Action, raw: object) -> ActionBody:
     return parsed(ACTION_BODIES[action], raw, action.value)
 
 
-def _owner_errors(session: Session, p: Problem, body: ConfirmIn | AssignIn) -> list[dict[str, str]]:
-    """Name the owner: the given person, or by default the head of the problem's org."""
+def _owner_errors(
+    session: Session, p: Problem, body: ConfirmIn | AssignIn, scope_path: str
+) -> list[dict[str, str]]:
+    """Name the owner: the given person, or by default the head of the problem's org. A person
+    outside the caller's scope is answered as unknown (never named owner, never told of)."""
     if body.owner_person_id is None:
         org = session.get(Org, p.org_id)
         body.owner_person_id = org.head_person_id if org else None
         if body.owner_person_id is None:
             return [{"field": "owner_person_id", "message": "the org has no head; name the owner"}]
-    elif session.get(Person, body.owner_person_id) is None:
-        message = f"unknown person {body.owner_person_id!r}"
-        return [{"field": "owner_person_id", "message": message}]
+    else:
+        person = session.get(Person, body.owner_person_id)
+        org = session.get(Org, person.org_id) if person is not None and person.org_id else None
+        if org is None or not org.path.startswith(scope_path):
+            message = f"unknown person {body.owner_person_id!r}"
+            return [{"field": "owner_person_id", "message": message}]
     return []
 
 
@@ -58,7 +64,7 @@ def action_request(
     person or evidence that does not exist, or asks for an earlier due date."""
     errors: list[dict[str, str]] = []
     if isinstance(body, ConfirmIn | AssignIn):
-        errors.extend(_owner_errors(session, p, body))
+        errors.extend(_owner_errors(session, p, body, principal.scope_path))
     if isinstance(body, ProgressReportIn | CompletionIn):
         errors.extend(evidence_errors(session, body.evidence, p.org_path))
     if isinstance(body, ExtensionIn):

@@ -47,8 +47,9 @@ def _enqueue_one(session: Session, endpoint_id: str, limit: int) -> int:
     if ep is None:
         return 0
     chain, audit_cursor = chain_messages(session, ep, limit)
-    checkpoints, checkpoint_cursor = checkpoint_messages(session, ep, limit)
-    if (audit_cursor, checkpoint_cursor) == (ep.audit_cursor, ep.checkpoint_cursor):
+    checkpoints = checkpoint_messages(session, ep, limit)
+    checkpoint_cursor = ep.checkpoint_cursor  # the floor set at creation; see checkpoint_messages
+    if audit_cursor == ep.audit_cursor and not checkpoints:
         return 0
     moved = session.execute(
         update(WebhookEndpoint)
@@ -56,6 +57,7 @@ def _enqueue_one(session: Session, endpoint_id: str, limit: int) -> int:
             col(WebhookEndpoint.id) == ep.id,
             col(WebhookEndpoint.audit_cursor) == ep.audit_cursor,
             col(WebhookEndpoint.checkpoint_cursor) == ep.checkpoint_cursor,
+            col(WebhookEndpoint.disabled_at).is_(None),  # disabled meanwhile: queue nothing
         )
         .values(audit_cursor=audit_cursor, checkpoint_cursor=checkpoint_cursor)
     )

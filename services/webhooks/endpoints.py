@@ -9,7 +9,10 @@ import json
 import secrets
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from services.accounts.models import Role
@@ -49,20 +52,40 @@ def create_endpoint(
         org = get_org(session, scope_org_id)
         principal.require_scope(org)
         path = org.path
+    if "audit.checkpoint" in body.event_types and path != "/":
+        message = "checkpoints speak for the whole chain: only installation-wide endpoints"
+        raise Invalid(message, errors=[{"field": "event_types", "message": message}])
     endpoint_id = keyed_id("whep", principal.account_id, idempotency_key)
     existing = session.get(WebhookEndpoint, endpoint_id)
-    if existing is not None:
-        if (existing.url, existing.event_types, existing.scope_org_id) != (
-            str(body.url),
-            body.event_types,
-            scope_org_id,
-        ):
-            message = f"already used for endpoint {endpoint_id} with another URL, events or scope"
-            raise Invalid(
-                "this Idempotency-Key created a different endpoint; use a new key",
-                errors=[{"field": "Idempotency-Key", "message": message}],
-            )
-        return EndpointCreated(**_out(existing).model_dump(), secret=existing.secret)
+    if existing is None:
+        created = _insert(session, principal, body, endpoint_id, scope_org_id, path, at)
+        if created is not None:
+            return created
+        existing = session.get(WebhookEndpoint, endpoint_id, populate_existing=True)
+        assert existing is not None  # the same request, sent twice at once, made it first
+    if (existing.url, existing.event_types, existing.scope_org_id) != (
+        str(body.url),
+        body.event_types,
+        scope_org_id,
+    ):
+        message = f"already used for endpoint {endpoint_id} with another URL, events or scope"
+        raise Invalid(
+            "this Idempotency-Key created a different endpoint; use a new key",
+            errors=[{"field": "Idempotency-Key", "message": message}],
+        )
+    return EndpointCreated(**_out(existing).model_dump(), secret=existing.secret)
+
+
+def _insert(
+    session: Session,
+    principal: Principal,
+    body: EndpointIn,
+    endpoint_id: str,
+    scope_org_id: str | None,
+    path: str,
+    at: datetime,
+) -> EndpointCreated | None:
+    """The new endpoint, or None when a twin request inserted it first."""
     head = session.get(AuditChainHead, 1)
     last_checkpoint = session.exec(select(func.max(AuditCheckpoint.seq))).one()
     ep = WebhookEndpoint(
@@ -78,7 +101,12 @@ def create_endpoint(
         audit_cursor=head.seq if head is not None else 0,
         checkpoint_cursor=last_checkpoint or 0,
     )
-    session.add(ep)
+    try:
+        with session.begin_nested():
+            session.add(ep)
+            session.flush()
+    except IntegrityError:
+        return None
     _event(session, principal, ep, "webhook_created", at)
     return EndpointCreated(**_out(ep).model_dump(), secret=ep.secret)
 
@@ -111,12 +139,17 @@ def list_endpoints(
 def disable_endpoint(
     session: Session, principal: Principal, endpoint_id: str, at: datetime
 ) -> EndpointOut:
-    """No more messages; those still pending are given up when their turn comes."""
+    """No more messages; those still pending are given up at once."""
     ep = administered(session, principal, endpoint_id)
     if ep.disabled_at is not None:
         raise Conflict("the endpoint is already disabled", state="disabled")
     ep.disabled_at = at
     session.add(ep)
+    session.execute(
+        update(WebhookMessage)
+        .where(col(WebhookMessage.endpoint_id) == ep.id, col(WebhookMessage.state) == "pending")
+        .values(state="gave_up", next_attempt_at=None, last_error="the endpoint was disabled")
+    )
     _event(session, principal, ep, "webhook_disabled", at)
     return _out(ep)
 
@@ -149,6 +182,14 @@ def list_messages(
     return out, int(total)
 
 
+def _redacted(url: str) -> str:
+    """The URL without user-info, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc, query="", fragment="").geturl()
+
+
 def _event(
     session: Session, principal: Principal, ep: WebhookEndpoint, action: str, at: datetime
 ) -> None:
@@ -159,7 +200,13 @@ def _event(
         action=action,
         entity_type="webhook",
         entity_id=ep.id,
-        payload={"url": ep.url, "event_types": ep.event_types, "scope_org_id": ep.scope_org_id},
+        # Never the query or user-info: a receiver's token often lives there, and the chain is
+        # for ever.
+        payload={
+            "url": _redacted(ep.url),
+            "event_types": ep.event_types,
+            "scope_org_id": ep.scope_org_id,
+        },
         at=at,
         org_path=ep.org_path,
     )

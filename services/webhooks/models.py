@@ -70,7 +70,7 @@ class WebhookMessage(SQLModel, table=True):
 
 
 class EndpointIn(BaseModel):
-    url: AnyHttpUrl
+    url: AnyHttpUrl = PydanticField(max_length=2000)
     event_types: list[str] = PydanticField(min_length=1, max_length=len(EVENT_TYPES))
     description: Line = PydanticField(default="", max_length=300)
     scope_org_id: str | None = PydanticField(

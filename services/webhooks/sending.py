@@ -35,7 +35,7 @@ BACKOFF = (
     timedelta(hours=10),
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
-LEASE = timedelta(minutes=1)
+LEASE = timedelta(minutes=5)  # far beyond an attempt (TIMEOUT per connect, write and read)
 TIMEOUT = 5.0  # seconds: a slow receiver is retried later, never waited on
 
 
@@ -82,9 +82,15 @@ def _claim(session: Session, row_id: int, due_at: datetime, now: datetime) -> bo
     return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
-def _record(session: Session, row_id: int, at: datetime, outcome: int | Refused) -> None:
-    msg = session.get(WebhookMessage, row_id)
+def _record(
+    session: Session, row_id: int, claimed_until: datetime, at: datetime, outcome: int | Refused
+) -> None:
+    """The attempt's outcome, unless the claim was lost meanwhile (an attempt that outlived
+    its lease, taken over by another worker): then that worker's outcome stands."""
+    msg = session.get(WebhookMessage, row_id, populate_existing=True)
     assert msg is not None
+    if msg.state != "pending" or msg.next_attempt_at != claimed_until:
+        return
     msg.attempts += 1
     if isinstance(outcome, int):
         msg.state, msg.last_status, msg.delivered_at = "delivered", outcome, at
@@ -120,7 +126,7 @@ def send_due(
             break
         if not _claim(session, row_id, due_at, at):
             continue
-        msg = session.get(WebhookMessage, row_id)
+        msg = session.get(WebhookMessage, row_id, populate_existing=True)
         ep = session.get(WebhookEndpoint, msg.endpoint_id) if msg is not None else None
         assert msg is not None and ep is not None
         outcome: int | Refused
@@ -128,6 +134,6 @@ def send_due(
             outcome = post(ep, msg, at)
         except Refused as exc:
             outcome = exc
-        _record(session, row_id, at, outcome)
+        _record(session, row_id, at + LEASE, at, outcome)
         tried += 1
     return tried

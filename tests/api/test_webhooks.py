@@ -16,6 +16,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
+from services.audit.chain import AuditEvent
 from services.webhooks.dispatch import dispatch_once
 from services.webhooks.models import WebhookMessage
 from tests.support.peers import Received, capturing_server
@@ -176,8 +177,27 @@ async def test_bad_endpoints_are_refused_naming_the_field(w: World) -> None:
     for body, field in cases:
         r = await w.call("POST", "/api/v1/webhooks", w.admin, json=body)
         assert r.status_code == 422 and field in r.text, r.text
+    r = await w.call(
+        "POST",
+        "/api/v1/webhooks",
+        w.admin,
+        json={"url": "https://example.org/" + "x" * 2000, "event_types": ["letter.signed"]},
+    )
+    assert r.status_code == 422 and "url" in r.text  # longer than it can be stored
+    checkpoints = {"url": "https://example.org/x", "event_types": ["audit.checkpoint"]}
+    r = await w.call(
+        "POST", "/api/v1/webhooks", w.stack.token(Role.admin, "gb-1"), json=checkpoints
+    )
+    assert r.status_code == 422 and "installation-wide" in r.text  # never silently unsent
     body = {"url": "https://example.org/x", "event_types": ["letter.signed"]}
     assert (await w.call("POST", "/api/v1/webhooks", w.committee, json=body)).status_code == 403
+    secret_url = {**body, "url": "https://bot:pw@example.org/hook?token=s3cret"}
+    assert (await w.call("POST", "/api/v1/webhooks", w.admin, json=secret_url)).status_code == 201
+    with Session(w.stack.engine) as s:
+        trail = str(
+            s.exec(select(AuditEvent.payload).where(AuditEvent.action == "webhook_created")).all()
+        )
+    assert "bot:pw" not in trail and "s3cret" not in trail and "example.org/hook" in trail
     gb2 = {**body, "scope_org_id": "gb-2"}
     r = await w.call("POST", "/api/v1/webhooks", w.stack.token(Role.admin, "gb-1"), json=gb2)
     assert r.status_code in (403, 404)

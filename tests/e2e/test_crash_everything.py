@@ -20,7 +20,7 @@ from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
 from services.audit.chain import AuditEvent
 from services.core.db import session_scope
-from services.cycle.models import Letter
+from services.cycle.models import Item, Letter
 from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
 from services.integrity.drift import integrity_report
@@ -105,9 +105,17 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
                     )
                 except (TimeoutError, AssertionError) as stalled:
                     raise AssertionError(f"{stalled!r}: {_stall_report(c, cid, signed)}") from None
+                r = await retrying(
+                    http,
+                    "GET",
+                    f"/api/v1/cycles/{cid}",
+                    headers={"Authorization": f"Bearer {tokens['committee']}"},
+                )
+                progress = r.json()
             assert signed == {o.id for o in TREE.orgs}
             print(f"retried: {dict(RETRIED)}")  # noqa: T201
             _assert_once_each(c.engine, cid)
+            _assert_progress_is_the_tables(c.engine, cid, progress)
             client = await c.temporal()
             failed = [w async for w in client.list_workflows("ExecutionStatus='Failed'")]
             assert failed == []
@@ -169,3 +177,11 @@ def _assert_once_each(engine: Engine, cid: str) -> None:
         assert len(keys) == len(set(keys))
         report = integrity_report(s)
         assert report.ok, report.drift[:5] or report.problem
+
+
+def _assert_progress_is_the_tables(engine: Engine, cid: str, progress: dict[str, Any]) -> None:
+    """The cycle's progress, as the API reports it, is what the tables hold."""
+    assert progress["orgs"] == progress["letters_issued"] == progress["letters_signed"] == ORGS
+    with Session(engine) as s:
+        items = s.exec(select(func.count()).select_from(Item).where(Item.cycle_id == cid)).one()
+    assert sum(progress["items"].values()) == items > 0
