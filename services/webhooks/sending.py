@@ -35,7 +35,11 @@ BACKOFF = (
     timedelta(hours=10),
 )
 MAX_ATTEMPTS = len(BACKOFF) + 1
-LEASE = timedelta(minutes=5)  # far beyond an attempt (TIMEOUT per connect, write and read)
+# A claimed row's window before another worker may try it: beyond an attempt (TIMEOUT per
+# connect, write and read), and short, since a worker killed mid-attempt leaves its rows to wait
+# this long. A receiver slower than this may get a message twice, with the same webhook-id
+# (delivery is at least once, as the spec has it); only the first outcome is recorded.
+LEASE = timedelta(minutes=1)
 TIMEOUT = 5.0  # seconds: a slow receiver is retried later, never waited on
 
 

@@ -25,6 +25,7 @@ from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
 from services.integrity.drift import integrity_report
 from services.org.store import import_tree
+from services.webhooks.models import WebhookMessage
 from tests.support.crash import ADMIN, RETRIED, Cluster, chaos, cluster, retrying
 from tests.support.cycles import YEAR, eventually
 from tests.support.peers import capturing_server
@@ -131,7 +132,19 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
                     for r in list(sink.requests)
                 }
 
-            await eventually(lambda: len(by_id()) >= ORGS, timeout=120, what="webhooks")
+            try:
+                await eventually(lambda: len(by_id()) >= ORGS, timeout=150, what="webhooks")
+            except AssertionError:
+                with Session(c.engine) as s:
+                    states = s.exec(
+                        select(WebhookMessage.state, func.count()).group_by(
+                            col(WebhookMessage.state)
+                        )
+                    ).all()
+                raise AssertionError(
+                    f"{len(by_id())} of {ORGS} signatures received; messages: {states}\n"
+                    + c.tails()
+                ) from None
             assert sorted(by_id().values()) == sorted(f"{cid}:{o.id}" for o in TREE.orgs)
 
 
