@@ -164,6 +164,8 @@ class RectificationWorkflow:
 
     @workflow.update(name=ACT_UPDATE)
     async def act(self, req: ActionRequest) -> ProblemSnapshot:
+        if not self.created:  # accepted while the flag's write was pending: wait for it
+            await workflow.wait_condition(lambda: self.created)
         async with self.lock:
             self._check(req)  # again: the state may have moved since validation
             clock = Clock(
@@ -180,7 +182,9 @@ class RectificationWorkflow:
         # model may already show it (the write landed; its activity's completion did not, say
         # the server died). Judging now would refuse a step that follows it correctly: the
         # handler judges under the lock, once the earlier step is in.
-        if not self.lock.locked():
+        # Likewise while the flag itself is being written (the API answered 201 from the read
+        # model): the handler waits for it.
+        if self.created and not self.lock.locked():
             self._check(req)
 
     def _check(self, req: ActionRequest) -> None:
