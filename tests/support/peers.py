@@ -41,6 +41,19 @@ def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
         controller.stop()
 
 
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], path: str) -> Iterator[str]:
+    """``handler`` on a loopback port in a thread; yields the URL of ``path`` on it."""
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @dataclass
 class WebhookSink:
     secret: str
@@ -90,14 +103,8 @@ def webhook_server(secret: str, fail_first: int = 0) -> Iterator[tuple[WebhookSi
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield sink, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler, "/hook") as url:
+        yield sink, url
 
 
 @dataclass
@@ -135,11 +142,5 @@ def capturing_server(answers: list[int] | None = None) -> Iterator[tuple[Capturi
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield sink, f"http://127.0.0.1:{server.server_address[1]}/events"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler, "/events") as url:
+        yield sink, url
