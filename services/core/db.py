@@ -56,6 +56,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+def rows_changed(result: object) -> int:
+    """How many rows an UPDATE or DELETE matched (its result is a CursorResult; typed loosely
+    by ``Session.execute``)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session whose work commits as one transaction, or not at all."""

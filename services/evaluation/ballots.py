@@ -13,6 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.core.clock import deadline_instant, local_date
+from services.core.db import rows_changed
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.evaluation.contracts import BallotIn, Method, Phase, Rubric
 from services.evaluation.models import (
@@ -111,7 +112,7 @@ def cast_ballot(
         .where(col(EvaluationInvitation.id) == inv.id, col(EvaluationInvitation.voted).is_(False))
         .values(voted=True, request_hash=asked)
     )
-    if not getattr(marked, "rowcount", 0):
+    if not rows_changed(marked):
         raise Conflict("you have rated this subject in this group already", state="voted")
     session.add(
         EvaluationBallot(

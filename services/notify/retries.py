@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
+from services.core.db import rows_changed
 from services.core.logging import get_logger
 from services.core.loops import repeat
 from services.core.settings import Settings
@@ -97,7 +98,7 @@ def _claim(session: Session, row_id: int, due_at: datetime, now: datetime) -> bo
         .values(next_attempt_at=now + LEASE)
     )
     session.commit()
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+    return rows_changed(result) == 1
 
 
 def retry_due(

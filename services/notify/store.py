@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
+from services.core.db import rows_changed
 from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.notify.delivery import deliver
@@ -112,4 +113,4 @@ def mark_read(session: Session, person_id: str, ids: list[int] | None) -> int:
     if ids is not None:
         cond.append(col(Notification.id).in_(ids))
     result = session.execute(update(Notification).where(*cond).values(read_at=utcnow()))
-    return int(getattr(result, "rowcount", 0) or 0)  # a CursorResult for an UPDATE
+    return rows_changed(result)

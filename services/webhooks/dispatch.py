@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
+from services.core.db import rows_changed
 from services.core.logging import get_logger
 from services.core.loops import repeat
 from services.core.settings import Settings
@@ -61,7 +62,7 @@ def _enqueue_one(session: Session, endpoint_id: str, limit: int) -> int:
         )
         .values(audit_cursor=audit_cursor, checkpoint_cursor=checkpoint_cursor)
     )
-    if int(getattr(moved, "rowcount", 0) or 0) != 1:
+    if rows_changed(moved) != 1:
         session.rollback()
         return 0
     now = utcnow()

@@ -18,6 +18,7 @@ import httpx
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from services.core.db import rows_changed
 from services.core.logging import get_logger
 from services.core.signing import standard_headers
 from services.webhooks.models import WebhookEndpoint, WebhookMessage
@@ -83,7 +84,7 @@ def _claim(session: Session, row_id: int, due_at: datetime, now: datetime) -> bo
         .values(next_attempt_at=now + LEASE)
     )
     session.commit()
-    return int(getattr(result, "rowcount", 0) or 0) == 1
+    return rows_changed(result) == 1
 
 
 def _record(
