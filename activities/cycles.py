@@ -17,6 +17,7 @@ from activities.deps import ActivityDeps
 from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
 from services.core.failures import permanent
+from services.cycle.annual import LaunchInput, LaunchResult
 from services.cycle.client import CycleAlreadyLaunched, start_cycle, start_org_workflows
 from services.cycle.contracts import (
     ISSUE_CHILDREN_ACTIVITY,
@@ -24,16 +25,17 @@ from services.cycle.contracts import (
     LAUNCH_ACTIVITY,
     PERSIST_COMMITMENT_ACTIVITY,
     PERSIST_LETTER_ACTIVITY,
+    READ_PARTIES_ACTIVITY,
     RECORD_LAUNCH_ACTIVITY,
     ChildPage,
     ChildPageInput,
     CommitmentChange,
+    CurrentParties,
     CycleRecord,
     IssuedLetter,
     IssueLetterInput,
-    LaunchInput,
-    LaunchResult,
     LetterChange,
+    OrgRef,
     Tell,
     cycle_id_for,
 )
@@ -42,6 +44,7 @@ from services.cycle.store import (
     CycleIn,
     checked_plan,
     child_org_ids,
+    current_parties,
     persist_commitment_change,
     persist_letter_change,
     record_cycle,
@@ -113,6 +116,12 @@ class CycleActivities:
             link = letter_link(s.cycle_id, s.org_id)
             self._tell(ch.key, s.org_path, ("commitment", s.commitment_id), link, ch.notify)
         return created
+
+    @activity.defn(name=READ_PARTIES_ACTIVITY)
+    def read_letter_parties(self, ref: OrgRef) -> CurrentParties:
+        """Who signs and who issues the org's letter now, as the org tree says."""
+        with session_scope(self.deps.engine) as session:
+            return current_parties(session, ref.cycle_id, ref.org_id)
 
     @activity.defn(name=ISSUE_CHILDREN_ACTIVITY)
     async def issue_child_letters(self, inp: ChildPageInput) -> ChildPage:

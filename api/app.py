@@ -35,6 +35,7 @@ from api.routes import (
     accountability,
     accounts,
     audit,
+    changes,
     commitments,
     cycles,
     evaluations,
@@ -62,6 +63,7 @@ log = get_logger(__name__)
 ROUTERS = (
     health.router,
     orgs.router,
+    changes.router,
     accounts.router,
     inbox.router,
     ledger.router,

@@ -264,7 +264,7 @@ def schedule_annual(
 
     async def body(settings: Settings) -> None:
         from services.core.temporal import connect
-        from services.cycle.contracts import AnnualCycleInput
+        from services.cycle.annual import AnnualCycleInput
         from services.cycle.schedule import create_annual_schedule
         from services.cycle.store import CycleIn, checked_plan
 

@@ -81,6 +81,22 @@ async def sign_letter(
     await released(session, cycle_client.sign(temporal, cycle_id, org_id, req))
 
 
+async def acknowledge_letter(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    content_hash: str,
+) -> None:
+    """A head who took over acknowledges the letter the former head signed."""
+    row = letter_in_scope(session, principal, cycle_id, org_id)
+    actor = actor_for(session, principal, row)
+    require_head(row, actor, "acknowledge its letter")
+    req = SignRequest(actor=actor, content_hash=content_hash)
+    await released(session, cycle_client.acknowledge(temporal, cycle_id, org_id, req))
+
+
 async def return_letter(
     session: Session,
     temporal: Client,

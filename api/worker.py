@@ -13,6 +13,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.changes import ChangeActivities
 from activities.cycles import CycleActivities
 from activities.deadlines import DeadlineActivities
 from activities.deps import ActivityDeps
@@ -22,6 +23,7 @@ from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
+from workflows.change import ChangeWorkflow
 from workflows.cycle_org import CycleOrgWorkflow
 from workflows.evaluation import EvaluationWorkflow
 from workflows.ping import PingWorkflow
@@ -33,6 +35,7 @@ WORKFLOWS: Sequence[type] = (
     CycleOrgWorkflow,
     AnnualCycleWorkflow,
     EvaluationWorkflow,
+    ChangeWorkflow,
 )
 
 
@@ -43,6 +46,7 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     deadlines = DeadlineActivities(deps)
     cycle = CycleActivities(deps)
     evaluation = EvaluationActivities(deps)
+    changes = ChangeActivities(deps)
     return [
         health.check_database,
         rect.persist_rectification,
@@ -54,12 +58,16 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
         cycle.persist_letter,
         cycle.persist_commitment,
         cycle.issue_child_letters,
+        cycle.read_letter_parties,
         cycle.launch_cycle,
         evaluation.set_evaluation_phase,
         evaluation.close_evaluation_rating,
         evaluation.publish_evaluation,
         evaluation.remind_evaluation_raters,
         evaluation.remind_evaluation_debriefing,
+        changes.apply_change,
+        changes.tell_letters,
+        changes.hand_back,
     ]
 
 

@@ -13,13 +13,8 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from services.core.clock import local_date
-    from services.cycle.contracts import (
-        ANNUAL_WORKFLOW,
-        LAUNCH_ACTIVITY,
-        AnnualCycleInput,
-        LaunchInput,
-        LaunchResult,
-    )
+    from services.cycle.annual import AnnualCycleInput, LaunchInput, LaunchResult
+    from services.cycle.contracts import ANNUAL_WORKFLOW, LAUNCH_ACTIVITY
     from services.cycle.plan import plan_for_year
 
 

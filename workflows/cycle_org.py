@@ -6,8 +6,9 @@ most 500 per activity, each child a workflow of its own started by business key,
 goes level by level and no workflow ever has pending children. Human steps (sign, return, amend,
 progress, commitments) are validated Updates: the rules are ``services.cycle.rules``, what a step
 changes is ``services.cycle.transitions``, and each step is persisted before the Update returns.
-Item decisions fall due at each item's due date, the year closes at ``closes_on``; deadlines
-(signing, commitments, items) are ``OrgDeadlines``. Continues as new when the history grows long.
+Items are decided at their due dates, the year closes at ``closes_on``; deadlines are
+``OrgDeadlines``; a new head takes the letter over (``services.cycle.handover``). Continues as
+new when the history grows long.
 """
 
 from __future__ import annotations
@@ -26,29 +27,30 @@ with workflow.unsafe.imports_passed_through():
     from services.core.clock import deadline_instant
     from services.core.failures import as_failure
     from services.cycle import contracts as names
-    from services.cycle import transitions
+    from services.cycle import handover, transitions
     from services.cycle.contracts import (
         DECIDED_ITEM_STATES,
         AmendRequest,
         ChildPage,
         ChildPageInput,
-        CommitmentChange,
         CommitmentDecision,
         CommitmentRequest,
         CommitmentSnapshot,
         ConfirmRequest,
+        CurrentParties,
         CycleOrgInput,
         CycleOrgState,
         IssuedLetter,
         IssueLetterInput,
-        LetterChange,
         LetterSnapshot,
         LetterState,
+        OrgRef,
         ProgressRequest,
         ReturnRequest,
         SignRequest,
     )
     from services.cycle.rules import (
+        check_acknowledge,
         check_amend,
         check_commit,
         check_confirm,
@@ -58,6 +60,8 @@ with workflow.unsafe.imports_passed_through():
         check_sign,
         open_state,
     )
+    from services.cycle.transitions import CommitmentStep
+    from workflows.letter_writes import write_commitment, write_letter
     from workflows.missed_items import flag_missed
     from workflows.org_deadlines import OrgDeadlines
 
@@ -185,48 +189,10 @@ class CycleOrgWorkflow:
     async def _persist(
         self, step: transitions.LetterStep, actor: str, retry: RetryPolicy = retries.PERSIST
     ) -> LetterSnapshot:
-        """Write the step; a human step's write gives up after a while (the API answers 503
-        and nothing changed), the workflow's own steps pass ``retries.STEP``."""
-        st = self._state()
-        await workflow.execute_activity(
-            names.PERSIST_LETTER_ACTIVITY,
-            LetterChange(
-                key=f"letter:{step.new.letter_id}:e{st.events + 1}",
-                snapshot=step.new,
-                action=step.action,
-                actor=actor,
-                at=workflow.now(),
-                payload=step.payload,
-                item_ids=step.item_ids,
-                notify=step.tell,
-            ),
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=retry,
-        )
-        st.events += 1
-        st.letter = step.new
-        return step.new
+        return await write_letter(self._state(), step, actor, retry)
 
-    async def _persist_commitment(
-        self, step: transitions.CommitmentStep, actor: str
-    ) -> CommitmentSnapshot:
-        new = step.new
-        await workflow.execute_activity(
-            names.PERSIST_COMMITMENT_ACTIVITY,
-            CommitmentChange(
-                key=f"commitment:{new.commitment_id}:v{new.version}",
-                snapshot=new,
-                action=step.action,
-                actor=actor,
-                at=workflow.now(),
-                payload=step.payload,
-                notify=step.tell,
-            ),
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=retries.PERSIST,
-        )
-        self._state().commitments[new.commitment_id] = new
-        return new
+    async def _persist_commitment(self, step: CommitmentStep, actor: str) -> CommitmentSnapshot:
+        return await write_commitment(self._state(), step, actor)
 
     # --- item decisions and the year's close ----------------------------------------------
 
@@ -255,7 +221,7 @@ class CycleOrgWorkflow:
     @workflow.update(name=names.ISSUED_UPDATE)
     async def issued_view(self) -> LetterSnapshot:
         """Returns once the letter is in the read model (read-your-write on launch)."""
-        await workflow.wait_condition(lambda: self.st is not None)
+        await self._issued()
         return self._state().letter
 
     async def _issued(self) -> None:
@@ -269,9 +235,8 @@ class CycleOrgWorkflow:
             return rule(open_state(self.st, self.closed), req)
 
     def _validate(self, rule: Callable[[CycleOrgState, R], Any], req: R) -> None:
-        # Without a letter yet the handler waits for it, then checks; while an earlier step is
-        # being written, the handler checks under the lock once it is in (see the rectification
-        # workflow's validator: the read model may already show that step).
+        # No letter yet, or an earlier step being written: the handler checks under the lock
+        # (see the rectification workflow's validator: the read model may show that step).
         if self.st is not None and not self.lock.locked():
             self._checked(rule, req)
 
@@ -287,6 +252,7 @@ class CycleOrgWorkflow:
             step = transitions.signed(st.letter, req.actor.person_id, workflow.now())
             new = await self._persist(step, req.actor.account_id)
             self.deadlines.stop("sign")
+            self.deadlines.stop("handover")
             if first:
                 self.deadlines.arm_after_first_signature(st)
             self.wake = True
@@ -328,6 +294,46 @@ class CycleOrgWorkflow:
     @amend.validator
     def _validate_amend(self, req: AmendRequest) -> None:
         self._validate(check_amend, req)
+
+    # --- a head changes mid-year (services.changes tells the org's running letters) -----------
+
+    @workflow.update(name=names.PARTIES_UPDATE)
+    async def parties_changed(self) -> LetterSnapshot:
+        """The org's head or its parent's changed: read who they are now (two changes may tell
+        in any order, so each reads the tree's latest) and hand the letter over."""
+        await self._issued()
+        async with self.lock:
+            st = self._state()
+            if self.closed:
+                return st.letter
+            now: CurrentParties = await workflow.execute_activity(
+                names.READ_PARTIES_ACTIVITY,
+                OrgRef(cycle_id=st.letter.cycle_id, org_id=st.letter.org_id),
+                result_type=CurrentParties,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=retries.STEP,
+            )
+            step = handover.parties_changed(st.letter, now)
+            if step is not None:
+                await self._persist(step, transitions.SYSTEM, retry=retries.STEP)
+                self.deadlines.hand_over(st)
+            return st.letter
+
+    @workflow.update(name=names.ACKNOWLEDGE_UPDATE)
+    async def acknowledge(self, req: SignRequest) -> LetterSnapshot:
+        """A new head acknowledges the letter the former head signed (the same content hash)."""
+        await self._issued()
+        async with self.lock:
+            self._checked(check_acknowledge, req)
+            st = self._state()
+            step = handover.acknowledged(st.letter, req.actor.person_id, workflow.now())
+            new = await self._persist(step, req.actor.account_id)
+            self.deadlines.stop("handover")
+            return new
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, req: SignRequest) -> None:
+        self._validate(check_acknowledge, req)
 
     # --- progress on items ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from services.core.clock import local_date
     from services.cycle.contracts import DECIDED_ITEM_STATES, CycleOrgState, ItemSnapshot
+    from services.cycle.rules import answerable
     from services.deadlines.contracts import DeadlineState, DeadlineTarget
     from workflows.deadline_watch import DeadlineWatch
 
@@ -87,6 +88,33 @@ class OrgDeadlines:
             ),
         )
 
+    def hand_over(self, st: CycleOrgState) -> None:
+        """A new head: the signature's and commitments' remaining reminders go to them, the
+        items they now answer for are regrouped, and a signed letter's acknowledgement is owed."""
+        head = st.letter.head_person_id
+        for key in ("sign", "commitments"):
+            watch = self.watches.get(key)
+            if watch is not None and watch.running and head is not None:
+                watch.reschedule(owner_person_id=head)
+        self.arm_items(st)
+        if st.letter.handover_to is None:
+            self.stop("handover")
+            return
+        letter = st.letter
+        title = f"handover of the responsibility letter v{letter.version} of {letter.org_name}"
+        self._watch(
+            "handover",
+            DeadlineState(
+                target=self._target(
+                    st, "handover", f"{letter.letter_id}:handover", title, "acknowledgement"
+                ),
+                due=self._grace_due(st, local_date(workflow.now(), st.timezone)),
+                timezone=st.timezone,
+                policy=st.policy,
+                owner_person_id=letter.handover_to,
+            ),
+        )
+
     def arm_after_first_signature(self, st: CycleOrgState) -> None:
         letter = st.letter
         due = self._grace_due(st, st.calendar.commitments_by)
@@ -114,7 +142,7 @@ class OrgDeadlines:
         groups: dict[tuple[date, str | None], list[ItemSnapshot]] = {}
         for i in letter.items:
             if i.state not in DECIDED_ITEM_STATES and not i.reached():
-                owner = i.assignee_person_id or letter.head_person_id
+                owner = answerable(letter, i)
                 groups.setdefault((i.due, owner), []).append(i)
         wanted: set[str] = set()
         for (due, owner), items in groups.items():

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from api.bodies import AmendIn, ReturnIn, SignIn
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
-from api.steps import amend_letter, sign_letter
+from api.steps import acknowledge_letter, amend_letter, sign_letter
 from api.steps import return_letter as return_letter_step
 from services.cycle.access import letter_in_scope, visible_cycle
 from services.cycle.contracts import (
@@ -75,6 +75,21 @@ async def sign(
     temporal: TemporalDep,
 ) -> LetterOut:
     await sign_letter(session, temporal, principal, cycle_id, org_id, body.content_hash)
+    return get_letter(cycle_id, org_id, session, principal)
+
+
+@router.post("/letters/{cycle_id}/{org_id}/acknowledge")
+async def acknowledge(
+    cycle_id: str,
+    org_id: str,
+    body: SignIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+) -> LetterOut:
+    """A head who took over after the signature acknowledges the signed letter: the same
+    ``content_hash``, recorded as a handover (the former head's signature stays)."""
+    await acknowledge_letter(session, temporal, principal, cycle_id, org_id, body.content_hash)
     return get_letter(cycle_id, org_id, session, principal)
 
 

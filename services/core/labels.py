@@ -110,6 +110,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
     # what a deadline is for, in reminders and escalations
     "deadline_what": {
         "signature": ("signature", "责任书签订"),
+        "acknowledgement": ("handover acknowledgement", "责任书交接确认"),
         "commitments": ("commitments", "公开承诺"),
         "items": ("items", "责任事项"),
         "rectification": ("rectification", "整改"),

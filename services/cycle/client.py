@@ -20,6 +20,7 @@ from services.core.errors import Conflict, Unavailable
 from services.core.failures import domain_error
 from services.core.settings import Settings
 from services.cycle.contracts import (
+    ACKNOWLEDGE_UPDATE,
     AMEND_UPDATE,
     COMMIT_UPDATE,
     CONFIRM_UPDATE,
@@ -103,6 +104,12 @@ async def _update(
 
 async def sign(client: Client, cycle_id: str, org_id: str, req: SignRequest) -> LetterSnapshot:
     return await _update(client, cycle_id, org_id, SIGN_UPDATE, req, LetterSnapshot)
+
+
+async def acknowledge(
+    client: Client, cycle_id: str, org_id: str, req: SignRequest
+) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, ACKNOWLEDGE_UPDATE, req, LetterSnapshot)
 
 
 async def return_letter(

@@ -31,6 +31,9 @@ PROGRESS_UPDATE = "report_progress"
 COMMIT_UPDATE = "submit_commitment"
 DECIDE_UPDATE = "decide_commitment"
 CONFIRM_UPDATE = "confirm_achievement"
+ACKNOWLEDGE_UPDATE = "acknowledge"  # a new head acknowledges a letter signed by the former one
+PARTIES_UPDATE = "parties_changed"  # the org's head or its parent's changed: read them again
+READ_PARTIES_ACTIVITY = "read_letter_parties"
 RECORD_LAUNCH_ACTIVITY = "record_launch"
 ISSUE_LETTER_ACTIVITY = "issue_letter"
 PERSIST_LETTER_ACTIVITY = "persist_letter"
@@ -147,6 +150,10 @@ class LetterSnapshot(BaseModel):
     signed_by: str | None = None
     signed_at: datetime | None = None
     return_reason: str | None = None
+    # A head who took over after the signature acknowledges the signed letter (same hash).
+    handover_to: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
     issued_at: datetime
     closed_at: datetime | None = None
     summary: dict[str, Any] | None = None
@@ -244,6 +251,14 @@ class SignRequest(BaseModel):
     content_hash: str
 
 
+class CurrentParties(BaseModel):
+    """Who a letter concerns now, as the org tree says: the org's head (signs) and its parent's
+    (issues)."""
+
+    head_person_id: str | None
+    issuer_person_id: str | None
+
+
 class ReturnRequest(BaseModel):
     actor: Actor
     reason: str
@@ -331,6 +346,11 @@ class IssueLetterInput(BaseModel):
     at: datetime
 
 
+class OrgRef(BaseModel):
+    cycle_id: str
+    org_id: str
+
+
 class IssuedLetter(BaseModel):
     snapshot: LetterSnapshot
     calendar: Calendar
@@ -372,24 +392,3 @@ class CycleOrgInput(BaseModel):
     org_id: str
     launch: CycleRecord | None = None  # the root only: record the cycle first
     carried: CycleOrgState | None = None
-
-
-class AnnualCycleInput(BaseModel):
-    root_org_id: str
-    title: str  # "{year}" is replaced by the year
-    plan: Plan  # dates in any year: moved to the year the schedule fires in
-    created_by: str
-
-
-class LaunchInput(BaseModel):
-    root_org_id: str
-    year: int
-    title: str
-    plan: dict[str, Any]
-    launched_by: str
-    at: datetime
-
-
-class LaunchResult(BaseModel):
-    cycle_id: str
-    launched: bool  # False: that year's cycle existed already (a retry, or launched by hand)

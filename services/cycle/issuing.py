@@ -9,6 +9,7 @@ from services.cycle.plan import Plan
 from services.cycle.store import build_letter, get_cycle, load_letter, persist_letter_change
 from services.notify import texts
 from services.notify.models import NotificationIn
+from services.org.models import Org
 from services.org.queries import get_org
 
 
@@ -18,7 +19,8 @@ def issue_letter(
     """Build and store version 1 (a retry returns what was stored), and the head's notice."""
     cycle = get_cycle(session, inp.cycle_id)
     plan = Plan.model_validate(cycle.plan)
-    letter = build_letter(session, cycle, get_org(session, inp.org_id), inp.at)
+    org = session.get(Org, inp.org_id, with_for_update=True) or get_org(session, inp.org_id)
+    letter = build_letter(session, cycle, org, inp.at)
     stored = load_letter(session, letter.letter_id)
     if stored is None:
         persist_letter_change(

@@ -53,6 +53,11 @@ class Letter(SQLModel, table=True):
     signed_by: str | None = SQLField(default=None, max_length=120)
     signed_at: datetime | None = None
     return_reason: str | None = SQLField(default=None, sa_column=Column(Text))
+    # A head who took over a signed letter acknowledges it (same content hash): who still must,
+    # and who did when.
+    handover_to: str | None = SQLField(default=None, max_length=64)
+    acknowledged_by: str | None = SQLField(default=None, max_length=64)
+    acknowledged_at: datetime | None = None
     issued_at: datetime
     closed_at: datetime | None = None
     summary: dict[str, Any] | None = SQLField(default=None, sa_type=JSON)

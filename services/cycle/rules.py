@@ -8,7 +8,7 @@ and again under its lock (``services.core.failures.as_failure``); nothing here d
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.core.errors import Conflict, DomainError, Forbidden, Invalid
 from services.cycle.contracts import (
@@ -28,6 +28,7 @@ from services.cycle.contracts import (
     ReturnRequest,
     SignRequest,
 )
+from services.cycle.plan import Responsibility
 
 
 def _illegal(message: str, state: str) -> Conflict:
@@ -62,6 +63,15 @@ class LetterParties(Protocol):
 class ItemParties(Protocol):
     id: str
     assignee_person_id: str | None
+    responsibility: Any  # a ``Responsibility`` in the workflow, its value in a row
+
+
+def answerable(letter: LetterParties, item: ItemParties) -> str | None:
+    """Who answers for an item: the org's head now for a primary one (a new head takes them
+    over with the post), else its assignee, else (collective) the head."""
+    if item.responsibility == Responsibility.primary:
+        return letter.head_person_id
+    return item.assignee_person_id or letter.head_person_id
 
 
 def require_head(letter: LetterParties, actor: Actor, doing: str) -> None:
@@ -93,8 +103,8 @@ def require_reporter(letter: LetterParties, item: ItemParties, actor: Actor) -> 
             raise _forbidden(
                 f"item {item.id!r} is collective: members of {letter.org_name} report on it"
             )
-    elif actor.person_id != item.assignee_person_id:
-        raise _forbidden(f"only the assignee ({item.assignee_person_id}) reports on {item.id!r}")
+    elif actor.person_id != answerable(letter, item):
+        raise _forbidden(f"only the assignee ({answerable(letter, item)}) reports on {item.id!r}")
 
 
 def require_author(author_person_id: str, actor: Actor) -> None:
@@ -121,6 +131,25 @@ def check_sign(st: CycleOrgState, req: SignRequest) -> None:
             f"content_hash does not match version {letter.version} of the letter "
             f"(expected {letter.content_hash}); read the current letter and sign what you "
             "read",
+            letter.state.value,
+        )
+
+
+def check_acknowledge(st: CycleOrgState, req: SignRequest) -> None:
+    """A head who took over a signed letter acknowledges that very text (its content hash)."""
+    letter = st.letter
+    require_head(letter, req.actor, "acknowledge its letter")
+    if letter.handover_to is None or letter.state is not LetterState.signed:
+        raise _illegal(
+            f"version {letter.version} of the letter awaits no acknowledgement "
+            f"(it is {letter.state.value}"
+            + (f", signed by {letter.signed_by})" if letter.state is LetterState.signed else ")"),
+            letter.state.value,
+        )
+    if req.content_hash != letter.content_hash:
+        raise _illegal(
+            f"content_hash does not match version {letter.version} of the letter "
+            f"(expected {letter.content_hash}); read the letter and acknowledge what you read",
             letter.state.value,
         )
 
@@ -195,9 +224,9 @@ def check_confirm(st: CycleOrgState, req: ConfirmRequest) -> ItemSnapshot | None
     if item is None:
         raise _invalid("item_id", f"no item {req.item_id!r} in this letter")
     require_issuer(st.letter, req.actor, "confirm the achievements of its items")
-    answerable = item.assignee_person_id or st.letter.head_person_id
-    if req.actor.person_id is not None and req.actor.person_id == answerable:
-        raise _forbidden(f"{answerable} answers for {item.id!r}: someone else confirms it")
+    answers = answerable(st.letter, item)
+    if req.actor.person_id is not None and req.actor.person_id == answers:
+        raise _forbidden(f"{answers} answers for {item.id!r}: someone else confirms it")
     if item.confirmation is req.decision:
         return None
     if item.confirmation is Confirmation.confirmed:
@@ -267,6 +296,7 @@ def check_decision(st: CycleOrgState, req: CommitmentDecision) -> CommitmentSnap
 class LetterNow(LetterParties, Protocol):
     state: str
     signed_version: int | None
+    handover_to: str | None
 
 
 def letter_steps(letter: LetterNow, actor: Actor) -> set[str]:
@@ -276,6 +306,8 @@ def letter_steps(letter: LetterNow, actor: Actor) -> set[str]:
     head = actor.person_id is not None and actor.person_id == letter.head_person_id
     if head and letter.state == LetterState.issued.value:
         steps |= {"sign", "return"}
+    if head and letter.state == LetterState.signed.value and letter.handover_to is not None:
+        steps.add("acknowledge")
     if _allows(require_issuer, letter, actor):
         steps.add("amend")
     if letter.signed_version is not None and _allows(require_member, letter, actor):

@@ -20,7 +20,8 @@ from temporalio.client import (
 )
 
 from services.core.settings import Settings
-from services.cycle.contracts import ANNUAL_WORKFLOW, AnnualCycleInput
+from services.cycle.annual import AnnualCycleInput
+from services.cycle.contracts import ANNUAL_WORKFLOW
 
 
 def annual_schedule_id(root_org_id: str) -> str:

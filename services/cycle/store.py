@@ -19,6 +19,7 @@ from services.core.errors import Invalid, absent
 from services.core.text import Line
 from services.cycle.contracts import (
     CommitmentChange,
+    CurrentParties,
     CycleRecord,
     ItemSnapshot,
     LetterChange,
@@ -119,7 +120,7 @@ def build_letter(session: Session, cycle: Cycle, org: Org, at: datetime) -> Lett
         for seq, t in enumerate(templates, start=1)
     ]
     root = get_org(session, cycle.root_org_id)
-    parent = session.get(Org, org.parent_id) if org.parent_id and org.id != root.id else None
+    parent = _parent_in_cycle(session, root, org)
     return LetterSnapshot(
         letter_id=letter_id_for(cycle.id, org.id),
         cycle_id=cycle.id,
@@ -135,6 +136,26 @@ def build_letter(session: Session, cycle: Cycle, org: Org, at: datetime) -> Lett
         state=LetterState.issued,
         items=items,
         issued_at=at,
+    )
+
+
+def _parent_in_cycle(session: Session, root: Org, org: Org) -> Org | None:
+    """The org whose head issues ``org``'s letter; None for the root (its committee does).
+    Read under a row lock, as the org is: a head change waits for a letter being issued, so
+    it finds that letter to tell (``services.changes.orgs``)."""
+    if org.parent_id is None or org.id == root.id:
+        return None
+    return session.get(Org, org.parent_id, with_for_update=True)
+
+
+def current_parties(session: Session, cycle_id: str, org_id: str) -> CurrentParties:
+    """Who the org tree says signs and issues the org's letter now."""
+    cycle = get_cycle(session, cycle_id)
+    org = get_org(session, org_id)
+    parent = _parent_in_cycle(session, get_org(session, cycle.root_org_id), org)
+    return CurrentParties(
+        head_person_id=org.head_person_id,
+        issuer_person_id=parent.head_person_id if parent else None,
     )
 
 
@@ -185,6 +206,9 @@ def _letter_row(s: LetterSnapshot, at: datetime) -> dict[str, Any]:
         "signed_by": s.signed_by,
         "signed_at": s.signed_at,
         "return_reason": s.return_reason,
+        "handover_to": s.handover_to,
+        "acknowledged_by": s.acknowledged_by,
+        "acknowledged_at": s.acknowledged_at,
         "issued_at": s.issued_at,
         "closed_at": s.closed_at,
         "summary": s.summary,
@@ -277,6 +301,9 @@ def load_letter(session: Session, letter_id: str) -> LetterSnapshot | None:
         signed_by=row.signed_by,
         signed_at=row.signed_at,
         return_reason=row.return_reason,
+        handover_to=row.handover_to,
+        acknowledged_by=row.acknowledged_by,
+        acknowledged_at=row.acknowledged_at,
         issued_at=row.issued_at,
         closed_at=row.closed_at,
         summary=row.summary,

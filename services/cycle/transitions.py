@@ -35,6 +35,7 @@ from services.cycle.contracts import (
     item_from_template,
 )
 from services.cycle.plan import Responsibility
+from services.cycle.rules import answerable
 from services.notify import texts
 from services.rectification.contracts import (
     Category,
@@ -81,6 +82,7 @@ def signed(letter: LetterSnapshot, person_id: str | None, now: datetime) -> Lett
             "signed_by": person_id,
             "signed_at": now,
             "return_reason": None,
+            "handover_to": None,  # signing a version owes no acknowledgement of it
         }
     )
     return LetterStep(new=new, action="sign", payload={"signer": person_id}, item_ids=[])
@@ -199,7 +201,7 @@ def confirmed(
     )
     tell = None
     if req.decision is Confirmation.rejected:
-        reporter = item.assignee_person_id or letter.head_person_id
+        reporter = answerable(letter, item)
         open_ = item.state not in DECIDED_ITEM_STATES
         tell = _to(reporter, texts.achievement_rejected(item.title, reason, open_))
     payload = {"item_id": item.id, "decision": req.decision.value, "reason": reason}

@@ -91,6 +91,9 @@ class LetterOut(BaseModel):
     signed_by: str | None
     signed_at: datetime | None
     return_reason: str | None
+    handover_to: str | None = None  # a new head who still owes the signed letter's acknowledgement
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
     issued_at: datetime
     closed_at: datetime | None
     overdue_level: int

@@ -74,6 +74,30 @@ def letter_issued(
     )
 
 
+def head_taken_over(org_name: str, version: int, owed: str | None, former: str | None) -> Message:
+    """To a new head: the org's letter is theirs now, and what they owe on it (``sign``,
+    ``acknowledge`` or nothing)."""
+    was = f" from {former}" if former else ""
+    was_zh = f"（原负责人{former}）" if former else ""
+    en = {
+        "sign": "Read it and sign it.",
+        "acknowledge": f"Version {version} was signed before you took over: read it and "
+        "acknowledge it (the same content hash).",
+    }.get(owed or "", "")
+    zh = {
+        "sign": "请阅读并签订。",
+        "acknowledge": f"第{version}版已由原负责人签订：请阅读并确认交接（内容摘要不变）。",
+    }.get(owed or "", "")
+    return Message(
+        f"You now head {org_name}: its responsibility letter is yours",
+        f"You took over {org_name}{was}; its responsibility letter v{version}, its reminders "
+        f"and its children's commitments now come to you. {en}".strip(),
+        f"您已接任{org_name}负责人：责任书由您负责",
+        f"您已接任{org_name}负责人{was_zh}，第{version}版责任书、相关提醒及下级承诺审批今后"
+        f"由您办理。{zh}",
+    )
+
+
 def letter_returned(org_name: str, version: int, reason: str) -> Message:
     return Message(
         f"Letter returned for revision — {org_name}",
@@ -218,4 +242,16 @@ def accountability_appeal_decided(kind: str, decision: str, reason: str) -> Mess
         f"{d_en}: {reason}",
         f"申诉处理结果：{d_zh}——{zh}",
         f"{d_zh}：{reason}",
+    )
+
+
+def rectification_handed_back(title: str, problem_id: str, leaver: str, left_on: date) -> Message:
+    d = left_on.isoformat()
+    return Message(
+        f"Rectification handed back to you — {title}",
+        f"{leaver}, who owned rectification {problem_id} “{title}”, left on {d}. It is yours "
+        "now, with its due date and history: carry it on or assign it to someone else.",
+        f"整改事项转交给您——{title}",
+        f"整改事项{problem_id}“{title}”的责任人{leaver}已于{d}离任，现由您负责（期限与记录不变），"
+        "请继续推进或另行指派。",
     )

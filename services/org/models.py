@@ -6,7 +6,7 @@ one indexed prefix query on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, String
 from sqlmodel import Field as SQLField
@@ -39,4 +39,20 @@ class Person(SQLModel, table=True):
     email: str | None = SQLField(default=None, max_length=320)
     org_id: str | None = SQLField(default=None, foreign_key="orgs.id", index=True)
     language: str = SQLField(default="zh", max_length=5)  # of messages and e-mails: zh or en
+    # The day the person left (their open work went back to their org's head); None while here.
+    left_on: date | None = None
     created_at: datetime = SQLField(default_factory=utcnow)
+
+
+class OrgHead(SQLModel, table=True):
+    """Who headed an org from when until when (``until`` None: still does; ``person_id`` None:
+    the post was vacant). One row per change, so "who was head on a date" is one query."""
+
+    __tablename__ = "org_heads"
+
+    id: int | None = SQLField(default=None, primary_key=True)
+    org_id: str = SQLField(foreign_key="orgs.id", index=True, max_length=64)
+    person_id: str | None = SQLField(default=None, max_length=64)
+    since: datetime
+    until: datetime | None = None
+    changed_by: str = SQLField(max_length=120)

@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session, col, select
 
+from services.core.clock import utcnow
 from services.core.errors import Conflict, Invalid
 from services.org.contracts import ImportResult, OrgIn, OrgTreeIn, PersonIn
-from services.org.models import Org, Person
+from services.org.models import Org, OrgHead, Person
 from services.org.queries import get_org
 
 
@@ -97,7 +98,7 @@ def parse_json(data: Any) -> OrgTreeIn:
 OrgRows = dict[str, tuple[int, OrgIn]]  # org id -> (row number, org)
 
 
-def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
+def import_tree(session: Session, tree: OrgTreeIn, by: str = "import") -> ImportResult:
     """Validate the whole tree against itself and the DB, then write it in the caller's transaction.
 
     Refuses (naming row and field) duplicate ids, unknown parents, cycles, unknown heads and people
@@ -115,6 +116,11 @@ def import_tree(session: Session, tree: OrgTreeIn) -> ImportResult:
     for oid, (_, o) in sorted(file_orgs.items(), key=lambda kv: paths[kv[0]].count("/")):
         path = paths[oid]
         session.add(Org(**o.model_dump(), path=path, depth=path.count("/") - 2))
+    session.flush()
+    now = utcnow()
+    for _, o in file_orgs.values():
+        if o.head_person_id is not None:  # the first line of the org's history of heads
+            session.add(OrgHead(org_id=o.id, person_id=o.head_person_id, since=now, changed_by=by))
     session.flush()
     return ImportResult(orgs_created=len(file_orgs), people_created=len(tree.people))
 
@@ -248,9 +254,9 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[i : i + size]
 
 
-def create_org(session: Session, org: OrgIn) -> Org:
+def create_org(session: Session, org: OrgIn, by: str = "import") -> Org:
     try:
-        import_tree(session, OrgTreeIn(orgs=[org]))
+        import_tree(session, OrgTreeIn(orgs=[org]), by)
     except Invalid as exc:
         errs = exc.extra.get("errors", [])
         if any("already exists" in e["message"] for e in errs):

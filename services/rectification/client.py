@@ -90,7 +90,9 @@ async def open_problem(
     return problem_out(get_problem(session, problem_id), utcnow())
 
 
-async def act(client: Client, problem_id: str, req: ActionRequest) -> ProblemSnapshot:
+async def act(
+    client: Client, problem_id: str, req: ActionRequest, update_id: str | None = None
+) -> ProblemSnapshot:
     """One human step; a refusal comes back as the rule's ``Conflict``/``Forbidden``/``Invalid``.
 
     A finished rectification (its workflow completed) accepts nothing: 409 with no allowed action.
@@ -98,7 +100,7 @@ async def act(client: Client, problem_id: str, req: ActionRequest) -> ProblemSna
     handle = client.get_workflow_handle(rect_workflow_id(problem_id))
     try:
         done: ProblemSnapshot = await handle.execute_update(
-            ACT_UPDATE, req, result_type=ProblemSnapshot
+            ACT_UPDATE, req, id=update_id, result_type=ProblemSnapshot
         )
         return done
     except WorkflowUpdateFailedError as exc:

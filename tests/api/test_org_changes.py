@@ -1,0 +1,183 @@
+"""Changing the org tree and its people through the real HTTP API, on SQLite and PostgreSQL:
+refusals name the field or the state and write nothing; a head who changes mid-year takes the
+letter over (signs it, or acknowledges the signed one); a move follows through paths and scopes
+between cycles; a leaver's rectifications go back to the org's head."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlmodel import Session, col, func, select
+from temporalio.testing import WorkflowEnvironment
+
+from services.accounts.models import Role
+from services.audit.chain import AuditEvent
+from services.notify.models import Notification
+from services.org.models import Org, OrgHead
+from services.rectification.models import Problem
+from tests.support.cycles import eventually, launch, letter, sign
+from tests.support.world import World, world
+
+
+@pytest.fixture
+async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+def written(w: World) -> tuple[int, int, list[tuple[str, str, str | None]]]:
+    """What a refused change must leave as it was: the trail, the heads, the tree."""
+    with Session(w.stack.engine) as s:
+        events = int(s.exec(select(func.count()).select_from(AuditEvent)).one())
+        heads = int(s.exec(select(func.count()).select_from(OrgHead)).one())
+        tree = list(s.exec(select(Org.id, Org.path, Org.head_person_id).order_by(Org.id)).all())
+    return events, heads, tree
+
+
+async def patch(w: World, token: str, url: str, body: dict[str, Any]) -> Any:
+    return await w.call("PATCH", url, token, json=body)
+
+
+def refused(r: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    doc: dict[str, Any] = r.json()
+    if field is not None:
+        fields = {e["field"] for e in doc.get("errors", [])} | {doc.get("field")}
+        assert field in fields, doc
+    return doc
+
+
+async def test_refused_changes_name_the_field_or_state_and_write_nothing(w: World) -> None:
+    before = written(w)
+    org = "/api/v1/orgs/gb-1"
+    refused(await patch(w, w.admin, "/api/v1/orgs/atlantis", {"name": "x"}), 404)
+    refused(await patch(w, w.admin, org, {"head_person_id": "nobody"}), 422, "head_person_id")
+    refused(await patch(w, w.admin, org, {"deputy_person_id": "p-009"}), 422, "deputy_person_id")
+    refused(await patch(w, w.admin, org, {"parent_id": "gb-1-b1"}), 422, "parent_id")
+    refused(await patch(w, w.admin, org, {"parent_id": "nowhere"}), 422, "parent_id")
+    refused(await patch(w, w.admin, org, {"parent_id": None}), 422, "parent_id")
+    refused(await patch(w, w.admin, org, {"name": None}), 422, "name")
+    refused(await patch(w, w.admin, org, {"colour": "red"}), 422, "colour")
+    refused(await patch(w, w.committee, org, {"name": "x"}), 403)
+    scoped = w.stack.token(Role.admin, "gb-1")
+    refused(await patch(w, scoped, "/api/v1/orgs/gb-2", {"name": "x"}), 404)
+    refused(await patch(w, scoped, "/api/v1/orgs/gb-1-b1", {"parent_id": "gb-2"}), 422, "parent_id")
+    refused(await patch(w, scoped, "/api/v1/people/p-014", {"title": "x"}), 404)
+    doc = refused(await patch(w, w.admin, "/api/v1/people/p-005", {"left_on": "2027-03-01"}), 409)
+    assert "gb-1" in doc["detail"]
+    refused(await patch(w, w.admin, "/api/v1/people/p-009", {"org_id": "nowhere"}), 422, "org_id")
+    assert written(w) == before
+
+    cycle_id = await launch(w)
+    before = written(w)
+    for body in ({"parent_id": "gb-2"},):
+        doc = refused(await patch(w, w.admin, "/api/v1/orgs/gb-1-b1", body), 409)
+        assert doc["cycle_id"] == cycle_id and cycle_id in doc["detail"]
+    assert written(w) == before
+
+
+async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_one(
+    w: World,
+) -> None:
+    cycle_id = await launch(w)
+    assert (await sign(w, w.committee, cycle_id, "city")).status_code == 200
+
+    async def issued() -> bool:
+        r = await w.call("GET", f"/api/v1/letters/{cycle_id}/gb-1", w.committee)
+        return bool(r.status_code == 200)
+
+    await eventually(issued, what="gb-1's letter issued")
+    former = w.committee_gb1  # p-005, head of gb-1
+    new_head = w.stack.token(Role.member, "gb-1", "p-006")
+
+    r = await patch(w, w.admin, "/api/v1/orgs/gb-1", {"head_person_id": "p-006"})
+    assert r.status_code == 200, r.text
+    assert r.json()["changed"]["head_person_id"] == ["p-005", "p-006"]
+    assert r.json()["letters_told"] == 1
+    shown = await letter(w, w.committee, cycle_id, "gb-1")  # at once: read-your-write
+    assert shown["head_person_id"] == "p-006" and shown["state"] == "issued"
+    refused(await sign(w, former, cycle_id, "gb-1"), 403)
+    r = await sign(w, new_head, cycle_id, "gb-1")
+    assert r.status_code == 200 and r.json()["signed_by"] == "p-006", r.text
+
+    async def children_issued() -> bool:
+        r = await w.call("GET", f"/api/v1/letters?cycle={cycle_id}&org=gb-1&subtree=true", w.admin)
+        return r.json()["total"] == 4
+
+    await eventually(children_issued, what="gb-1's children issued")
+    child = await letter(w, w.committee, cycle_id, "gb-1-b1")
+    assert child["issuer_person_id"] == "p-006"
+
+    # After the signature: the next head acknowledges the same text; nothing is re-signed.
+    r = await patch(w, w.admin, "/api/v1/orgs/gb-1", {"head_person_id": "p-007"})
+    assert r.status_code == 200 and r.json()["letters_told"] == 4, r.text
+    shown = await letter(w, w.committee, cycle_id, "gb-1")
+    assert (shown["state"], shown["signed_by"], shown["handover_to"]) == (
+        "signed",
+        "p-006",
+        "p-007",
+    )
+    assert (await letter(w, w.committee, cycle_id, "gb-1-b1"))["issuer_person_id"] == "p-007"
+    third = w.stack.token(Role.member, "gb-1", "p-007")
+    url = f"/api/v1/letters/{cycle_id}/gb-1/acknowledge"
+    refused(await w.call("POST", url, new_head, json={"content_hash": shown["content_hash"]}), 403)
+    refused(await w.call("POST", url, third, json={"content_hash": "0" * 64}), 409)
+    r = await w.call("POST", url, third, json={"content_hash": shown["content_hash"]})
+    assert r.status_code == 200, r.text
+    done = r.json()
+    assert (done["acknowledged_by"], done["handover_to"], done["signed_by"]) == (
+        "p-007",
+        None,
+        "p-006",
+    )
+    assert done["content_hash"] == shown["content_hash"]
+    refused(await w.call("POST", url, third, json={"content_hash": shown["content_hash"]}), 409)
+
+    heads = (await w.call("GET", "/api/v1/orgs/gb-1/heads", w.committee)).json()
+    assert [h["person_id"] for h in heads] == ["p-005", "p-006", "p-007"]
+    assert heads[0]["until"] == heads[1]["since"] and heads[-1]["until"] is None
+    on = heads[1]["since"]
+    r = await w.call("GET", "/api/v1/orgs/gb-1/heads", w.committee, params={"on": on})
+    assert [h["person_id"] for h in r.json()] == ["p-006"]
+    with Session(w.stack.engine) as s:
+        actions = s.exec(
+            select(AuditEvent.action).where(AuditEvent.entity_id == "gb-1").order_by(AuditEvent.seq)
+        ).all()
+    assert actions == ["org_change", "org_change"]
+
+
+async def test_between_cycles_a_move_follows_and_a_leaver_hands_work_back(w: World) -> None:
+    pid = await w.flag()
+    await w.walk_to(pid, "in_progress")  # owned by p-009 of gb-1-b1
+
+    r = await patch(w, w.admin, "/api/v1/people/p-009", {"left_on": date.today().isoformat()})
+    assert r.status_code == 200, r.text
+    assert (await w.call("GET", f"/api/v1/problems/{pid}", w.owner)).status_code == 401
+
+    def handed_back() -> bool:
+        with Session(w.stack.engine) as s:
+            return s.get(Problem, pid).owner_person_id == "p-008"  # type: ignore[union-attr]
+
+    await eventually(handed_back, what="the rectification handed back")
+    with Session(w.stack.engine) as s:
+        notes = s.exec(
+            select(Notification).where(
+                Notification.recipient_person_id == "p-008", col(Notification.entity_id) == pid
+            )
+        ).all()
+    assert any("p-009" in n.body or "left" in n.body for n in notes), [n.body for n in notes]
+
+    r = await patch(w, w.admin, "/api/v1/orgs/gb-1-b1", {"parent_id": "gb-2", "name": "B 2.9"})
+    assert r.status_code == 200, r.text
+    moved = r.json()["org"]
+    assert (moved["path"], moved["depth"], moved["name"]) == ("/city/gb-2/gb-1-b1/", 2, "B 2.9")
+    assert (await w.call("GET", f"/api/v1/problems/{pid}", w.committee_gb2)).status_code == 200
+    refused(await w.call("GET", f"/api/v1/problems/{pid}", w.committee_gb1), 404)
+    r = await w.call("GET", "/api/v1/orgs", w.committee_gb2, params={"under": "gb-2"})
+    assert "gb-1-b1" in {o["id"] for o in r.json()["items"]}
+    with Session(w.stack.engine) as s:
+        assert s.get(Problem, pid).org_path == "/city/gb-2/gb-1-b1/"  # type: ignore[union-attr]
