@@ -106,7 +106,7 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
 
     async def children_issued() -> bool:
         r = await w.call("GET", f"/api/v1/letters?cycle={cycle_id}&org=gb-1&subtree=true", w.admin)
-        return r.json()["total"] == 4
+        return bool(r.json()["total"] == 4)
 
     await eventually(children_issued, what="gb-1's children issued")
     child = await letter(w, w.committee, cycle_id, "gb-1-b1")
@@ -145,7 +145,9 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
     assert [h["person_id"] for h in r.json()] == ["p-006"]
     with Session(w.stack.engine) as s:
         actions = s.exec(
-            select(AuditEvent.action).where(AuditEvent.entity_id == "gb-1").order_by(AuditEvent.seq)
+            select(AuditEvent.action)
+            .where(AuditEvent.entity_id == "gb-1")
+            .order_by(col(AuditEvent.seq))
         ).all()
     assert actions == ["org_change", "org_change"]
 
