@@ -16,6 +16,7 @@ import typer
 from sqlmodel import col, select
 
 from api.audit_cli import audit_app
+from api.changes_cli import org_change, org_heads, people_app
 from api.command_runner import run_command, settings_from_env
 from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
@@ -31,6 +32,9 @@ app.add_typer(accounts_app, name="accounts")
 schedule_app = typer.Typer(no_args_is_help=True, help="Temporal Schedules (the annual cycle).")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(audit_app, name="audit")
+app.add_typer(people_app, name="people")
+orgs_app.command("change")(org_change)
+orgs_app.command("heads")(org_heads)
 
 log = get_logger("dutyledger.cli")
 _settings, _run = settings_from_env, run_command

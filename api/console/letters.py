@@ -18,7 +18,14 @@ from sqlmodel import Session
 from api.bodies import AmendIn, CommitmentIn, CommitmentReturnIn, ResubmitIn, ReturnIn
 from api.console.signin import Visitor, error_of, kept_input, posting, show
 from api.deps import get_temporal
-from api.steps import amend_letter, decide_commitment, pledge, return_letter, sign_letter
+from api.steps import (
+    acknowledge_letter,
+    amend_letter,
+    decide_commitment,
+    pledge,
+    return_letter,
+    sign_letter,
+)
 from services.accounts.store import actor_names
 from services.audit.chain import entity_timeline
 from services.core.errors import DomainError, NotFound
@@ -54,6 +61,7 @@ def _letter_page(
         )
         history = entity_timeline(s, "letter", row.id)
         people = [letter.head_person_id, letter.issuer_person_id, letter.signed_by]
+        people += [letter.handover_to, letter.acknowledged_by]
         people += [i.assignee_person_id for i in letter.items or []]
         names = names_of(s, people + [c.person_id for c in pledges])
         names |= actor_names(s, [e.actor for e in history])
@@ -126,8 +134,9 @@ async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -
     try:
         with Session(who.state.engine) as s:
             temporal = get_temporal(who.state)
-            if step == "sign":
-                await sign_letter(s, temporal, pr, cycle_id, org_id, str(form.get("content_hash")))
+            if step in ("sign", "acknowledge"):
+                act = sign_letter if step == "sign" else acknowledge_letter
+                await act(s, temporal, pr, cycle_id, org_id, str(form.get("content_hash")))
             elif step == "return":
                 body = parsed(ReturnIn, {"reason": form.get("reason")}, "return")
                 await return_letter(s, temporal, pr, cycle_id, org_id, body.reason)

@@ -94,6 +94,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "reopen": ("Reopen", "重新整改"),
         "recheck": ("Re-check", "回头看"),
         "sign": ("Sign", "签订"),
+        "acknowledge": ("Acknowledge the handover", "确认交接"),
         "return": ("Return for revision", "退回修改"),
         "amend": ("Save as a new version", "保存为新版本"),
         "pledge": ("Make the pledge", "作出承诺"),
@@ -171,6 +172,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "achievement_confirmed": ("Achievement confirmed", "确认完成情况"),
         "achievement_rejected": ("Achievement rejected", "驳回完成情况"),
         "close": ("Closed", "结束"),
+        "parties_change": ("Head or issuer changed", "负责人变更"),
+        "acknowledge": ("Handover acknowledged", "交接确认"),
     },
     "ui": UI,  # the console's own words (services/core/words.py)
 }

@@ -94,6 +94,12 @@ UI: dict[str, tuple[str, str]] = {
     # the letter page
     "issuer": ("Issued by", "下达人"),
     "the_committee": ("The committee", "党委（党组）"),
+    "handover": ("Handover", "交接"),
+    "handover_owed": (
+        "signed by the former head; awaits acknowledgement by",
+        "原负责人已签订，待确认交接：",
+    ),
+    "acknowledged_by": ("acknowledged by", "交接确认人："),
     "return_reason": ("Returned because", "退回理由"),
     "edit": ("Change", "修改"),
     "add_item": ("Add an item", "增加责任事项"),

@@ -8,6 +8,7 @@ import re
 
 from sqlmodel import Session, select
 
+from services.accounts.models import Role
 from services.cycle.models import Item, Letter
 from services.evidence.models import Evidence
 from services.rectification.models import Problem
@@ -257,3 +258,27 @@ async def test_refusals_are_pages_and_keep_nothing_behind(w: World) -> None:
     assert (
         r.status_code == 303 and r.headers["location"] == "/signin?next=%2Fledger%3Fstate%3Dclosed"
     )
+
+
+async def test_a_new_head_acknowledges_the_signed_letter_in_the_console(w: World) -> None:
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    r = await w.call("PATCH", "/api/v1/orgs/city", w.admin, json={"head_person_id": "p-002"})
+    assert r.status_code == 200, r.text
+    new_head = w.stack.token(Role.committee, "city", "p-002")
+    b, csrf = await signed_in(w, new_head)
+    page = (await b.get(f"/letters/{cid}/city?lang=en")).text
+    assert 'id="acknowledge"' in page and 'id="handover"' in page and 'id="sign"' not in page
+    shown_hash = re.search(r'name="content_hash" value="([0-9a-f]{64})"', page)
+    assert shown_hash is not None
+    former, _ = await signed_in(w, w.committee)
+    assert 'id="acknowledge"' not in (await former.get(f"/letters/{cid}/city")).text
+    r = await b.post(
+        f"/letters/{cid}/city/acknowledge", data={"csrf": csrf, "content_hash": shown_hash.group(1)}
+    )
+    assert r.status_code == 303, r.text
+    page = (await b.get(f"/letters/{cid}/city?lang=en")).text
+    assert "acknowledged by" in page and 'id="acknowledge"' not in page
+    with Session(w.stack.engine) as s:
+        row = s.get(Letter, f"{cid}:city")
+        assert row is not None and (row.signed_by, row.acknowledged_by) == ("p-001", "p-002")

@@ -61,6 +61,14 @@ def test_migrate_import_and_accounts(tmp_path: Path) -> None:
     r = run(["accounts", "create", "--role", "member"], env)
     assert r.returncode == 2 and "scope_org_id" in r.stderr
 
+    # Changes are checked before anything starts: a refusal names the field and writes nothing.
+    r = run(["orgs", "change", "city", "--head", "nobody"], env)
+    assert r.returncode == 2 and "head_person_id" in r.stderr and "nobody" in r.stderr, r.stderr
+    r = run(["people", "change", "p-li", "--left-on", "2027-03-01"], env)
+    assert r.returncode == 2 and "heads 'city'" in r.stderr, r.stderr
+    r = run(["orgs", "heads", "city"], env)
+    assert r.returncode == 0 and json.loads(r.stdout)["person_id"] == "p-li", r.stderr
+
     engine = make_engine(url)
     with Session(engine) as s:
         assert [o.id for o in s.exec(select(Org)).all()] == [
