@@ -173,18 +173,28 @@ def api() -> None:
 
 @orgs_app.command("import")
 def orgs_import(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a .json or .csv file")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="a .json, .csv or .xlsx file")
+    ],
 ) -> None:
-    """Import an org tree (and people) from JSON or CSV, all or nothing."""
+    """Import an org tree (and people) from JSON, CSV or an XLSX workbook, all or nothing."""
 
     def body() -> None:
         from services.org.store import import_tree, parse_csv, parse_json
+        from services.org.workbook import import_workbook, parse_workbook
 
         settings = _settings()
+        engine = make_engine(settings.resolved_database_url)
+        if file.suffix.lower() == ".xlsx":
+            book = parse_workbook(file.read_bytes())
+            with session_scope(engine) as session:
+                result = import_workbook(session, book, "cli")
+            print(f"imported {result.orgs_created} orgs and {result.people_created} people")
+            return
         text = file.read_text(encoding="utf-8-sig")
         tree = parse_csv(text) if file.suffix.lower() == ".csv" else parse_json(json.loads(text))
-        with session_scope(make_engine(settings.resolved_database_url)) as session:
-            result = import_tree(session, tree)
+        with session_scope(engine) as session:
+            result = import_tree(session, tree, "cli")
         print(f"imported {result.orgs_created} orgs and {result.people_created} people")
 
     _run(body)

@@ -30,6 +30,9 @@ def run_command(fn: Callable[[], Any]) -> None:
     except DomainError as exc:
         sys.stderr.write(f"error: {exc.detail}\n")
         for err in exc.extra.get("errors", []):
+            if "cell" in err:  # a workbook's: the message names its cell
+                sys.stderr.write(f"  {err['message']}\n")
+                continue
             where = f"row {err['row']} " if "row" in err else ""
             sys.stderr.write(
                 f"  {err.get('section', '')} {where}{err.get('field', '')}: {err['message']}\n"

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.errors import Forbidden, Invalid, TooLarge
+from services.core.sheets import XLSX_TYPE
 from services.org.contracts import ImportResult, OrgIn, OrgOut, OrgTreeIn, PersonIn, PersonOut
 from services.org.models import Org
 from services.org.queries import get_org, list_subtree
 from services.org.store import create_org, create_person, import_tree, parse_csv, parse_json
+from services.org.workbook import import_workbook, named_cells, parse_workbook, template
 
 router = APIRouter(prefix="/api/v1", tags=["orgs"])
 
@@ -48,43 +51,98 @@ def _require_admin_over(session: Session, principal: Principal, tree: OrgTreeIn)
 @router.post("/orgs", status_code=status.HTTP_201_CREATED)
 def post_org(body: OrgIn, session: SessionDep, principal: PrincipalDep) -> OrgOut:
     _require_admin_over(session, principal, OrgTreeIn(orgs=[body]))
-    return OrgOut.of(create_org(session, body))
+    return OrgOut.of(create_org(session, body, principal.account_id))
 
 
 @router.post("/orgs/import", status_code=status.HTTP_201_CREATED)
 async def post_import(
     request: Request, session: SessionDep, principal: PrincipalDep
 ) -> ImportResult:
-    """Import a tree, all or nothing. JSON `{people, orgs}` or CSV (`text/csv`, one org per row)."""
+    """Import a tree, all or nothing: JSON `{people, orgs}`, CSV (`text/csv`, one org per row)
+    or an XLSX workbook with `orgs` and `people` sheets (its content type, or a multipart upload
+    named `file`); a refusal names each row and field (a workbook's: its cells)."""
     principal.require_role(Role.admin)
-    raw = await request.body()
+    kind, raw = await _uploaded(request)
+    if kind == "xlsx":
+        book = parse_workbook(raw)
+        try:
+            _require_admin_over(session, principal, book.tree)
+        except Invalid as exc:
+            raise Invalid(exc.detail, errors=named_cells(book, exc.extra["errors"])) from None
+        return import_workbook(session, book, principal.account_id)
+    tree = _parsed_text(kind, raw)
+    _require_admin_over(session, principal, tree)
+    return import_tree(session, tree, principal.account_id)
+
+
+KINDS = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/csv": "csv",
+    XLSX_TYPE: "xlsx",
+}
+
+
+async def _uploaded(request: Request) -> tuple[str, bytes]:
+    """(json|csv|xlsx, the bytes): the body, or the multipart upload named ``file``."""
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUpload):
+            raise Invalid(
+                "attach the file as the form field 'file'",
+                errors=[{"field": "file", "message": "missing"}],
+            )
+        raw = await upload.read(MAX_IMPORT_BYTES + 1)
+        suffix = (upload.filename or "").rsplit(".", 1)[-1].lower()
+        kind = {"xlsx": "xlsx", "csv": "csv", "json": "json"}.get(suffix)
+        kind = kind or KINDS.get((upload.content_type or "").split(";")[0].strip(), "")
+    else:
+        raw = await request.body()
+        kind = KINDS.get(ctype, "")
     if len(raw) > MAX_IMPORT_BYTES:
         raise TooLarge(f"import is larger than {MAX_IMPORT_BYTES} bytes")
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if not kind:
+        raise Invalid(
+            f"unsupported content type {ctype!r}; send application/json, text/csv or an XLSX "
+            "workbook",
+            errors=[{"field": "content-type", "message": "must be JSON, CSV or XLSX"}],
+        )
+    return kind, raw
+
+
+def _parsed_text(kind: str, raw: bytes) -> OrgTreeIn:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid(
             "the body is not UTF-8", errors=[{"field": "body", "message": "not UTF-8"}]
         ) from None
-    if ctype in ("text/csv", "application/csv"):
-        tree = parse_csv(text)
-    elif ctype == "application/json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise Invalid(
-                f"the body is not valid JSON: {exc.msg} at line {exc.lineno}",
-                errors=[{"field": "body", "message": exc.msg, "line": exc.lineno}],
-            ) from None
-        tree = parse_json(data)
-    else:
+    if kind == "csv":
+        return parse_csv(text)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise Invalid(
-            f"unsupported content type {ctype!r}; send application/json or text/csv",
-            errors=[{"field": "content-type", "message": "must be application/json or text/csv"}],
-        )
-    _require_admin_over(session, principal, tree)
-    return import_tree(session, tree)
+            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}",
+            errors=[{"field": "body", "message": exc.msg, "line": exc.lineno}],
+        ) from None
+    return parse_json(data)
+
+
+@router.get("/orgs/import-template.xlsx", response_class=Response)
+def get_import_template(
+    principal: PrincipalDep, lang: Annotated[Literal["en", "zh"], Query()] = "en"
+) -> Response:
+    """The workbook to fill in for ``POST /orgs/import``: sheets, headers (``lang=zh``: Chinese),
+    an example row and notes."""
+    principal.require_role(Role.admin)
+    return Response(
+        template(lang),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="orgs-import-template.xlsx"'},
+    )
 
 
 @router.get("/orgs/{org_id}")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from openpyxl import Workbook
 from sqlmodel import Session, select
 
 from services.accounts.models import Account
@@ -60,6 +61,17 @@ def test_migrate_import_and_accounts(tmp_path: Path) -> None:
     token = json.loads(r.stdout)["token"]
     r = run(["accounts", "create", "--role", "member"], env)
     assert r.returncode == 2 and "scope_org_id" in r.stderr
+
+    book = tmp_path / "more.xlsx"
+    sheet = Workbook()
+    ws = sheet.active
+    assert ws is not None
+    ws.title = "组织"
+    ws.append(["编号", "名称", "类型", "上级编号"])
+    ws.append(["b-9", "Branch 9", "branch", "gb-9"])
+    sheet.save(book)
+    r = run(["orgs", "import", str(book)], env)
+    assert r.returncode == 2 and "组织!D2: unknown parent 'gb-9'" in r.stderr, r.stderr
 
     # Changes are checked before anything starts: a refusal names the field and writes nothing.
     r = run(["orgs", "change", "city", "--head", "nobody"], env)

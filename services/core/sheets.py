@@ -1,0 +1,125 @@
+"""Reading spreadsheets people keep: an XLSX sheet as rows of named fields, each value knowing
+its cell, so a refusal can say ``people!C7: unknown org "gb-9"``.
+
+openpyxl's read-only mode streams the sheet: what is held is the parsed rows, never the workbook.
+Headers may be in English or Chinese (each field lists the names it answers to); a header no
+field answers to is an error naming its cell, as is a required one that is missing.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.workbook.workbook import Workbook
+
+from services.core.errors import Invalid
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    names: tuple[str, ...]  # headers that mean this field (English, Chinese, ...)
+    required: bool = False
+
+
+@dataclass
+class Row:
+    number: int  # the row's number in the sheet (1 = the header)
+    values: dict[str, Any]
+
+
+@dataclass
+class Sheet:
+    name: str  # as the file spells it
+    letters: dict[str, str] = field(default_factory=dict)  # field -> column letter
+    rows: list[Row] = field(default_factory=list)
+
+    def cell(self, field_name: str, row: int) -> str:
+        """``sheet!C7`` for a field of a row (the row's first cell for a field not in it)."""
+        return f"{self.name}!{self.letters.get(field_name, 'A')}{row}"
+
+
+def cell_error(where: str, field_name: str, message: str) -> dict[str, Any]:
+    return {"cell": where, "field": field_name, "message": f"{where}: {message}"}
+
+
+def open_workbook(data: bytes) -> Workbook:
+    try:
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
+        raise Invalid(
+            "the file is not an XLSX workbook",
+            errors=[{"field": "body", "message": "not an XLSX workbook (save it as .xlsx)"}],
+        ) from None
+
+
+def find_sheet(book: Workbook, names: Iterable[str]) -> str | None:
+    wanted = {n.casefold() for n in names}
+    return next((s for s in book.sheetnames if s.strip().casefold() in wanted), None)
+
+
+def plain(value: Any) -> Any:
+    """A cell's value as the field wants it: text stripped (blank is None), whole numbers as
+    ints, a datetime at midnight as its date."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, datetime):
+        return value.date() if value.time() == datetime.min.time() else value
+    return value
+
+
+def as_text(value: Any) -> Any:
+    """For id and name columns: a number typed into a cell is still text ("2027", not 2027)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def read_sheet(
+    book: Workbook, sheet_name: str, columns: list[Column], errors: list[dict[str, Any]]
+) -> Sheet:
+    """The sheet's rows by field; header problems go to ``errors`` (blank rows are skipped)."""
+    ws = book[sheet_name]
+    sheet = Sheet(name=sheet_name)
+    rows: Iterator[tuple[Any, ...]] = ws.iter_rows(values_only=True)
+    header = next(rows, ())
+    by_name = {n.casefold(): c for c in columns for n in (c.field, *c.names)}
+    fields: list[str | None] = []
+    for i, raw in enumerate(header, start=1):
+        name = plain(raw)
+        letter = get_column_letter(i)
+        if name is None:
+            fields.append(None)
+            continue
+        col = by_name.get(str(name).casefold())
+        if col is None or col.field in sheet.letters:
+            why = "unknown column" if col is None else f"second {col.field!r} column"
+            errors.append(cell_error(f"{sheet_name}!{letter}1", str(name), f"{why} {name!r}"))
+            fields.append(None)
+            continue
+        sheet.letters[col.field] = letter
+        fields.append(col.field)
+    for col in columns:
+        if col.required and col.field not in sheet.letters:
+            message = f"column {col.field!r} ({' / '.join(col.names)}) is missing"
+            errors.append(cell_error(f"{sheet_name}!1", col.field, message))
+    for number, raw_row in enumerate(rows, start=2):
+        values = {f: plain(v) for f, v in zip(fields, raw_row, strict=False) if f is not None}
+        if any(v is not None for v in values.values()):
+            sheet.rows.append(Row(number=number, values=values))
+    return sheet
