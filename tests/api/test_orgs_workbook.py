@@ -56,7 +56,7 @@ async def post_xlsx(stack: Stack, token: str, data: bytes) -> Any:
     )
 
 
-ZH = {
+ZH: dict[str, list[list[Any]]] = {
     "组织": [
         ["编号", "名称", "类型", "上级编号", "负责人编号"],
         ["city", "市委", "committee", None, "p-li"],
