@@ -267,7 +267,8 @@ def schedule_annual(
     month: Annotated[int, typer.Option(min=1, max=12, help="launch month")],
     day: Annotated[int, typer.Option(min=1, max=31, help="launch day of the month")],
     plan: Annotated[
-        Path, typer.Option(exists=True, dir_okay=False, help="plan JSON (any year's dates)")
+        Path,
+        typer.Option(exists=True, dir_okay=False, help="plan JSON or workbook (any year's dates)"),
     ],
     title: Annotated[str, typer.Option(help="'{year}' becomes the year")] = (
         "{year} responsibility cycle"
@@ -279,10 +280,14 @@ def schedule_annual(
     async def body(settings: Settings) -> None:
         from services.core.temporal import connect
         from services.cycle.annual import AnnualCycleInput
+        from services.cycle.plan_workbook import parse_plan_workbook
         from services.cycle.schedule import create_annual_schedule
         from services.cycle.store import CycleIn, checked_plan
 
-        raw = json.loads(plan.read_text(encoding="utf-8"))
+        if plan.suffix.lower() == ".xlsx":
+            raw = parse_plan_workbook(plan.read_bytes())
+        else:
+            raw = json.loads(plan.read_text(encoding="utf-8"))
         year = int(str(raw.get("calendar", {}).get("sign_by", "2000"))[:4] or 2000)
         body = CycleIn(root_org_id=root, year=year, title=title, plan=raw)
         with session_scope(make_engine(settings.resolved_database_url)) as session:

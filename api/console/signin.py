@@ -20,6 +20,7 @@ from services.accounts.principal import Principal
 from services.accounts.store import authenticate, principal_of, token_tag
 from services.core.errors import DomainError, Forbidden, Invalid, Unauthorized
 from services.core.labels import label
+from services.cycle.plan_workbook import parse_plan_workbook
 from services.demo import DemoAccount
 
 router = APIRouter(include_in_schema=False)
@@ -109,11 +110,13 @@ def error_of(exc: DomainError) -> dict[str, Any]:
 
 
 async def uploaded_json(form: Any, field: str) -> Any | None:
-    """The JSON file posted in ``field``, or None when no file was chosen; a file that is not
-    JSON is a 422 naming the field."""
+    """The JSON file posted in ``field`` (a plan workbook, ``.xlsx``, read as its plan JSON),
+    or None when no file was chosen; a file that is neither is a 422 naming the field."""
     upload = form.get(field)
     if upload is None or isinstance(upload, str) or not upload.filename:
         return None
+    if upload.filename.lower().endswith(".xlsx"):
+        return parse_plan_workbook(await upload.read())
     try:
         return json.loads(await upload.read())
     except ValueError:

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlmodel import Session
-from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.deps import PageDep, PrincipalDep, SessionDep, subtree_path
 from api.pagination import Page
+from api.uploads import uploaded
 from services.accounts.models import Role
 from services.accounts.principal import Principal
-from services.core.errors import Forbidden, Invalid, TooLarge
+from services.core.errors import Forbidden, Invalid
 from services.core.sheets import XLSX_TYPE
 from services.org.contracts import ImportResult, OrgIn, OrgOut, OrgTreeIn, PersonIn, PersonOut
 from services.org.models import Org
@@ -62,7 +62,7 @@ async def post_import(
     or an XLSX workbook with `orgs` and `people` sheets (its content type, or a multipart upload
     named `file`); a refusal names each row and field (a workbook's: its cells)."""
     principal.require_role(Role.admin)
-    kind, raw = await _uploaded(request)
+    kind, raw = await uploaded(request, MAX_IMPORT_BYTES)
     if kind == "xlsx":
         book = parse_workbook(raw)
         try:
@@ -73,43 +73,6 @@ async def post_import(
     tree = _parsed_text(kind, raw)
     _require_admin_over(session, principal, tree)
     return import_tree(session, tree, principal.account_id)
-
-
-KINDS = {
-    "application/json": "json",
-    "text/csv": "csv",
-    "application/csv": "csv",
-    XLSX_TYPE: "xlsx",
-}
-
-
-async def _uploaded(request: Request) -> tuple[str, bytes]:
-    """(json|csv|xlsx, the bytes): the body, or the multipart upload named ``file``."""
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    if ctype == "multipart/form-data":
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, StarletteUpload):
-            raise Invalid(
-                "attach the file as the form field 'file'",
-                errors=[{"field": "file", "message": "missing"}],
-            )
-        raw = await upload.read(MAX_IMPORT_BYTES + 1)
-        suffix = (upload.filename or "").rsplit(".", 1)[-1].lower()
-        kind = {"xlsx": "xlsx", "csv": "csv", "json": "json"}.get(suffix)
-        kind = kind or KINDS.get((upload.content_type or "").split(";")[0].strip(), "")
-    else:
-        raw = await request.body()
-        kind = KINDS.get(ctype, "")
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise TooLarge(f"import is larger than {MAX_IMPORT_BYTES} bytes")
-    if not kind:
-        raise Invalid(
-            f"unsupported content type {ctype!r}; send application/json, text/csv or an XLSX "
-            "workbook",
-            errors=[{"field": "content-type", "message": "must be JSON, CSV or XLSX"}],
-        )
-    return kind, raw
 
 
 def _parsed_text(kind: str, raw: bytes) -> OrgTreeIn:

@@ -77,8 +77,8 @@ UI: dict[str, tuple[str, str]] = {
     "root": ("Root org", "起始组织"),
     "year": ("Year", "年度"),
     "plan_file": (
-        "Plan (JSON; empty: the shipped default)",
-        "责任清单方案（JSON，留空使用默认方案）",
+        "Plan (a workbook .xlsx or JSON; empty: the shipped default)",
+        "责任清单方案（Excel工作簿或JSON，留空使用默认方案）",
     ),
     "cascade": ("Letters, level by level", "逐级签订情况"),
     "level": ("Level", "层级"),
