@@ -50,6 +50,7 @@ from api.routes import (
     problems,
     reports,
     webhooks,
+    years,
 )
 from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
@@ -72,6 +73,7 @@ ROUTERS = (
     evidence.router,
     reports.router,
     reports.public,
+    years.router,
     cycles.router,
     plans.router,
     letters.router,

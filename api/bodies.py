@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.text import Text
+from services.cycle.carried_items import Decision
 from services.cycle.contracts import Confirmation
 from services.cycle.plan import ItemTemplate
 
@@ -25,6 +26,11 @@ class ItemEdit(ItemTemplate):
     """An item as in the plan; with ``item_id`` it replaces that item, without it it is added."""
 
     item_id: str | None = Field(default=None, max_length=200)
+
+
+class CarriedDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Decision
 
 
 class AmendIn(BaseModel):

@@ -15,7 +15,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.bodies import AmendIn, CommitmentIn, CommitmentReturnIn, ResubmitIn, ReturnIn
+from api.bodies import (
+    AmendIn,
+    CarriedDecisionIn,
+    CommitmentIn,
+    CommitmentReturnIn,
+    ResubmitIn,
+    ReturnIn,
+)
+from api.carry_steps import decide_carried
 from api.console.signin import Visitor, error_of, kept_input, posting, show
 from api.deps import get_temporal
 from api.steps import (
@@ -31,9 +39,11 @@ from services.audit.chain import entity_timeline
 from services.core.errors import DomainError, NotFound
 from services.core.parsing import parsed
 from services.cycle.access import actor_for, commitment_in_scope, letter_in_scope
+from services.cycle.carried_items import carried_items
 from services.cycle.plan import Aspect, Responsibility
 from services.cycle.queries import commitments_page
 from services.cycle.rules import commitment_steps, item_changeable, letter_steps
+from services.cycle.store import get_cycle
 from services.cycle.views import CommitmentOut, ItemOut, LetterOut, letter_items
 from services.org.queries import names_of
 
@@ -60,6 +70,7 @@ def _letter_page(
             s, pr.scope_path, 0, COMMITMENTS_SHOWN, cycle_id=cycle_id, org_id=org_id
         )
         history = entity_timeline(s, "letter", row.id)
+        carried = carried_items(s, get_cycle(s, cycle_id), org_id)
         people = [letter.head_person_id, letter.issuer_person_id, letter.signed_by]
         people += [letter.handover_to, letter.acknowledged_by]
         people += [i.assignee_person_id for i in letter.items or []]
@@ -77,6 +88,7 @@ def _letter_page(
             for c in pledges
         ],
         item_titles={i.item_id: i.title for i in letter.items or []},
+        carried=carried,
         steps=letter_steps(row, actor),
         changeable=item_changeable,
         person_id=pr.person_id,
@@ -142,6 +154,11 @@ async def letter_step(request: Request, cycle_id: str, org_id: str, step: str) -
                 await return_letter(s, temporal, pr, cycle_id, org_id, body.reason)
             elif step == "amend":
                 await amend_letter(s, temporal, pr, cycle_id, org_id, _amend_body(form))
+            elif step == "carried":
+                raw = {"decision": form.get("decision")}
+                decided = parsed(CarriedDecisionIn, raw, "carried").decision
+                item_id = str(form.get("item_id") or "")
+                await decide_carried(s, temporal, pr, cycle_id, org_id, item_id, decided)
             elif step == "pledge":
                 raw = {"text": form.get("text"), "item_ids": form.getlist("item_ids")}
                 key = str(form.get("pledge_key") or "") or None  # a double submit pledges once

@@ -8,16 +8,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.bodies import AmendIn, ReturnIn, SignIn
+from api.bodies import AmendIn, CarriedDecisionIn, ReturnIn, SignIn
+from api.carry_steps import decide_carried
 from api.deps import PageDep, PrincipalDep, SessionDep, TemporalDep
 from api.pagination import Page
 from api.steps import acknowledge_letter, amend_letter, sign_letter
 from api.steps import return_letter as return_letter_step
 from services.cycle.access import letter_in_scope, visible_cycle
+from services.cycle.carried_items import CarriedItemOut, carried_items
 from services.cycle.contracts import (
     LetterState,
 )
 from services.cycle.queries import letters_page
+from services.cycle.store import get_cycle
 from services.cycle.views import LetterOut, letter_items
 from services.org.contracts import ID_PATTERN
 from services.org.queries import get_org
@@ -76,6 +79,33 @@ async def sign(
 ) -> LetterOut:
     await sign_letter(session, temporal, principal, cycle_id, org_id, body.content_hash)
     return get_letter(cycle_id, org_id, session, principal)
+
+
+@router.get("/letters/{cycle_id}/{org_id}/carried")
+def get_carried(
+    cycle_id: str, org_id: str, session: SessionDep, principal: PrincipalDep
+) -> list[CarriedItemOut]:
+    """ "Carried from last year": the items the org missed in the root's previous cycle, each
+    with the issuer's decision (keep: added to this letter; drop) once made."""
+    row = letter_in_scope(session, principal, cycle_id, org_id, acting=False)
+    return carried_items(session, get_cycle(session, row.cycle_id), org_id)
+
+
+@router.post("/letters/{cycle_id}/{org_id}/carried/{item_id}")
+async def decide_carried_item(
+    cycle_id: str,
+    org_id: str,
+    item_id: str,
+    body: CarriedDecisionIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    temporal: TemporalDep,
+) -> CarriedItemOut:
+    """The issuer keeps last year's missed item (added as a new item, due in this year: a new
+    version for the head to sign) or drops it; one decision each (a second answers 409)."""
+    return await decide_carried(
+        session, temporal, principal, cycle_id, org_id, item_id, body.decision
+    )
 
 
 @router.post("/letters/{cycle_id}/{org_id}/acknowledge")

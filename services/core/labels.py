@@ -95,6 +95,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "recheck": ("Re-check", "回头看"),
         "sign": ("Sign", "签订"),
         "acknowledge": ("Acknowledge the handover", "确认交接"),
+        "carried_keep": ("Keep in this letter", "纳入本年度"),
+        "carried_drop": ("Drop", "不再纳入"),
         "return": ("Return for revision", "退回修改"),
         "amend": ("Save as a new version", "保存为新版本"),
         "pledge": ("Make the pledge", "作出承诺"),
@@ -174,6 +176,8 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "close": ("Closed", "结束"),
         "parties_change": ("Head or issuer changed", "负责人变更"),
         "acknowledge": ("Handover acknowledged", "交接确认"),
+        "carried_keep": ("Last year's missed item kept", "上年未完成事项纳入"),
+        "carried_drop": ("Last year's missed item dropped", "上年未完成事项不再纳入"),
     },
     "ui": UI,  # the console's own words (services/core/words.py)
 }

@@ -95,6 +95,8 @@ UI: dict[str, tuple[str, str]] = {
     "issuer": ("Issued by", "下达人"),
     "the_committee": ("The committee", "党委（党组）"),
     "handover": ("Handover", "交接"),
+    "carried_from_last_year": ("Carried from last year (missed)", "上年度未完成事项"),
+    "undecided": ("for the issuer to keep or drop", "待下达方决定是否纳入"),
     "handover_owed": (
         "signed by the former head; awaits acknowledgement by",
         "原负责人已签订，待确认交接：",

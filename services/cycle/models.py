@@ -126,3 +126,18 @@ class Commitment(SQLModel, table=True):
     decided_at: datetime | None = None
     decided_by: str | None = SQLField(default=None, max_length=120)
     updated_at: datetime = SQLField(default_factory=utcnow)
+
+
+class CarriedItem(SQLModel, table=True):
+    """An item its org missed last year, listed on this year's letter for the issuer to keep
+    (added to the letter as a new item) or drop; one decision each."""
+
+    __tablename__ = "carried_items"
+
+    cycle_id: str = SQLField(primary_key=True, max_length=80)
+    item_id: str = SQLField(primary_key=True, max_length=200)  # last year's item
+    org_id: str = SQLField(max_length=64, index=True)
+    decision: str = SQLField(max_length=10)  # keep | drop
+    new_item_id: str | None = SQLField(default=None, max_length=200)
+    decided_by: str = SQLField(max_length=120)
+    decided_at: datetime

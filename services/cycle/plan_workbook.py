@@ -181,48 +181,21 @@ def plan_template(lang: str = "en") -> bytes:
         for cell in ws[1]:
             cell.font = Font(bold=True)
         sheets.append(ws)
-    year = 2027
-    sheets[0].append(
-        [
-            "Asia/Shanghai",
-            f"{year}-01-31",
-            f"{year}-02-28",
-            f"{year}-06-30",
-            f"{year}-12-15",
-            f"{year}-12-31",
-        ]
-    )
-    aspect, primary = ("思想建设", "主体责任") if zh else ("ideology", "primary")
-    sheets[1].append(
-        [
-            "branch",
-            aspect,
-            primary,
-            "Theory study sessions",
-            "sessions",
-            12,
-            "session",
-            "minutes kept",
-            f"{year}-12-15",
-            "no",
-            None,
-        ]
-    )
-    sheets[2].append(
-        [
-            "example",
-            "integrity",
-            "specific",
-            "Integrity talk",
-            "talks",
-            1,
-            "talk",
-            "minutes attached",
-            f"{year}-06-30",
-            "yes",
-            None,
-        ]
-    )
+    for ws, row in zip(sheets, _examples(zh), strict=True):
+        ws.append(row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _examples(zh: bool, year: int = 2027) -> list[list[Any]]:
+    """One example row per sheet: the calendar, a branch template, an org's extra item."""
+    aspect, primary = ("思想建设", "主体责任") if zh else ("ideology", "primary")
+    calendar = ["Asia/Shanghai", *(f"{year}-{md}" for md in ("01-31", "02-28", "06-30", "12-15"))]
+    branch = ["branch", aspect, primary, "Theory study sessions", "sessions", 12, "session"]
+    extra = ["example", "integrity", "specific", "Integrity talk", "talks", 1, "talk"]
+    return [
+        [*calendar, f"{year}-12-31"],
+        [*branch, "minutes kept", f"{year}-12-15", "no", None],
+        [*extra, "minutes attached", f"{year}-06-30", "yes", None],
+    ]

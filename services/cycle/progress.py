@@ -17,7 +17,7 @@ from services.cycle.contracts import (
 from services.cycle.models import Commitment, Cycle, Item, Letter
 from services.org.models import Org
 from services.org.queries import get_org, under_path
-from services.rectification.models import Problem
+from services.rectification.models import Carryover, Problem
 
 
 class LevelProgress(BaseModel):
@@ -45,6 +45,8 @@ class CycleProgress(BaseModel):
     commitments: dict[str, int]
     items: dict[str, int]
     problems: dict[str, int]
+    # Rectifications still open at launch, carried in from the root's earlier years, by state now.
+    carried: dict[str, int] = {}
     overdue: dict[str, dict[str, int]]  # entity → {overdue level → count}
 
 
@@ -123,6 +125,12 @@ def cycle_progress(session: Session, cycle: Cycle, under: str | None = None) -> 
         commitments=_counts(session, Commitment.state, *in_cycle[Commitment]),
         items=_counts(session, Item.state, *in_cycle[Item]),
         problems=_counts(session, Problem.state, *in_cycle[Problem]),
+        carried=_counts(
+            session,
+            Problem.state,
+            col(Problem.id).in_(select(Carryover.problem_id).where(Carryover.cycle_id == cycle.id)),
+            under_path(Problem.org_path, under),
+        ),
         overdue={
             "letters": _overdue_levels(session, Letter, *in_cycle[Letter]),
             "problems": _overdue_levels(

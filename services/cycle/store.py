@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from services.audit.chain import append_event
 from services.core.errors import Invalid, absent
 from services.core.text import Line
+from services.cycle.carryover import carry_open_rectifications
 from services.cycle.contracts import (
     CommitmentChange,
     CurrentParties,
@@ -68,23 +69,24 @@ def checked_plan(session: Session, body: CycleIn) -> tuple[Org, Plan]:
 
 
 def record_cycle(session: Session, rec: CycleRecord) -> bool:
-    """Write the cycle row and its audit event once; False when already there."""
+    """Write the cycle row and its audit event once, and carry the root's open rectifications
+    of earlier years into it; False when already there."""
     if session.get(Cycle, rec.cycle_id) is not None:
         return False
     root = get_org(session, rec.root_org_id)
-    session.add(
-        Cycle(
-            id=rec.cycle_id,
-            root_org_id=root.id,
-            root_path=root.path,
-            year=rec.year,
-            title=rec.title,
-            plan=rec.plan.model_dump(mode="json"),
-            timezone=rec.plan.timezone,
-            launched_by=rec.launched_by,
-            launched_at=rec.launched_at,
-        )
+    cycle = Cycle(
+        id=rec.cycle_id,
+        root_org_id=root.id,
+        root_path=root.path,
+        year=rec.year,
+        title=rec.title,
+        plan=rec.plan.model_dump(mode="json"),
+        timezone=rec.plan.timezone,
+        launched_by=rec.launched_by,
+        launched_at=rec.launched_at,
     )
+    session.add(cycle)
+    session.flush()
     append_event(
         session,
         idempotency_key=f"cycle:{rec.cycle_id}:launch",
@@ -96,7 +98,7 @@ def record_cycle(session: Session, rec: CycleRecord) -> bool:
         at=rec.launched_at,
         org_path=root.path,
     )
-    session.flush()
+    carry_open_rectifications(session, cycle, rec.launched_at)
     return True
 
 

@@ -21,7 +21,7 @@ from services.core.errors import Invalid
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.org.models import Org
 from services.org.queries import like_prefix
-from services.rectification.models import Problem
+from services.rectification.models import Carryover, Problem
 
 
 def end_of_day(d: date, timezone: str) -> datetime:
@@ -67,8 +67,9 @@ def _conditions(f: LedgerFilter, path: str, org_id: str | None) -> list[Any]:
     cond: list[Any] = [P.org_path.like(like_prefix(path), escape="\\")]  # type: ignore[attr-defined]
     if org_id is not None and not f.subtree:
         cond.append(P.org_id == org_id)
-    if f.cycle is not None:
-        cond.append(P.cycle_id == f.cycle)
+    if f.cycle is not None:  # its own problems and those carried into it from earlier years
+        carried = select(col(Carryover.problem_id)).where(col(Carryover.cycle_id) == f.cycle)
+        cond.append(or_(col(P.cycle_id) == f.cycle, col(P.id).in_(carried)))
     for values, column in (
         (f.severity, P.severity),
         (f.source, P.source),

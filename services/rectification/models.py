@@ -50,3 +50,15 @@ class Problem(SQLModel, table=True):
     version: int = 0
     created_by: str = SQLField(default="", max_length=120)
     updated_at: datetime = SQLField(default_factory=utcnow)
+
+
+class Carryover(SQLModel, table=True):
+    """An open rectification carried into a later year's cycle of the same root when that year
+    is launched. It keeps its own workflow, deadlines and history; the later cycle's progress and
+    ledger show it, with its origin (``Problem.cycle_id``)."""
+
+    __tablename__ = "carryovers"
+
+    cycle_id: str = SQLField(primary_key=True, max_length=80)
+    problem_id: str = SQLField(primary_key=True, foreign_key="problems.id", max_length=40)
+    carried_at: datetime
