@@ -64,7 +64,9 @@ async def test_refused_changes_name_the_field_or_state_and_write_nothing(w: Worl
     refused(await patch(w, w.admin, org, {"colour": "red"}), 422, "colour")
     refused(await patch(w, w.committee, org, {"name": "x"}), 403)
     scoped = w.stack.token(Role.admin, "gb-1")
-    refused(await patch(w, scoped, "/api/v1/orgs/gb-2", {"name": "x"}), 404)
+    seen = refused(await patch(w, scoped, "/api/v1/orgs/gb-2", {"name": "x"}), 404)
+    unknown = refused(await patch(w, scoped, "/api/v1/orgs/gb-9", {"name": "x"}), 404)
+    assert seen["detail"].replace("gb-2", "gb-9") == unknown["detail"]
     refused(await patch(w, scoped, "/api/v1/orgs/gb-1-b1", {"parent_id": "gb-2"}), 422, "parent_id")
     refused(await patch(w, scoped, "/api/v1/people/p-014", {"title": "x"}), 404)
     doc = refused(await patch(w, w.admin, "/api/v1/people/p-005", {"left_on": "2027-03-01"}), 409)

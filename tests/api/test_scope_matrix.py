@@ -143,6 +143,7 @@ async def test_sibling_subtree_sees_nothing_of_gb1(w: World, role: Role) -> None
         ("/api/v1/problems/P1", "/api/v1/problems/P9"),
         ("/api/v1/problems/P1/timeline", "/api/v1/problems/P9/timeline"),
         ("/api/v1/orgs/gb-1", "/api/v1/orgs/gb-9"),
+        ("/api/v1/orgs/gb-1/heads", "/api/v1/orgs/gb-9/heads"),
         (f"/api/v1/evidence/{evidence}", "/api/v1/evidence/E-NOPE"),
     ):
         await answered_as_unknown(w, token, url, unknown)
