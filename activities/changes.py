@@ -26,7 +26,7 @@ from services.changes.contracts import (
     TellLetters,
 )
 from services.changes.orgs import apply_org_change
-from services.changes.people import apply_person_change, hand_back_target
+from services.changes.people import apply_person_change, hand_back_target, problem_title
 from services.core.clock import utcnow
 from services.core.db import session_scope
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -99,12 +99,15 @@ class ChangeActivities:
         with session_scope(d.engine) as session:
             owner, head, path = hand_back_target(session, problem_id)
             leaver = names_of(session, [inp.person_id]).get(inp.person_id, inp.person_id)
-        if owner != inp.person_id or head is None or head == inp.person_id:
+        if head is None or head == inp.person_id or owner not in (inp.person_id, head):
             log.info("rectification_not_handed_back", problem_id=problem_id, owner=owner, head=head)
             return False
+        if owner == head:  # handed back by an earlier attempt: its notice, once
+            self._notify_head(inp, problem_id, head, path, leaver)
+            return True
         message = f"{leaver} left on {inp.left_on.isoformat()}: handed back to the org's head"
         try:
-            snapshot = await act(
+            await act(
                 d.temporal(),
                 problem_id,
                 ActionRequest(
@@ -118,8 +121,15 @@ class ChangeActivities:
             )
         except Conflict:  # closed or moved on meanwhile: nothing to hand back
             return False
+        self._notify_head(inp, problem_id, head, path, leaver)
+        return True
+
+    def _notify_head(
+        self, inp: HandBackInput, problem_id: str, head: str, path: str, leaver: str
+    ) -> None:
         at = utcnow()
-        with session_scope(d.engine) as session:
+        with session_scope(self.deps.engine) as session:
+            title = problem_title(session, problem_id)
             notify(
                 session,
                 NotificationIn(
@@ -127,7 +137,7 @@ class ChangeActivities:
                     recipient_person_id=head,
                     kind="rectification",
                     **texts.rectification_handed_back(
-                        snapshot.title, problem_id, leaver, inp.left_on
+                        title, problem_id, leaver, inp.left_on
                     ).fields(),
                     entity_type="problem",
                     entity_id=problem_id,
@@ -135,6 +145,5 @@ class ChangeActivities:
                     scheduled_for=at,
                     fired_at=at,
                 ),
-                d.settings,
+                self.deps.settings,
             )
-        return True

@@ -9,6 +9,7 @@ from temporalio.client import Client
 
 from services.accounts.principal import Principal
 from services.core.clock import utcnow
+from services.core.errors import Conflict, Forbidden, Invalid
 from services.cycle import client as cycle_client
 from services.cycle.access import actor_for, letter_in_scope
 from services.cycle.carried_items import (
@@ -47,9 +48,10 @@ async def decide_carried(
         change = ItemChange(id=None, template=as_template(carried, cycle))
         reason = f"carried from {carried.cycle_id}: missed last year"
         req = AmendRequest(actor=actor, changes=[change], reason=reason)
+        update_id = f"carried:{cycle_id}:{item_id}"  # a retried keep adds the item once
         try:
-            letter = await cycle_client.amend(temporal, cycle_id, org_id, req)
-        except BaseException:
+            letter = await cycle_client.amend(temporal, cycle_id, org_id, req, update_id)
+        except (Conflict, Forbidden, Invalid):  # refused: nothing added, the claim given back
             release(session, cycle, item_id)
             session.commit()
             raise

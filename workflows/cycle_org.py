@@ -287,6 +287,7 @@ class CycleOrgWorkflow:
             new = await self._persist(step, req.actor.account_id)
             if was_signed or not self.deadlines.running("sign"):
                 self.deadlines.arm_signature(st)
+            self.deadlines.stop("handover")  # the new version is signed, not acknowledged
             self.deadlines.arm_items(st)
             self.wake = True
             return new
@@ -299,8 +300,7 @@ class CycleOrgWorkflow:
 
     @workflow.update(name=names.PARTIES_UPDATE)
     async def parties_changed(self) -> LetterSnapshot:
-        """The org's head or its parent's changed: read who they are now (two changes may tell
-        in any order, so each reads the tree's latest) and hand the letter over."""
+        """The org's head or its parent's changed: read who they are now, hand the letter over."""
         await self._issued()
         async with self.lock:
             st = self._state()

@@ -8,13 +8,14 @@ event and tells the running letters. Send ``Idempotency-Key`` to retry safely.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
+from sqlmodel import select
 
 from api.deps import PrincipalDep, SessionDep, StateDep, TemporalDep, released
-from services.accounts.models import Role
+from services.accounts.models import Account, Role
 from services.accounts.principal import Principal
 from services.changes.client import run_change
 from services.changes.contracts import (
@@ -29,7 +30,7 @@ from services.changes.contracts import (
 from services.changes.orgs import check_org_patch, heads_of
 from services.changes.people import check_person_patch, get_person
 from services.core.clock import utcnow
-from services.core.errors import Invalid, absent
+from services.core.errors import Conflict, Invalid, absent
 from services.core.ids import keyed_id
 from services.org.contracts import OrgOut, PersonOut
 from services.org.models import Org, Person
@@ -68,6 +69,9 @@ async def patch_org(
     principal.require_scope(org)
     if body.parent_id is not None:
         _require_in_scope(session, principal, body.parent_id, "parent_id")
+    for field in ("head_person_id", "deputy_person_id"):
+        if (person_id := getattr(body, field)) is not None:
+            _require_person_in_scope(session, principal, person_id, field)
     if not check_org_patch(session, org, body):
         return OrgChanged(org=OrgOut.of(org), changed={}, letters_told=0)
     result = await _run(
@@ -91,6 +95,8 @@ def get_heads(
 ) -> list[HeadSpan]:
     """Who headed the org from when until when, oldest first (``until`` null: still does)."""
     principal.require_scope(get_org(session, org_id))
+    if on is not None and on.tzinfo is None:
+        on = on.replace(tzinfo=UTC)  # an instant without a zone is read as UTC
     return heads_of(session, org_id, on)
 
 
@@ -111,11 +117,46 @@ async def patch_person(
     person = _person_in_scope(session, principal, person_id)
     if body.org_id is not None:
         _require_in_scope(session, principal, body.org_id, "org_id")
+    elif "org_id" in body.model_fields_set and principal.scope_path != "/":
+        message = "a scoped admin keeps people in an org of its scope"
+        raise Invalid(message, errors=[{"field": "org_id", "message": message}])
+    if body.left_on is not None:
+        _may_close_accounts(session, principal, person_id)
     if check_person_patch(session, person, body):
         await _run(
             session, state, temporal, principal, Subject.person, person_id, body, idempotency_key
         )
     return PersonOut.model_validate(get_person(session, person_id), from_attributes=True)
+
+
+def _require_person_in_scope(
+    session: SessionDep, principal: Principal, person_id: str, field: str
+) -> None:
+    """A person named as head or deputy from outside the caller's scope reads as unknown."""
+    person = session.get(Person, person_id)
+    if person is None or principal.scope_path == "/":
+        return  # the change's own check names an unknown person
+    org = session.get(Org, person.org_id) if person.org_id else None
+    if org is None or not principal.in_scope(org.path):
+        message = f"unknown person {person_id!r}"
+        raise Invalid(message, errors=[{"field": field, "message": message}])
+
+
+def _may_close_accounts(session: SessionDep, principal: Principal, person_id: str) -> None:
+    """A leaver's accounts are disabled: none may be the caller's own, nor reach beyond the
+    caller's scope (an admin over it records the leaving)."""
+    for account in session.exec(select(Account).where(Account.person_id == person_id)).all():
+        if account.id == principal.account_id:
+            raise Conflict(
+                "an admin may not record its own leaving (ask another admin)", state="own"
+            )
+        scope = session.get(Org, account.scope_org_id) if account.scope_org_id else None
+        if not principal.in_scope(scope.path if scope else "/"):
+            raise Conflict(
+                f"{person_id!r} holds an account beyond this admin's scope: an admin over it "
+                "records the leaving",
+                state="beyond_scope",
+            )
 
 
 def _person_in_scope(session: SessionDep, principal: Principal, person_id: str) -> Person:

@@ -7,13 +7,19 @@ result, so a retried request changes nothing twice. A refusal found by the chang
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 from services.changes.contracts import WORKFLOW, ChangeInput, ChangeResult, change_workflow_id
+from services.core.errors import Unavailable
 from services.core.failures import domain_error
 from services.core.settings import Settings
+
+WAIT = timedelta(seconds=60)  # a change telling hundreds of letters takes seconds, not minutes
 
 
 async def run_change(client: Client, settings: Settings, inp: ChangeInput) -> ChangeResult:
@@ -30,8 +36,13 @@ async def run_change(client: Client, settings: Settings, inp: ChangeInput) -> Ch
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(wid, result_type=ChangeResult)
     try:
-        result: ChangeResult = await handle.result()
+        result: ChangeResult = await asyncio.wait_for(handle.result(), WAIT.total_seconds())
         return result
+    except TimeoutError:
+        raise Unavailable(
+            "the change is still being applied; send it again with the same Idempotency-Key "
+            "to get its result"
+        ) from None
     except WorkflowFailureError as exc:
         cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
         raise domain_error(cause) from None

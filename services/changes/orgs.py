@@ -71,12 +71,17 @@ def _check_move(session: Session, org: Org, parent_id: str | None) -> str:
     runs over the org, over its subtree or over the place it would go."""
     if parent_id is None:
         raise _invalid("parent_id", "an org cannot become a root (create a new root instead)")
-    parent = session.get(Org, parent_id)
+    # Locked too: two moves at once (X under Y, Y under X) cannot both pass the cycle check.
+    parent = session.get(Org, parent_id, with_for_update=True)
     if parent is None:
         raise _invalid("parent_id", f"unknown parent {parent_id!r}")
     if parent.path.startswith(org.path):
         raise _invalid("parent_id", f"{parent_id!r} lies under {org.id!r}: that would be a cycle")
-    for cycle in session.exec(select(Cycle).where(Cycle.state == "running")).all():
+    # A cycle still closing (its root closed, some letters not yet) counts as running: its
+    # workflows would write the old paths back.
+    closing = select(Letter.cycle_id).where(col(Letter.closed_at).is_(None))
+    running = (col(Cycle.state) == "running") | col(Cycle.id).in_(closing)
+    for cycle in session.exec(select(Cycle).where(running)).all():
         if (
             org.path.startswith(cycle.root_path)
             or cycle.root_path.startswith(org.path)

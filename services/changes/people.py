@@ -126,3 +126,8 @@ def hand_back_target(session: Session, problem_id: str) -> tuple[str | None, str
     org = session.get(Org, problem.org_id)
     head = org.head_person_id if org else None
     return problem.owner_person_id, head, org.path if org else problem.org_path
+
+
+def problem_title(session: Session, problem_id: str) -> str:
+    problem = session.get(Problem, problem_id)
+    return problem.title if problem is not None else problem_id

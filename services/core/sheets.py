@@ -53,14 +53,40 @@ def cell_error(where: str, field_name: str, message: str) -> dict[str, Any]:
     return {"cell": where, "field": field_name, "message": f"{where}: {message}"}
 
 
+# What a damaged workbook raises inside openpyxl (broken zip, XML or cell values).
+UNREADABLE = (
+    zipfile.BadZipFile,
+    InvalidFileException,
+    KeyError,
+    OSError,
+    ValueError,
+    TypeError,
+    SyntaxError,  # xml.etree's ParseError
+    EOFError,
+    IndexError,
+)
+MAX_UNPACKED_BYTES = 256 * 2**20  # a small file that unpacks to gigabytes is refused unread
+
+
+def not_a_workbook() -> Invalid:
+    return Invalid(
+        "the file is not a readable XLSX workbook",
+        errors=[{"field": "body", "message": "not a readable XLSX workbook (save it as .xlsx)"}],
+    )
+
+
 def open_workbook(data: bytes) -> Workbook:
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as packed:
+            unpacked = sum(i.file_size for i in packed.infolist())
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise Invalid(
+                f"the workbook unpacks to {unpacked} bytes (at most {MAX_UNPACKED_BYTES})",
+                errors=[{"field": "body", "message": "the workbook unpacks too large"}],
+            )
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError):
-        raise Invalid(
-            "the file is not an XLSX workbook",
-            errors=[{"field": "body", "message": "not an XLSX workbook (save it as .xlsx)"}],
-        ) from None
+    except UNREADABLE:
+        raise not_a_workbook() from None
 
 
 def find_sheet(book: Workbook, names: Iterable[str]) -> str | None:
@@ -94,6 +120,15 @@ def read_sheet(
     book: Workbook, sheet_name: str, columns: list[Column], errors: list[dict[str, Any]]
 ) -> Sheet:
     """The sheet's rows by field; header problems go to ``errors`` (blank rows are skipped)."""
+    try:
+        return _read_sheet(book, sheet_name, columns, errors)
+    except UNREADABLE:  # a sheet's XML broken past its first rows
+        raise not_a_workbook() from None
+
+
+def _read_sheet(
+    book: Workbook, sheet_name: str, columns: list[Column], errors: list[dict[str, Any]]
+) -> Sheet:
     ws = book[sheet_name]
     sheet = Sheet(name=sheet_name)
     rows: Iterator[tuple[Any, ...]] = ws.iter_rows(values_only=True)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from services.audit.chain import append_event
+from services.audit.chain import AuditEvent, append_event
 from services.core.errors import Conflict, absent
 from services.cycle.carryover import earlier_cycles
 from services.cycle.models import CarriedItem, Cycle, Item
@@ -125,7 +125,10 @@ def claim(
     by: str,
     at: datetime,
 ) -> None:
-    """Record the decision (committed by the caller); 409 when one was made already."""
+    """Record the decision (committed by the caller); 409 when one was made already. The same
+    decision claimed before but never recorded (its request died half-way) is taken up again."""
+    if c.decision is decision and not _recorded(session, cycle, c.item_id):
+        return
     if c.decision is not None:
         raise Conflict(
             f"{c.item_id!r} was decided already ({c.decision.value}, by {c.decided_by})",
@@ -163,7 +166,7 @@ def record(
     session.add(row)
     append_event(
         session,
-        idempotency_key=f"carried:{cycle.id}:{c.item_id}",
+        idempotency_key=_event_key(cycle, c.item_id),
         actor=by,
         action=f"carried_{row.decision}",
         entity_type="letter",
@@ -172,6 +175,16 @@ def record(
         at=at,
         org_path=org_path,
     )
+
+
+def _recorded(session: Session, cycle: Cycle, item_id: str) -> bool:
+    key = _event_key(cycle, item_id)
+    found = session.exec(select(AuditEvent.seq).where(AuditEvent.idempotency_key == key)).first()
+    return found is not None
+
+
+def _event_key(cycle: Cycle, item_id: str) -> str:
+    return f"carried:{cycle.id}:{item_id}"
 
 
 def release(session: Session, cycle: Cycle, item_id: str) -> None:

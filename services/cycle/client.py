@@ -85,11 +85,15 @@ async def _update(
     update: str,
     req: BaseModel,
     result_type: type[Result],
+    update_id: str | None = None,
 ) -> Result:
-    """Run one Update on the org's workflow; a refusal raises the rule's domain error."""
+    """Run one Update on the org's workflow; a refusal raises the rule's domain error. An
+    ``update_id`` makes a repeat of the same step (a retry) run once."""
     handle = client.get_workflow_handle(org_workflow_id(cycle_id, org_id))
     try:
-        result: Result = await handle.execute_update(update, req, result_type=result_type)
+        result: Result = await handle.execute_update(
+            update, req, id=update_id, result_type=result_type
+        )
         return result
     except WorkflowUpdateFailedError as exc:
         raise domain_error(exc.cause) from None
@@ -118,8 +122,10 @@ async def return_letter(
     return await _update(client, cycle_id, org_id, RETURN_UPDATE, req, LetterSnapshot)
 
 
-async def amend(client: Client, cycle_id: str, org_id: str, req: AmendRequest) -> LetterSnapshot:
-    return await _update(client, cycle_id, org_id, AMEND_UPDATE, req, LetterSnapshot)
+async def amend(
+    client: Client, cycle_id: str, org_id: str, req: AmendRequest, update_id: str | None = None
+) -> LetterSnapshot:
+    return await _update(client, cycle_id, org_id, AMEND_UPDATE, req, LetterSnapshot, update_id)
 
 
 async def report_progress(

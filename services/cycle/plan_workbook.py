@@ -115,7 +115,9 @@ def parse_plan_workbook(data: bytes) -> dict[str, Any]:
         book.close()
     if errors:
         raise Invalid("the workbook has wrong cells; nothing was read", errors=errors)
-    plan, cells = _assembled(cal, templates, extra)
+    plan, cells = _assembled(cal, templates, extra, errors)
+    if errors:
+        raise Invalid("the workbook has wrong cells; nothing was read", errors=errors)
     found = plan_errors(plan)
     if not found:
         found = Plan.model_validate(plan).field_errors()
@@ -128,9 +130,10 @@ Where = tuple[Sheet, int]  # a sheet and a row number
 
 
 def _assembled(
-    cal: Sheet, templates: Sheet, extra: Sheet | None
+    cal: Sheet, templates: Sheet, extra: Sheet | None, errors: list[dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Where]]:
-    """The plan, and where each part of it came from (``plan.templates.branch.0`` → row)."""
+    """The plan, and where each part of it came from (``plan.templates.branch.0`` → row); a
+    row that says not which kind or org it is for goes to ``errors``."""
     first = cal.rows[0] if cal.rows else None
     values = first.values if first else {}
     calendar = {c.field: as_text(values.get(c.field)) for c in CALENDAR_COLUMNS[1:]}
@@ -142,6 +145,10 @@ def _assembled(
         if sheet is None:
             continue
         for row in sheet.rows:
+            if row.values.get(key) is None:
+                message = f"{key} is empty: say which {key.replace('_id', '')} the item is for"
+                errors.append(cell_error(sheet.cell(key, row.number), key, message))
+                continue
             group = str(as_text(row.values.get(key)))
             items = plan[section].setdefault(group, [])
             cells[f"plan.{section}.{group}.{len(items)}"] = (sheet, row.number)

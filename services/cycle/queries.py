@@ -151,13 +151,17 @@ def letters_to_sign(session: Session, person_id: str | None, under: str) -> list
 
 
 def open_items_of(session: Session, person_id: str | None, under: str) -> list[Item]:
-    """Items assigned to this person and not decided yet, earliest due first."""
+    """Items this person answers for and not decided yet, earliest due first: assigned to
+    them, or primary items of a letter they head now (a head who took over answers for them)."""
     if person_id is None:
         return []
+    headed = select(Letter.id).where(Letter.head_person_id == person_id)
+    primary = col(Item.responsibility) == "primary"
     rows = session.exec(
         select(Item)
         .where(
-            Item.assignee_person_id == person_id,
+            ((col(Item.assignee_person_id) == person_id) & ~primary)
+            | (primary & col(Item.letter_id).in_(headed)),
             col(Item.state).in_([ItemState.pending.value, ItemState.in_progress.value]),
             under_path(Item.org_path, under),
         )

@@ -147,7 +147,7 @@ def _parent_in_cycle(session: Session, root: Org, org: Org) -> Org | None:
     it finds that letter to tell (``services.changes.orgs``)."""
     if org.parent_id is None or org.id == root.id:
         return None
-    return session.get(Org, org.parent_id, with_for_update=True)
+    return session.get(Org, org.parent_id, with_for_update={"read": True})  # siblings share it
 
 
 def current_parties(session: Session, cycle_id: str, org_id: str) -> CurrentParties:

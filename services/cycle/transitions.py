@@ -143,6 +143,7 @@ def amended(letter: LetterSnapshot, req: AmendRequest, named_direct: bool = True
             "content_hash": content_hash(letter.cycle_id, letter.org_id, letter.org_name, items),
             "state": LetterState.issued,
             "return_reason": None,
+            "handover_to": None,  # the new version is signed, not acknowledged
         }
     )
     message = texts.letter_amended(letter.org_name, new.version, len(touched), req.reason)

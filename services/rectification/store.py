@@ -124,6 +124,10 @@ def persist_transition(session: Session, t: Transition) -> bool:
     """Write the snapshot and its audit event in the caller's transaction; False if already done."""
     s = t.snapshot
     key = f"rect:{s.problem_id}:v{s.version}"
+    # Where the org is now: the workflow's snapshot keeps the path it started with, and the org
+    # may have moved since (services/changes).
+    org = session.get(Org, s.org_id)
+    path = org.path if org is not None else s.org_path
     payload = {
         **t.payload,
         "state": s.state.value,
@@ -140,12 +144,13 @@ def persist_transition(session: Session, t: Transition) -> bool:
         entity_id=s.problem_id,
         payload=payload,
         at=t.at,
-        org_path=s.org_path,
+        org_path=path,
     )
     if not created:
         return False
     row = session.get(Problem, s.problem_id)
     values = s.model_dump(exclude={"problem_id", "overdue_level"})
+    values["org_path"] = path
     values["state"] = s.state.value
     values["severity_rank"] = SEVERITY_RANK.get(Severity(s.severity), 1)
     values["updated_at"] = t.at

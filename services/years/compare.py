@@ -19,7 +19,7 @@ from services.cycle.models import Cycle, Item, Letter
 from services.deadlines.accountability import Accountability
 from services.evaluation.models import Evaluation, EvaluationResult
 from services.org.models import Org
-from services.org.queries import under_path
+from services.org.queries import like_prefix, under_path
 from services.rectification.models import Carryover, Problem
 
 SHOWN_PHASES = ("published", "closed")  # a grade counts once its evaluation is published
@@ -77,7 +77,9 @@ def _count(session: Session, *where: Any) -> int:
 def _figures(session: Session, cycle: Cycle, org: Org) -> YearFigures:
     path = org.path
     calendar = cycle.plan.get("calendar", {})
-    sign_by = deadline_instant(_date(calendar["sign_by"]), cycle.timezone)
+    sign_by = deadline_instant(
+        _date(calendar.get("sign_by", f"{cycle.year}-12-31")), cycle.timezone
+    )
     letters = session.exec(
         select(Letter.signed_version, Letter.signed_at).where(
             Letter.cycle_id == cycle.id, under_path(Letter.org_path, path)
@@ -111,7 +113,7 @@ def _figures(session: Session, cycle: Cycle, org: Org) -> YearFigures:
             session,
             under_path(Accountability.org_path, path),
             col(Accountability.overturned).is_(False),
-            col(Accountability.entity_id).like(f"{cycle.id}:%")
+            col(Accountability.entity_id).like(like_prefix(f"{cycle.id}:"), escape="\\")
             | (
                 (col(Accountability.entity_type) == "problem")
                 & col(Accountability.entity_id).in_(problem_ids)

@@ -18,6 +18,7 @@ from services.audit.chain import AuditEvent
 from services.notify.models import Notification
 from services.org.models import Org, OrgHead
 from services.rectification.models import Problem
+from tests.support.console import signed_in
 from tests.support.cycles import eventually, launch, letter, sign
 from tests.support.world import World, world
 
@@ -69,6 +70,20 @@ async def test_refused_changes_name_the_field_or_state_and_write_nothing(w: Worl
     assert seen["detail"].replace("gb-2", "gb-9") == unknown["detail"]
     refused(await patch(w, scoped, "/api/v1/orgs/gb-1-b1", {"parent_id": "gb-2"}), 422, "parent_id")
     refused(await patch(w, scoped, "/api/v1/people/p-014", {"title": "x"}), 404)
+    # Someone of another subtree named as head reads as no one; nobody leaves the admin's scope.
+    beyond = refused(await patch(w, scoped, org, {"head_person_id": "p-014"}), 422)
+    nobody = refused(await patch(w, scoped, org, {"head_person_id": "p-999"}), 422)
+    assert (
+        beyond["errors"][0]["message"].replace("p-014", "p-999") == nobody["errors"][0]["message"]
+    )
+    refused(await patch(w, scoped, "/api/v1/people/p-006", {"org_id": None}), 422, "org_id")
+    # A leaver's accounts are closed: not the admin's own, not one beyond its scope.
+    w.stack.token(Role.admin, None, "p-006")  # p-006 also holds an installation-wide account
+    doc = refused(await patch(w, scoped, "/api/v1/people/p-006", {"left_on": "2027-03-01"}), 409)
+    assert doc["state"] == "beyond_scope"
+    own = w.stack.token(Role.admin, "gb-1", "p-013")
+    doc = refused(await patch(w, own, "/api/v1/people/p-013", {"left_on": "2027-03-01"}), 409)
+    assert doc["state"] == "own"
     doc = refused(await patch(w, w.admin, "/api/v1/people/p-005", {"left_on": "2027-03-01"}), 409)
     assert "gb-1" in doc["detail"]
     refused(await patch(w, w.admin, "/api/v1/people/p-009", {"org_id": "nowhere"}), 422, "org_id")
@@ -125,6 +140,12 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
     )
     assert (await letter(w, w.committee, cycle_id, "gb-1-b1"))["issuer_person_id"] == "p-007"
     third = w.stack.token(Role.member, "gb-1", "p-007")
+    b, _ = await signed_in(w, third)  # the new head's own work lists the primary items
+    mine = (await b.get("/me?lang=en")).text
+    primary = next(i for i in shown["items"] if i["responsibility"] == "primary")
+    assert f"/items/{primary['item_id']}" in mine
+    former_work = (await (await signed_in(w, new_head))[0].get("/me?lang=en")).text
+    assert f"/items/{primary['item_id']}" not in former_work
     url = f"/api/v1/letters/{cycle_id}/gb-1/acknowledge"
     refused(await w.call("POST", url, new_head, json={"content_hash": shown["content_hash"]}), 403)
     refused(await w.call("POST", url, third, json={"content_hash": "0" * 64}), 409)
@@ -139,6 +160,8 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
     assert done["content_hash"] == shown["content_hash"]
     refused(await w.call("POST", url, third, json={"content_hash": shown["content_hash"]}), 409)
 
+    r = await w.call("GET", "/api/v1/orgs/gb-1/heads?on=2020-01-01T00:00:00", w.committee)
+    assert r.status_code == 200 and r.json() == []  # an instant without a zone is UTC
     heads = (await w.call("GET", "/api/v1/orgs/gb-1/heads", w.committee)).json()
     assert [h["person_id"] for h in heads] == ["p-005", "p-006", "p-007"]
     assert heads[0]["until"] == heads[1]["since"] and heads[-1]["until"] is None
@@ -183,5 +206,8 @@ async def test_between_cycles_a_move_follows_and_a_leaver_hands_work_back(w: Wor
     refused(await w.call("GET", f"/api/v1/problems/{pid}", w.committee_gb1), 404)
     r = await w.call("GET", "/api/v1/orgs", w.committee_gb2, params={"under": "gb-2"})
     assert "gb-1-b1" in {o["id"] for o in r.json()["items"]}
+    # The rectification's workflow started under gb-1; its next step is written where it is now.
+    r = await w.act(pid, "progress", w.other_member, {"note": "after the move", "percent": 50})
+    assert r.status_code == 200, r.text
     with Session(w.stack.engine) as s:
         assert s.get(Problem, pid).org_path == "/city/gb-2/gb-1-b1/"  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ named (``people!E3``) with nothing written."""
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -48,6 +49,16 @@ def counts(stack: Stack) -> tuple[int, int, int]:
             s.exec(select(func.count()).select_from(Person)).one(),
             s.exec(select(func.count()).select_from(OrgHead)).one(),
         )
+
+
+def damaged(data: bytes, part: str) -> bytes:
+    """The workbook with one part's XML cut in half."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            body = src.read(info)
+            dst.writestr(info, body[: len(body) // 2] if info.filename == part else body)
+    return out.getvalue()
 
 
 async def post_xlsx(stack: Stack, token: str, data: bytes) -> Any:
@@ -158,6 +169,10 @@ async def test_what_is_not_a_workbook_is_refused(stack: Stack) -> None:
     admin = stack.token(Role.admin)
     r = await post_xlsx(stack, admin, b"PK\x03\x04 not really")
     assert r.status_code == 422 and "XLSX" in r.json()["detail"]
+    good = workbook({"orgs": [["id", "name", "kind"], ["city", "City", "committee"]]})
+    for part in ("xl/workbook.xml", "xl/worksheets/sheet1.xml"):
+        r = await post_xlsx(stack, admin, damaged(good, part))
+        assert r.status_code == 422 and "XLSX" in r.json()["detail"], (part, r.text)
     r = await stack.call("POST", "/api/v1/orgs/import", admin, files={"other": ("x.xlsx", b"")})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "file"
     assert counts(stack) == (0, 0, 0)

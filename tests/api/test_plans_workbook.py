@@ -166,6 +166,7 @@ BROKEN: list[tuple[str, list[list[Any]], list[list[Any]], set[str]]] = [
         {"模板!B3"},
     ),
     ("no closing date", CAL, ROWS, {"日历!F2"}),
+    ("a row for no kind", good_calendar(), [ROWS[0], [None, *ROWS[1][1:]]], {"模板!A3"}),
     (
         "calendar out of order",
         [CAL[0], [CAL[1][0], f"{YEAR}-03-31", *CAL[1][2:5], f"{YEAR}-12-31"]],
