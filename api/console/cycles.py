@@ -20,11 +20,13 @@ from services.core.errors import DomainError, Invalid, NotFound
 from services.core.labels import label
 from services.core.parsing import parsed
 from services.cycle.access import progress_in_scope, visible_cycle, visible_cycles
+from services.cycle.carryover import earlier_cycles
 from services.cycle.models import Cycle
 from services.cycle.plan import default_plan
 from services.cycle.store import CycleIn
 from services.cycle.tree import tree_level
 from services.org.queries import get_org, kinds_under
+from services.years.compare import compare
 
 router = APIRouter(include_in_schema=False)
 
@@ -116,6 +118,8 @@ def dashboard(request: Request, cycle_id: str) -> Response:
             if not org.path.startswith(cycle.root_path):
                 raise NotFound(f"org {under!r} is not in cycle {cycle_id!r}", field="under")
             tree = tree_level(s, cycle, under, pr.scope_path)
+            earlier = earlier_cycles(s, cycle)
+            years = compare(s, earlier[0], cycle, org) if earlier else None
     except DomainError as exc:
         return who.refused(request, exc)
     bars, height = cascade_bars(prog.levels, label("ui", "level", language(request)))
@@ -125,6 +129,7 @@ def dashboard(request: Request, cycle_id: str) -> Response:
         prog=prog,
         cascade=Chart(bars, height),
         tree=tree,
+        years=years,
         minibar=lambda n: proportion_bar(n.parts()),
     )
 

@@ -18,6 +18,7 @@ from services.audit.chain import AuditEvent
 from services.core.clock import deadline_instant
 from services.cycle.models import Cycle, Letter
 from services.rectification.models import Carryover, Problem
+from tests.support.console import signed_in
 from tests.support.cycles import YEAR, eventually, launch, sign
 from tests.support.world import World, world
 
@@ -135,3 +136,8 @@ async def _next_plan_and_comparison(w: World, first: str, second: str) -> None:
     with Session(w.stack.engine) as s:
         opened = s.exec(select(func.count()).where(Problem.cycle_id == first)).one()
     assert city["a"]["problems_opened"] == opened
+
+    b, _ = await signed_in(w, w.committee)  # the console's dashboard: carried, year on year
+    page = (await b.get(f"/cycles/{second}?lang=en")).text
+    assert 'id="years"' in page and "Rectifications carried in from earlier years" in page
+    assert f"{first} → {second}" in page
