@@ -23,6 +23,7 @@ from api.console import cycles as console_cycles
 from api.console import evaluations as console_evaluations
 from api.console import ledger as console_ledger
 from api.console import letters as console_letters
+from api.console import orgs as console_orgs
 from api.console import public as console_public
 from api.console import signin as console_signin
 from api.console import work as console_work
@@ -101,6 +102,7 @@ CONSOLE_ROUTERS = [
     console_ledger.router,
     console_evaluations.router,
     console_accountability.router,
+    console_orgs.router,
 ]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

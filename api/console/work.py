@@ -39,7 +39,7 @@ from services.cycle.queries import (
     letters_to_sign,
     open_items_of,
 )
-from services.cycle.rules import require_issuer, require_reporter
+from services.cycle.rules import answerable, require_issuer, require_reporter
 from services.cycle.views import ItemOut
 from services.evidence.files import store_upload
 from services.notify.store import inbox, mark_read, unread_count
@@ -275,7 +275,8 @@ def _item_page(
             may_confirm = reached and item.confirmation != "confirmed" and row.closed_at is None
         except DomainError:
             may_confirm = False
-        names = names_of(s, [item.assignee_person_id, item.confirmed_by])
+        answers = answerable(row, item)  # a primary item: whoever heads the org now
+        names = names_of(s, [answers, item.confirmed_by])
         out = ItemOut.of(item)
     return who.render(
         request,
@@ -284,6 +285,7 @@ def _item_page(
         item=out,
         org_name=row.org_name,
         names=names,
+        answers=answers,
         may_report=may_report,
         may_confirm=may_confirm,
         **extra,

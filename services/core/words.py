@@ -103,6 +103,26 @@ UI: dict[str, tuple[str, str]] = {
     "problems_opened": ("Problems opened", "新增问题"),
     "closed_on_time": ("Closed on time", "按期整改完成"),
     "carried_in": ("Carried in", "结转"),
+    "deputy": ("In charge of daily work", "分管负责人"),
+    "children": ("Orgs below", "下级组织"),
+    "heads_h": ("Heads over time", "历任负责人"),
+    "since": ("Since", "起"),
+    "until": ("Until", "止"),
+    "still": ("still in post", "现任"),
+    "people_h": ("People", "人员"),
+    "name": ("Name", "名称"),
+    "title_h": ("Title", "职务"),
+    "left_on": ("Left on", "离任于"),
+    "record_leaving": ("Record leaving", "登记离任"),
+    "change_org": ("Change this org", "变更组织信息"),
+    "change_org_note": (
+        "A new head signs the org's unsigned letter, acknowledges a signed one and receives its "
+        "reminders from now on; a move to another parent waits until no cycle runs over it.",
+        "新负责人自即日起签订未签的责任书、确认已签责任书的交接并接收提醒；"
+        "调整上级组织须在年度周期结束后进行。",
+    ),
+    "parent_org": ("Parent org (id)", "上级组织（编号）"),
+    "save": ("Save", "保存"),
     "accountability_h": ("Accountability records", "问责记录"),
     "undecided": ("for the issuer to keep or drop", "待下达方决定是否纳入"),
     "handover_owed": (

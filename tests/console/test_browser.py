@@ -411,3 +411,39 @@ async def test_the_issuer_confirms_and_the_committee_starts_the_year_end_evaluat
         finally:
             await browser.close()
     assert hosts == {base.split("/")[2]}
+
+
+async def test_an_admin_hands_the_city_to_a_new_head_who_acknowledges_in_the_browser(
+    served: tuple[World, str], tmp_path: Path
+) -> None:
+    w, base = served
+    cid = await launch(w)
+    assert (await sign(w, w.committee, cid, "city")).status_code == 200
+    new_head = w.stack.token(Role.committee, "city", "p-002")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await sign_in(page, base, w.admin)
+            await page.goto(f"{base}/orgs/city")
+            await page.select_option("#f-head", "p-002")
+            await page.click("#change")
+            await page.wait_for_url(f"{base}/orgs/city?done=1")
+            await shot(page, tmp_path, "org")
+            heads = (await page.inner_text("#heads")).splitlines()
+            now = next(line for line in heads if "现任" in line)  # "still in post"
+            assert "Li Wei" not in now and any("Li Wei" in line for line in heads)
+
+            head = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await sign_in(head, base, new_head)
+            await head.goto(f"{base}/letters/{cid}/city")
+            await shot(head, tmp_path, "letter-handover")
+            await head.click("#acknowledge")
+            await head.wait_for_url(f"{base}/letters/{cid}/city?done=1")
+            assert "p-002" not in (await head.inner_text("#handover"))  # the name, not the id
+            await shot(head, tmp_path, "letter-acknowledged")
+        finally:
+            await browser.close()
+    with Session(w.stack.engine) as s:
+        row = s.get(Letter, f"{cid}:city")
+        assert row is not None and (row.signed_by, row.acknowledged_by) == ("p-001", "p-002")

@@ -282,3 +282,33 @@ async def test_a_new_head_acknowledges_the_signed_letter_in_the_console(w: World
     with Session(w.stack.engine) as s:
         row = s.get(Letter, f"{cid}:city")
         assert row is not None and (row.signed_by, row.acknowledged_by) == ("p-001", "p-002")
+
+
+async def test_an_admin_changes_the_head_on_the_org_page(w: World) -> None:
+    cid = await launch(w)
+    admin, csrf = await signed_in(w, w.admin)
+    page = (await admin.get("/orgs/city?lang=en")).text
+    assert 'id="change"' in page and 'id="heads"' in page and "p-001" in page
+    member, _ = await signed_in(w, w.owner)
+    assert (await member.get("/orgs/city")).status_code == 404  # beyond a member's scope
+    assert 'id="change"' not in (await member.get("/orgs/gb-1-b1")).text
+    form = {"csrf": csrf, "name": "City Committee", "head_person_id": "p-002", "parent_id": ""}
+    r = await admin.post("/orgs/city/change", data={**form, "parent_id": "nowhere"})
+    assert r.status_code == 422 and "nowhere" in r.text  # refused, the input kept
+    assert _head_of_letter(w, cid) == "p-001"
+    r = await admin.post("/orgs/city/change", data=form)
+    assert r.status_code == 303, r.text
+    page = (await admin.get("/orgs/city?lang=en")).text
+    assert "still in post" in page and _head_of_letter(w, cid) == "p-002"
+    r = await admin.post("/people/p-003/leave", data={"csrf": csrf, "left_on": "2027-03-01"})
+    assert (
+        r.status_code == 303
+        and "Left on 2027-03-01" in (await admin.get("/orgs/city?lang=en")).text
+    )
+
+
+def _head_of_letter(w: World, cid: str) -> str | None:
+    with Session(w.stack.engine) as s:
+        row = s.get(Letter, f"{cid}:city")
+        assert row is not None
+        return row.head_person_id
