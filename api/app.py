@@ -30,6 +30,7 @@ from api.console import work as console_work
 from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
 from api.limits import BodyLimit, SlidingWindow
+from api.metrics import ApiMetrics
 from api.reconnect import attach_temporal
 from api.reconnect import stop as stop_attaching
 from api.routes import (
@@ -162,6 +163,14 @@ def create_app(
         response.headers["x-request-id"] = request_id
         response.headers.update(SECURITY_HEADERS)
         return response
+
+    metrics = ApiMetrics(lambda: app.state.dutyledger.engine)
+    app.middleware("http")(metrics.middleware)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        """Prometheus text: requests, latencies and the work owed (no token: counts only)."""
+        return metrics.exposition()
 
     for router in ROUTERS:
         app.include_router(router, responses=problem_json.ERROR_RESPONSES)

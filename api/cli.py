@@ -144,14 +144,15 @@ def worker() -> None:
 
     async def body(settings: Settings) -> None:
         from api.runtime import serve
-        from services.core.temporal import connect_patiently
+        from services.core.temporal import connect_patiently, metrics_runtime
 
         def failed(attempt: int, exc: Exception) -> None:
             log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
         engine = make_engine(settings.resolved_database_url)
+        runtime = metrics_runtime(settings)  # the SDK's metrics, on their own port
         # Started before Temporal (compose, an outage): wait for it rather than exit.
-        client = await connect_patiently(settings, on_failure=failed)
+        client = await connect_patiently(settings, on_failure=failed, runtime=runtime)
         log.info("temporal_connected", address=settings.resolved_temporal_address)
         await serve(settings, engine, client, run_worker=True, app=None)
 

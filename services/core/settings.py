@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
+    # host:port where a worker serves the Temporal SDK's Prometheus metrics (task latencies,
+    # schedule-to-start, sticky cache, slots); empty: not served.
+    worker_metrics_address: str = ""
 
     # Creates an admin account holding exactly this token on first start (automation, CI).
     bootstrap_admin_token: SecretStr | None = None

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import TLSConfig
 
 from services.core.health import (
@@ -34,7 +35,16 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect(settings: Settings) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting the SDK's metrics to Prometheus on
+    ``worker_metrics_address``; None when that is not set. Make one per process."""
+    if not settings.worker_metrics_address:
+        return None
+    prometheus = PrometheusConfig(bind_address=settings.worker_metrics_address)
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
@@ -43,6 +53,7 @@ async def connect(settings: Settings) -> Client:
             settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
         ),
         data_converter=DATA_CONVERTER,
+        runtime=runtime,
     )
 
 
@@ -51,6 +62,7 @@ async def connect_patiently(
     on_failure: Callable[[int, Exception], None] | None = None,
     first_delay: float = 0.5,
     max_delay: float = 30.0,
+    runtime: Runtime | None = None,
 ) -> Client:
     """Connect, retrying with exponential backoff for as long as it takes: a process started
     before Temporal is up (compose, a rolling restart, an outage) waits for it instead of dying.
@@ -59,7 +71,7 @@ async def connect_patiently(
     while True:
         attempt += 1
         try:
-            return await connect(settings)
+            return await connect(settings, runtime)
         except Exception as exc:  # RPCError, OSError, TLS errors: all mean "not yet"
             if on_failure is not None:
                 on_failure(attempt, exc)

@@ -41,7 +41,7 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
     tmp_path: Path,
 ) -> None:
-    temporal_port, api_port = free_port(), free_port()
+    temporal_port, api_port, metrics_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "DUTYLEDGER_DATA_DIR": str(tmp_path / "var"),
@@ -51,6 +51,7 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
         "DUTYLEDGER_API_PORT": str(api_port),
         "DUTYLEDGER_BOOTSTRAP_ADMIN_TOKEN": "dl_admin_for_this_test_0123456789",
         "DUTYLEDGER_LOG_JSON": "true",
+        "DUTYLEDGER_WORKER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
     }
     assert subprocess.run([EXE, "migrate"], env=env, timeout=120).returncode == 0
     base = f"http://127.0.0.1:{api_port}"
@@ -87,5 +88,11 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
                     return r.status_code == 200
 
                 await eventually(ready, timeout=90, what="readyz with a worker after Temporal")
+                # The worker's own metrics (the SDK's, on their port) and the API's.
+                sdk = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+                assert "temporal_workflow_task_schedule_to_start_latency" in sdk.text
+                assert "temporal_activity_execution_latency" in sdk.text
+                api = (await http.get("/metrics")).text
+                assert 'dutyledger_http_requests_total{method="GET",route="/readyz"' in api
             finally:
                 await server.shutdown()

@@ -1,0 +1,154 @@
+"""Prometheus metrics of the API on ``GET /metrics`` (the text exposition format, through
+prometheus-client): requests by route template, method and status with a latency histogram,
+and the gauges an operator alerts on, read from the read model at each scrape — open
+rectifications by state and overdue level, letters still unsigned past their ``sign_by``,
+ballots still owed in open ratings, notification and webhook deliveries failing or given up.
+
+Each app has a registry of its own (tests build many apps in one process). The worker's metrics
+are the Temporal SDK's own, on their own port (``services/core/temporal.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, date, datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.core.clock import deadline_instant
+from services.cycle.models import Cycle, Letter
+from services.evaluation.models import Evaluation, EvaluationInvitation
+from services.notify.models import DeliveryFailure
+from services.rectification.models import OPEN_STATES, Problem
+from services.webhooks.models import WebhookMessage
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class ApiMetrics:
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "dutyledger_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "dutyledger_http_request_duration_seconds",
+            "Time to answer, by route template and method",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(WorkGauges(engine))
+
+    async def middleware(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The template, never the path: ids would make a series per problem.
+        template = getattr(route, "path", None) or "unmatched"
+        self.requests.labels(template, request.method, str(response.status_code)).inc()
+        self.latency.labels(template, request.method).observe(time.perf_counter() - started)
+        return response
+
+    def exposition(self) -> Response:
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
+
+
+class WorkGauges(Collector):
+    """What is owed and late, counted from the read model when Prometheus scrapes."""
+
+    def __init__(self, engine: Callable[[], Engine]) -> None:
+        self.engine = engine  # the app's, once its lifespan made it
+
+    def collect(self) -> Iterator[Metric]:
+        with Session(self.engine()) as s:
+            yield self._problems(s)
+            yield self._letters(s)
+            yield self._ballots(s)
+            yield from self._deliveries(s)
+
+    @staticmethod
+    def _problems(s: Session) -> Metric:
+        g = GaugeMetricFamily(
+            "dutyledger_problems_open",
+            "Open rectifications by state and overdue level (0: not overdue)",
+            labels=["state", "overdue_level"],
+        )
+        rows = s.exec(
+            select(Problem.state, Problem.overdue_level, func.count())
+            .where(col(Problem.state).in_(sorted(OPEN_STATES)))
+            .group_by(col(Problem.state), col(Problem.overdue_level))
+        ).all()
+        for state, level, n in rows:
+            g.add_metric([state, str(level)], int(n))
+        return g
+
+    @staticmethod
+    def _letters(s: Session) -> Metric:
+        g = GaugeMetricFamily(
+            "dutyledger_letters_unsigned_past_due",
+            "Letters of running cycles not signed by the cycle's sign_by",
+            labels=["cycle_id"],
+        )
+        now = datetime.now(UTC)
+        for cycle in s.exec(select(Cycle).where(Cycle.state == "running")).all():
+            sign_by = cycle.plan.get("calendar", {}).get("sign_by")
+            if sign_by is None or now <= deadline_instant(_day(sign_by), cycle.timezone):
+                g.add_metric([cycle.id], 0)
+                continue
+            n = s.exec(
+                select(func.count())
+                .select_from(Letter)
+                .where(Letter.cycle_id == cycle.id, col(Letter.signed_version).is_(None))
+            ).one()
+            g.add_metric([cycle.id], int(n))
+        return g
+
+    @staticmethod
+    def _ballots(s: Session) -> Metric:
+        g = GaugeMetricFamily(
+            "dutyledger_ballots_missing",
+            "Ballots still owed in evaluations whose rating is open",
+            labels=["evaluation_id"],
+        )
+        rows = s.exec(
+            select(EvaluationInvitation.evaluation_id, func.count())
+            .join(Evaluation, col(Evaluation.id) == col(EvaluationInvitation.evaluation_id))
+            .where(Evaluation.phase == "rating", col(EvaluationInvitation.voted).is_(False))
+            .group_by(col(EvaluationInvitation.evaluation_id))
+        ).all()
+        for evaluation_id, n in rows:
+            g.add_metric([evaluation_id], int(n))
+        return g
+
+    @staticmethod
+    def _deliveries(s: Session) -> Iterator[Metric]:
+        for name, table, what in (
+            ("dutyledger_notification_deliveries_failed", DeliveryFailure, "notification"),
+            ("dutyledger_webhook_messages", WebhookMessage, "webhook"),
+        ):
+            g = GaugeMetricFamily(name, f"{what} deliveries by state", labels=["state"])
+            rows = s.exec(
+                select(table.state, func.count()).group_by(col(table.state))  # type: ignore[attr-defined]
+            ).all()
+            for state, n in rows:
+                g.add_metric([state], int(n))
+            yield g
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
