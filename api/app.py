@@ -58,6 +58,7 @@ from api.routes.orgs import MAX_IMPORT_BYTES
 from services.core.db import make_engine, session_scope
 from services.core.logging import get_logger
 from services.core.settings import Settings
+from services.core.tracing import Tracing
 from services.integrity.keys import signing_key
 
 log = get_logger(__name__)
@@ -122,7 +123,11 @@ def _bootstrap_admin(settings: Settings, engine: Engine) -> None:
 
 
 def create_app(
-    settings: Settings, *, engine: Engine | None = None, temporal: Client | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    temporal: Client | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     signing_key(settings)  # production settings without the audit key refuse to start
 
@@ -130,7 +135,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
         eng = engine or make_engine(settings.resolved_database_url)
-        state = AppState(settings=settings, engine=eng, temporal=temporal)
+        if tracing is not None and own_engine:
+            tracing.instrument_engine(eng)
+        state = AppState(settings=settings, engine=eng, temporal=temporal, tracing=tracing)
         app.state.dutyledger = state
         # Temporal down at start: serve reads now, attach it in the background when it comes.
         attaching = None if temporal is not None else asyncio.create_task(attach_temporal(state))
@@ -164,6 +171,8 @@ def create_app(
         response.headers.update(SECURITY_HEADERS)
         return response
 
+    if tracing is not None:
+        tracing.instrument_app(app)
     metrics = ApiMetrics(lambda: app.state.dutyledger.engine)
     app.middleware("http")(metrics.middleware)
 

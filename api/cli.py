@@ -145,14 +145,20 @@ def worker() -> None:
     async def body(settings: Settings) -> None:
         from api.runtime import serve
         from services.core.temporal import connect_patiently, metrics_runtime
+        from services.core.tracing import tracing_from
 
         def failed(attempt: int, exc: Exception) -> None:
             log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
         engine = make_engine(settings.resolved_database_url)
         runtime = metrics_runtime(settings)  # the SDK's metrics, on their own port
+        tracing = tracing_from(settings, "dutyledger-worker")
+        if tracing is not None:
+            tracing.instrument_engine(engine)
         # Started before Temporal (compose, an outage): wait for it rather than exit.
-        client = await connect_patiently(settings, on_failure=failed, runtime=runtime)
+        client = await connect_patiently(
+            settings, on_failure=failed, runtime=runtime, tracing=tracing
+        )
         log.info("temporal_connected", address=settings.resolved_temporal_address)
         await serve(settings, engine, client, run_worker=True, app=None)
 
@@ -166,8 +172,10 @@ def api() -> None:
     async def body(settings: Settings) -> None:
         from api.app import create_app
         from api.runtime import api_server
+        from services.core.tracing import tracing_from
 
-        await api_server(create_app(settings), settings).serve()
+        tracing = tracing_from(settings, "dutyledger-api")
+        await api_server(create_app(settings, tracing=tracing), settings).serve()
 
     _run(lambda: asyncio.run(body(_settings())))
 

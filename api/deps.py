@@ -17,6 +17,7 @@ from services.accounts.principal import Principal
 from services.accounts.store import authenticate
 from services.core.errors import Unavailable
 from services.core.settings import Settings
+from services.core.tracing import Tracing
 from services.org.queries import get_org
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ class AppState:
     temporal: Client | None
     temporal_status: str = ""  # why Temporal is not attached yet (readyz says it)
     usage: UsageRecorder = field(default_factory=UsageRecorder)  # tokens' last use
+    tracing: Tracing | None = None  # traces of requests, workflows, activities and SQL
 
 
 def app_state(request: Request) -> AppState:

@@ -19,7 +19,9 @@ async def attach_temporal(state: AppState) -> None:
         state.temporal_status = f"connecting (attempt {attempt}): {type(exc).__name__}: {exc}"
         log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
-    state.temporal = await connect_patiently(state.settings, on_failure=failed)
+    state.temporal = await connect_patiently(
+        state.settings, on_failure=failed, tracing=state.tracing
+    )
     state.temporal_status = ""
     log.info("temporal_connected", address=state.settings.resolved_temporal_address)
 

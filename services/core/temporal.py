@@ -18,6 +18,7 @@ from services.core.health import (
     PingInput,
 )
 from services.core.settings import Settings
+from services.core.tracing import Tracing
 
 DATA_CONVERTER = pydantic_data_converter
 
@@ -44,7 +45,9 @@ def metrics_runtime(settings: Settings) -> Runtime | None:
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 
-async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+async def connect(
+    settings: Settings, runtime: Runtime | None = None, tracing: Tracing | None = None
+) -> Client:
     return await Client.connect(
         settings.resolved_temporal_address,
         namespace=settings.temporal_namespace,
@@ -54,6 +57,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         ),
         data_converter=DATA_CONVERTER,
         runtime=runtime,
+        interceptors=tracing.interceptors() if tracing is not None else [],
     )
 
 
@@ -63,6 +67,7 @@ async def connect_patiently(
     first_delay: float = 0.5,
     max_delay: float = 30.0,
     runtime: Runtime | None = None,
+    tracing: Tracing | None = None,
 ) -> Client:
     """Connect, retrying with exponential backoff for as long as it takes: a process started
     before Temporal is up (compose, a rolling restart, an outage) waits for it instead of dying.
@@ -71,7 +76,7 @@ async def connect_patiently(
     while True:
         attempt += 1
         try:
-            return await connect(settings, runtime)
+            return await connect(settings, runtime, tracing)
         except Exception as exc:  # RPCError, OSError, TLS errors: all mean "not yet"
             if on_failure is not None:
                 on_failure(attempt, exc)

@@ -21,6 +21,7 @@ from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
 from services.core.db import session_scope
 from services.core.settings import Settings
+from services.core.tracing import Tracing
 
 
 @dataclass
@@ -54,11 +55,16 @@ class Stack:
 
 @asynccontextmanager
 async def running_stack(
-    settings: Settings, engine: Engine, client: Client, *, with_worker: bool = True
+    settings: Settings,
+    engine: Engine,
+    client: Client,
+    *,
+    with_worker: bool = True,
+    tracing: Tracing | None = None,
 ) -> AsyncIterator[Stack]:
     """The FastAPI app (lifespan run) over ASGI, plus a worker on a task queue of its own."""
     settings = settings.model_copy(update={"temporal_task_queue": f"tq-{uuid.uuid4().hex[:8]}"})
-    app = create_app(settings, engine=engine, temporal=client)
+    app = create_app(settings, engine=engine, temporal=client, tracing=tracing)
     worker = (
         build_worker(client, ActivityDeps(engine=engine, settings=settings))
         if with_worker

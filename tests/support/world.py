@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from services.accounts.models import Role
 from services.core.db import session_scope
 from services.core.settings import Settings
+from services.core.tracing import Tracing
 from services.cycle.contracts import org_workflow_id
 from services.cycle.models import Cycle, Letter
 from services.demo import demo_tree
@@ -127,10 +128,12 @@ async def terminate_all(client: Client, engine: Engine, problem_ids: list[str]) 
 
 
 @asynccontextmanager
-async def world(settings: Settings, engine: Engine, client: Client) -> AsyncIterator[World]:
+async def world(
+    settings: Settings, engine: Engine, client: Client, tracing: Tracing | None = None
+) -> AsyncIterator[World]:
     with session_scope(engine) as s:
         import_tree(s, demo_tree())
-    async with running_stack(settings, engine, client) as stack:
+    async with running_stack(settings, engine, client, tracing=tracing) as stack:
         w = World(
             stack=stack,
             admin=stack.token(Role.admin),
