@@ -144,13 +144,19 @@ def worker() -> None:
 
     async def body(settings: Settings) -> None:
         from api.runtime import serve
+        from api.worker_health import WorkerHealth, serve_health
         from services.core.temporal import connect_patiently, metrics_runtime
         from services.core.tracing import tracing_from
 
         def failed(attempt: int, exc: Exception) -> None:
+            health.temporal = f"connecting (attempt {attempt}): {type(exc).__name__}"
             log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
         engine = make_engine(settings.resolved_database_url)
+        health = WorkerHealth(engine)
+        probes = None  # kept: a task nobody holds may be collected
+        if settings.worker_health_address:  # alive from the start, ready once connected
+            probes = serve_health(health, settings.worker_health_address)
         runtime = metrics_runtime(settings)  # the SDK's metrics, on their own port
         tracing = tracing_from(settings, "dutyledger-worker")
         if tracing is not None:
@@ -159,6 +165,8 @@ def worker() -> None:
         client = await connect_patiently(
             settings, on_failure=failed, runtime=runtime, tracing=tracing
         )
+        health.temporal = "connected"
+        log.info("worker_probes", served=probes is not None)
         log.info("temporal_connected", address=settings.resolved_temporal_address)
         await serve(settings, engine, client, run_worker=True, app=None)
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
+from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from activities.deps import ActivityDeps
@@ -111,9 +112,12 @@ class _Server(uvicorn.Server):
 
 
 def api_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(
-        app, host=settings.api_host, port=settings.api_port, log_config=None, access_log=False
-    )
+    return quiet_server(app, settings.api_host, settings.api_port)
+
+
+def quiet_server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
+    """uvicorn for one of our apps: our logging, no access log, our signal handling."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
     return _Server(config)
 
 

@@ -41,7 +41,12 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
     tmp_path: Path,
 ) -> None:
-    temporal_port, api_port, metrics_port = free_port(), free_port(), free_port()
+    temporal_port, api_port, metrics_port, probes = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    )
     env = {
         **os.environ,
         "DUTYLEDGER_DATA_DIR": str(tmp_path / "var"),
@@ -52,6 +57,7 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
         "DUTYLEDGER_BOOTSTRAP_ADMIN_TOKEN": "dl_admin_for_this_test_0123456789",
         "DUTYLEDGER_LOG_JSON": "true",
         "DUTYLEDGER_WORKER_METRICS_ADDRESS": f"127.0.0.1:{metrics_port}",
+        "DUTYLEDGER_WORKER_HEALTH_ADDRESS": f"127.0.0.1:{probes}",
     }
     assert subprocess.run([EXE, "migrate"], env=env, timeout=120).returncode == 0
     base = f"http://127.0.0.1:{api_port}"
@@ -74,6 +80,10 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
             assert write.status_code in (422, 503)  # never a 500
             await asyncio.sleep(2)
             assert worker.poll() is None  # still waiting for Temporal, not exited
+            worker_probe = f"http://127.0.0.1:{probes}"
+            assert (await http.get(f"{worker_probe}/livez")).status_code == 200  # alive
+            waiting = await http.get(f"{worker_probe}/readyz")
+            assert waiting.status_code == 503 and "temporal" in waiting.json()["detail"]
 
             server = await WorkflowEnvironment.start_local(
                 port=temporal_port,
@@ -92,6 +102,7 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
                 sdk = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
                 assert "temporal_workflow_task_schedule_to_start_latency" in sdk.text
                 assert "temporal_activity_execution_latency" in sdk.text
+                assert (await http.get(f"{worker_probe}/readyz")).status_code == 200
                 api = (await http.get("/metrics")).text
                 assert 'dutyledger_http_requests_total{method="GET",route="/readyz"' in api
             finally:
