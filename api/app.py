@@ -177,9 +177,11 @@ def create_app(
     app.middleware("http")(metrics.middleware)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
-        """Prometheus text: requests, latencies and the work owed (no token: counts only)."""
-        return metrics.exposition()
+    def prometheus(request: Request) -> Response:
+        """Prometheus text: requests, latencies and the work owed (counts only; with
+        DUTYLEDGER_METRICS_TOKEN set, for that bearer only)."""
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        return metrics.exposition(request, token)
 
     for router in ROUTERS:
         app.include_router(router, responses=problem_json.ERROR_RESPONSES)

@@ -41,18 +41,18 @@ async def decide_carried(
     cycle = get_cycle(session, cycle_id)
     carried = carried_item(session, cycle, org_id, item_id)
     at = utcnow()
-    claim(session, cycle, org_id, carried, decision, principal.account_id, at)
+    token = claim(session, cycle, org_id, carried, decision, principal.account_id, at)
     session.commit()
     new_item_id = None
     if decision is Decision.keep:
         change = ItemChange(id=None, template=as_template(carried, cycle))
         reason = f"carried from {carried.cycle_id}: missed last year"
         req = AmendRequest(actor=actor, changes=[change], reason=reason)
-        update_id = f"carried:{cycle_id}:{item_id}"  # a retried keep adds the item once
+        update_id = f"carried:{cycle_id}:{item_id}:{token}"  # a retried keep adds it once
         try:
             letter = await cycle_client.amend(temporal, cycle_id, org_id, req, update_id)
         except (Conflict, Forbidden, Invalid):  # refused: nothing added, the claim given back
-            release(session, cycle, item_id)
+            release(session, cycle, item_id, token)
             session.commit()
             raise
         new_item_id = letter.items[-1].id

@@ -10,6 +10,7 @@ are the Temporal SDK's own, on their own port (``services/core/temporal.py``).
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
@@ -31,6 +32,8 @@ from services.rectification.models import OPEN_STATES, Problem
 from services.webhooks.models import WebhookMessage
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CACHE_SECONDS = 15.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
@@ -56,30 +59,47 @@ class ApiMetrics:
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        # The template, never the path: ids would make a series per problem.
-        template = getattr(route, "path", None) or "unmatched"
-        self.requests.labels(template, request.method, str(response.status_code)).inc()
-        self.latency.labels(template, request.method).observe(time.perf_counter() - started)
-        return response
+        status = "500"  # what the outer error handler answers for an exception raised below
+        try:
+            response = await call_next(request)
+            status = str(response.status_code)
+            return response
+        finally:
+            route = request.scope.get("route")
+            # The template, never the path (a series per problem id), and a known method
+            # (any token is a method to the HTTP parser: a series per invented one).
+            template = getattr(route, "path", None) or "unmatched"
+            method = request.method if request.method in METHODS else "other"
+            self.requests.labels(template, method, status).inc()
+            self.latency.labels(template, method).observe(time.perf_counter() - started)
 
-    def exposition(self) -> Response:
+    def exposition(self, request: Request, token: str | None) -> Response:
+        """The text format; with ``DUTYLEDGER_METRICS_TOKEN`` set, only for that bearer."""
+        if token is not None:
+            sent = request.headers.get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                return Response("metrics need the metrics token\n", status_code=401)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
 
 
 class WorkGauges(Collector):
     """What is owed and late, counted from the read model when Prometheus scrapes."""
 
-    def __init__(self, engine: Callable[[], Engine]) -> None:
+    def __init__(self, engine: Callable[[], Engine], ttl: float = CACHE_SECONDS) -> None:
         self.engine = engine  # the app's, once its lifespan made it
+        self.ttl = ttl
+        self._kept: tuple[float, list[Metric]] | None = None
 
     def collect(self) -> Iterator[Metric]:
-        with Session(self.engine()) as s:
-            yield self._problems(s)
-            yield self._letters(s)
-            yield self._ballots(s)
-            yield from self._deliveries(s)
+        """The gauges, counted at most once per ``ttl`` (scrapes from several Prometheus
+        servers, or anyone's, do not each cost the database its queries)."""
+        now = time.monotonic()
+        if self._kept is None or now - self._kept[0] > self.ttl:
+            with Session(self.engine()) as s:
+                counted = [self._problems(s), self._letters(s), self._ballots(s)]
+                counted.extend(self._deliveries(s))
+            self._kept = (now, counted)
+        yield from self._kept[1]
 
     @staticmethod
     def _problems(s: Session) -> Metric:

@@ -4,7 +4,7 @@ run as its change workflow (``services.changes``) and read back."""
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from api.deps import released
@@ -110,7 +110,10 @@ def _require_person_in_scope(
 def _may_close_accounts(session: Session, principal: Principal, person_id: str) -> None:
     """A leaver's accounts are disabled: none may be the caller's own, nor reach beyond the
     caller's scope (an admin over it records the leaving)."""
-    for account in session.exec(select(Account).where(Account.person_id == person_id)).all():
+    accounts = select(Account).where(
+        Account.person_id == person_id, col(Account.disabled).is_(False)
+    )
+    for account in session.exec(accounts).all():
         if account.id == principal.account_id:
             message = "an admin may not record its own leaving (ask another admin)"
             raise Conflict(message, state="own")

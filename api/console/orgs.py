@@ -18,7 +18,7 @@ from api.org_steps import change_org, change_person, person_in_scope
 from services.accounts.models import Role
 from services.changes.contracts import OrgPatch, PersonPatch
 from services.changes.orgs import heads_of
-from services.core.errors import DomainError
+from services.core.errors import DomainError, Invalid
 from services.core.parsing import parsed
 from services.org.models import Org, Person
 from services.org.queries import get_org, names_of
@@ -86,8 +86,14 @@ async def org_change(request: Request, org_id: str) -> Response:
         with Session(who.state.engine) as s:
             org = get_org(s, org_id)
             pr.require_scope(org)
-            sent = {f: (str(form.get(f) or "").strip() or None) for f in CHANGEABLE}
-            changed = {f: v for f, v in sent.items() if v is not None and v != getattr(org, f)}
+            # What the admin changed on the page, against what the page showed: a field left as
+            # shown never undoes another admin's change made since.
+            changed = {}
+            for f in CHANGEABLE:
+                value = str(form.get(f) or "").strip() or None
+                shown = str(form.get(f"was_{f}") or "").strip() or None
+                if value is not None and value != shown:
+                    changed[f] = value
             body = parsed(OrgPatch, changed, "org")
             key = str(form.get("change_key") or "") or None
             await change_org(s, get_temporal(who.state), who.state.settings, pr, org_id, body, key)
@@ -108,7 +114,11 @@ async def person_leaves(request: Request, person_id: str) -> Response:
     try:
         with Session(who.state.engine) as s:
             org_id = person_in_scope(s, pr, person_id).org_id or ""
-            body = parsed(PersonPatch, {"left_on": form.get("left_on") or None}, "person")
+            if not form.get("left_on"):
+                raise Invalid(
+                    "say the day they left", errors=[{"field": "left_on", "message": "empty"}]
+                )
+            body = parsed(PersonPatch, {"left_on": form.get("left_on")}, "person")
             key = str(form.get("change_key") or "") or None
             await change_person(
                 s, get_temporal(who.state), who.state.settings, pr, person_id, body, key

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # host:port where a worker serves the Temporal SDK's Prometheus metrics (task latencies,
     # schedule-to-start, sticky cache, slots); empty: not served.
     worker_metrics_address: str = ""
+    # The bearer /metrics asks for; unset: anyone who reaches the API reads the counts.
+    metrics_token: SecretStr | None = None
     # host:port where a worker answers /livez and /readyz (probes); empty: not served.
     worker_health_address: str = ""
     # OpenTelemetry traces to an OTLP/HTTP collector (e.g. http://collector:4318); empty: off.

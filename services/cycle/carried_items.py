@@ -124,11 +124,14 @@ def claim(
     decision: Decision,
     by: str,
     at: datetime,
-) -> None:
-    """Record the decision (committed by the caller); 409 when one was made already. The same
-    decision claimed before but never recorded (its request died half-way) is taken up again."""
+) -> str:
+    """Claim the decision (committed by the caller) and answer the claim's token; 409 when one
+    was made already. The same decision claimed before but never recorded (its request died
+    half-way) is taken up again, under the token of that claim."""
     if c.decision is decision and not _recorded(session, cycle, c.item_id):
-        return
+        row = session.get(CarriedItem, (cycle.id, c.item_id))
+        if row is not None:
+            return _token(row)
     if c.decision is not None:
         raise Conflict(
             f"{c.item_id!r} was decided already ({c.decision.value}, by {c.decided_by})",
@@ -148,6 +151,15 @@ def claim(
             )
     except IntegrityError:
         raise Conflict(f"{c.item_id!r} was decided already", state="decided") from None
+    row = session.get(CarriedItem, (cycle.id, c.item_id))
+    assert row is not None
+    return _token(row)
+
+
+def _token(row: CarriedItem) -> str:
+    """One claim's: a kept item's Update id carries it, so a claim given back and made again
+    is a new step, never the cached answer of the old one."""
+    return row.decided_at.strftime("%Y%m%dT%H%M%S%f")
 
 
 def record(
@@ -159,9 +171,10 @@ def record(
     by: str,
     at: datetime,
 ) -> None:
-    """The decision's outcome and its audit event."""
+    """The decision's outcome and its audit event (once: a resumed twin finds it written)."""
     row = session.get(CarriedItem, (cycle.id, c.item_id))
-    assert row is not None
+    if row is None or _recorded(session, cycle, c.item_id):
+        return
     row.new_item_id = new_item_id
     session.add(row)
     append_event(
@@ -187,8 +200,8 @@ def _event_key(cycle: Cycle, item_id: str) -> str:
     return f"carried:{cycle.id}:{item_id}"
 
 
-def release(session: Session, cycle: Cycle, item_id: str) -> None:
-    """Give a claim back (a keep whose amendment was refused)."""
+def release(session: Session, cycle: Cycle, item_id: str, token: str) -> None:
+    """Give this claim back (a keep whose amendment was refused); another's stays."""
     row = session.get(CarriedItem, (cycle.id, item_id))
-    if row is not None:
+    if row is not None and _token(row) == token:
         session.delete(row)

@@ -11,7 +11,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -104,6 +108,8 @@ async def _update(
                 state="closed",
             ) from None
         raise Unavailable(f"Temporal refused the update: {exc.message}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unavailable("Temporal did not answer in time; retry") from None
 
 
 async def sign(client: Client, cycle_id: str, org_id: str, req: SignRequest) -> LetterSnapshot:

@@ -11,7 +11,11 @@ from __future__ import annotations
 import contextlib
 
 from sqlmodel import Session
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -69,8 +73,14 @@ async def start_rectification(
             CREATED_UPDATE, result_type=ProblemSnapshot
         )
         return recorded
-    except RPCError:
-        return None  # finished: nothing more to wait for
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None  # finished: nothing more to wait for
+        # The server went away mid-call (found by the crash test): whether the problem is in
+        # the read model yet is unknown, so the client asks again (same Idempotency-Key).
+        raise Unavailable(f"Temporal did not answer: {exc.message}; retry") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unavailable("Temporal did not answer in time; retry") from None
 
 
 async def open_problem(
@@ -113,3 +123,5 @@ async def act(
                 allowed_actions=[],
             ) from None
         raise Unavailable(f"Temporal refused the update: {exc.message}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise Unavailable("Temporal did not answer in time; retry") from None

@@ -5,12 +5,17 @@ prometheus-client's own parser reads."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.cycles import launch
+from services.core.clock import deadline_instant
+from services.cycle.models import Letter
+from tests.support.cycles import YEAR, launch
 from tests.support.world import World, world
 
 
@@ -47,8 +52,25 @@ async def test_requests_latencies_and_the_work_owed(w: World) -> None:
 
     problems = got["dutyledger_problems_open"]
     assert problems[(("overdue_level", "0"), ("state", "identified"))] == 1
-    # The cycle's sign_by lies ahead: nothing is late yet, and the gauge says so.
-    assert got["dutyledger_letters_unsigned_past_due"][(("cycle_id", cid),)] == 0
+    # Late only once the cycle's sign_by has passed (its day's end, Shanghai time).
+    late = datetime.now(UTC) > deadline_instant(date(YEAR, 1, 31), "Asia/Shanghai")
+    with Session(w.stack.engine) as s:
+        unsigned = s.exec(
+            select(func.count()).where(Letter.cycle_id == cid, col(Letter.signed_version).is_(None))
+        ).one()
+    expected = unsigned if late else 0
+    assert got["dutyledger_letters_unsigned_past_due"][(("cycle_id", cid),)] == expected
     assert "dutyledger_notification_deliveries_failed" in {
         f.name for f in text_string_to_metric_families((await w.call("GET", "/metrics", None)).text)
     }
+
+
+async def test_a_metrics_token_keeps_the_counts_to_its_bearer(
+    settings, engine, ts_env: WorkflowEnvironment
+) -> None:
+    guarded = settings.model_copy(update={"metrics_token": SecretStr("scrape-secret")})
+    async with world(guarded, engine, ts_env.client) as w:
+        assert (await w.call("GET", "/metrics", None)).status_code == 401
+        assert (await w.call("GET", "/metrics", "wrong")).status_code == 401
+        r = await w.call("GET", "/metrics", "scrape-secret")
+        assert r.status_code == 200 and "dutyledger_problems_open" in r.text

@@ -300,6 +300,14 @@ async def test_an_admin_changes_the_head_on_the_org_page(w: World) -> None:
     assert r.status_code == 303, r.text
     page = (await admin.get("/orgs/city?lang=en")).text
     assert "still in post" in page and _head_of_letter(w, cid) == "p-002"
+    # A page opened before that change renames the org; its stale head is not sent back.
+    stale = {"csrf": csrf, "name": "City Party Committee", "was_name": "City Committee"}
+    stale |= {"head_person_id": "p-001", "was_head_person_id": "p-001", "parent_id": ""}
+    assert (await admin.post("/orgs/city/change", data=stale)).status_code == 303
+    assert (
+        _head_of_letter(w, cid) == "p-002"
+        and "City Party Committee" in (await admin.get("/orgs/city")).text
+    )
     r = await admin.post("/people/p-003/leave", data={"csrf": csrf, "left_on": "2027-03-01"})
     assert (
         r.status_code == 303
