@@ -32,6 +32,8 @@ async def run_change(client: Client, settings: Settings, inp: ChangeInput) -> Ch
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             result_type=ChangeResult,
+            static_summary=f"Change of {inp.subject.value} {inp.subject_id} by {inp.actor}",
+            static_details=", ".join(f"{k} → {v}" for k, v in inp.fields.items())[:2000],
         )
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(wid, result_type=ChangeResult)

@@ -59,6 +59,11 @@ class CycleAlreadyLaunched(Exception):
         self.cycle_id = cycle_id
 
 
+def summary(cycle_id: str, org_id: str) -> str:
+    """What the Temporal UI lists beside an org workflow's id."""
+    return f"Responsibility letter of {org_id} in cycle {cycle_id}: signature, items, year"
+
+
 async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -> LetterSnapshot:
     """Start the root org's workflow (which records the cycle) and wait for the root's letter.
 
@@ -73,6 +78,8 @@ async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -
             id=wid,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=summary(launch.cycle_id, launch.root_org_id),
+            static_details=f"{launch.title}: the root's letter, launched by {launch.launched_by}",
         )
     except WorkflowAlreadyStartedError:
         raise CycleAlreadyLaunched(launch.cycle_id) from None
@@ -182,6 +189,7 @@ async def start_org_workflows(
                     id=org_workflow_id(cycle_id, org_id),
                     task_queue=settings.temporal_task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=summary(cycle_id, org_id),
                 )
                 started += 1
             except WorkflowAlreadyStartedError:

@@ -31,6 +31,11 @@ async def start(client: Client, settings: Settings, plan: EvaluationPlan) -> Non
             id=evaluation_workflow_id(plan.evaluation_id),
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Evaluation {plan.evaluation_id}: rating until {plan.rating_deadline}",
+            static_details=(
+                f"opens {plan.opens_on} · rating deadline {plan.rating_deadline} · debriefing "
+                f"due {plan.debriefing_due or '-'} · timezone {plan.timezone}"
+            ),
         )
 
 

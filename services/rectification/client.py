@@ -60,6 +60,7 @@ async def start_rectification(
         recheck_days=settings.recheck_days,
     )
     wid = rect_workflow_id(snapshot.problem_id)
+    s = snapshot
     with contextlib.suppress(WorkflowAlreadyStartedError):
         await client.start_workflow(
             WORKFLOW,
@@ -67,6 +68,12 @@ async def start_rectification(
             id=wid,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # What the Temporal UI lists beside the bare id.
+            static_summary=f"Rectification {s.problem_id} of {s.org_id}: {s.title}"[:200],
+            static_details=(
+                f"org {s.org_id} ({s.org_path}) · source {s.source} · severity {s.severity} · "
+                f"category {s.category} · due {s.due or '-'} · cycle {s.cycle_id or '-'}"
+            ),
         )
     try:
         recorded: ProblemSnapshot = await client.get_workflow_handle(wid).execute_update(
