@@ -53,7 +53,9 @@ class Comparison(BaseModel):
     orgs: list[OrgYears]  # the org first, then its direct children by id
 
 
-def compare(session: Session, a: Cycle, b: Cycle, org: Org) -> Comparison:
+def compare(
+    session: Session, a: Cycle, b: Cycle, org: Org, children_at_most: int | None = None
+) -> Comparison:
     if a.root_org_id != b.root_org_id:
         message = f"{a.id!r} and {b.id!r} are cycles of different roots"
         raise Invalid(message, errors=[{"field": "b", "message": message}])
