@@ -119,7 +119,8 @@ def dashboard(request: Request, cycle_id: str) -> Response:
                 raise NotFound(f"org {under!r} is not in cycle {cycle_id!r}", field="under")
             tree = tree_level(s, cycle, under, pr.scope_path)
             earlier = earlier_cycles(s, cycle)
-            years = compare(s, earlier[0], cycle, org) if earlier else None
+            # A page, not a report: the first children only (the API gives them all).
+            years = compare(s, earlier[0], cycle, org, children_at_most=30) if earlier else None
     except DomainError as exc:
         return who.refused(request, exc)
     bars, height = cascade_bars(prog.levels, label("ui", "level", language(request)))

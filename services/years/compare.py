@@ -59,7 +59,8 @@ def compare(
     if a.root_org_id != b.root_org_id:
         message = f"{a.id!r} and {b.id!r} are cycles of different roots"
         raise Invalid(message, errors=[{"field": "b", "message": message}])
-    children = session.exec(select(Org).where(Org.parent_id == org.id).order_by(col(Org.id))).all()
+    q = select(Org).where(Org.parent_id == org.id).order_by(col(Org.id))
+    children = session.exec(q.limit(children_at_most) if children_at_most else q).all()
     rows = [
         OrgYears(
             org_id=o.id,
