@@ -4,6 +4,7 @@ no database connection held. A route or a page calls one of these and renders th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -74,11 +75,8 @@ async def sign_letter(
     content_hash: str,
 ) -> None:
     """The head signs the version whose hash they read."""
-    row = letter_in_scope(session, principal, cycle_id, org_id)
-    actor = actor_for(session, principal, row)
-    require_head(row, actor, "sign its letter")
-    req = SignRequest(actor=actor, content_hash=content_hash)
-    await released(session, cycle_client.sign(temporal, cycle_id, org_id, req))
+    step = cycle_client.sign
+    await _as_head(session, temporal, principal, cycle_id, org_id, content_hash, "sign", step)
 
 
 async def acknowledge_letter(
@@ -90,11 +88,31 @@ async def acknowledge_letter(
     content_hash: str,
 ) -> None:
     """A head who took over acknowledges the letter the former head signed."""
+    step = cycle_client.acknowledge
+    await _as_head(
+        session, temporal, principal, cycle_id, org_id, content_hash, "acknowledge", step
+    )
+
+
+HeadStep = Callable[[Client, str, str, SignRequest], Awaitable[LetterSnapshot]]
+
+
+async def _as_head(
+    session: Session,
+    temporal: Client,
+    principal: Principal,
+    cycle_id: str,
+    org_id: str,
+    content_hash: str,
+    doing: str,
+    step: HeadStep,
+) -> None:
+    """A head's step on the text they read (its hash): sign it, or acknowledge it."""
     row = letter_in_scope(session, principal, cycle_id, org_id)
     actor = actor_for(session, principal, row)
-    require_head(row, actor, "acknowledge its letter")
+    require_head(row, actor, f"{doing} its letter")
     req = SignRequest(actor=actor, content_hash=content_hash)
-    await released(session, cycle_client.acknowledge(temporal, cycle_id, org_id, req))
+    await released(session, step(temporal, cycle_id, org_id, req))
 
 
 async def return_letter(

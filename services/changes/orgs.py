@@ -8,20 +8,17 @@ what the change's activity runs again under the org's row lock before writing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
-from services.audit.chain import AuditEvent, append_event
 from services.changes.contracts import Applied, ChangeInput, HeadSpan, OrgPatch
 from services.changes.paths import move_subtree
+from services.changes.trail import Diff, record_change, recorded_diff
 from services.core.errors import Conflict, Invalid
 from services.cycle.contracts import org_workflow_id
 from services.cycle.models import Cycle, Letter
 from services.org.models import Org, OrgHead, Person
 from services.org.queries import get_org, names_of
-
-Diff = dict[str, list[Any]]  # field -> [before, after]
 
 
 def _invalid(field: str, message: str) -> Invalid:
@@ -102,10 +99,8 @@ def apply_org_change(session: Session, inp: ChangeInput) -> Applied:
     org = session.get(Org, inp.subject_id, with_for_update=True)
     if org is None:
         org = get_org(session, inp.subject_id)  # the 404
-    done = session.exec(select(AuditEvent).where(AuditEvent.idempotency_key == inp.key)).first()
-    if done is not None:
-        diff: Diff = done.payload.get("changed", {})
-    else:
+    diff = recorded_diff(session, inp)
+    if diff is None:
         diff = check_org_patch(session, org, OrgPatch.model_validate(inp.fields))
         if diff:
             _write(session, org, diff, inp)
@@ -124,18 +119,7 @@ def _write(session: Session, org: Org, diff: Diff, inp: ChangeInput) -> None:
         org.head_person_id = diff["head_person_id"][1]
         _next_head(session, org.id, org.head_person_id, inp.at, inp.actor)
     session.add(org)
-    append_event(
-        session,
-        idempotency_key=inp.key,
-        actor=inp.actor,
-        action="org_change",
-        entity_type="org",
-        entity_id=org.id,
-        payload={"changed": diff},
-        at=inp.at,
-        org_path=org.path,
-    )
-    session.flush()
+    record_change(session, inp, diff, org.path)
 
 
 def _next_head(session: Session, org_id: str, person_id: str | None, at: datetime, by: str) -> None:

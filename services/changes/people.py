@@ -12,14 +12,12 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from services.accounts.models import Account
-from services.audit.chain import AuditEvent, append_event
 from services.changes.contracts import Applied, ChangeInput, PersonPatch
+from services.changes.trail import Diff, record_change, recorded_diff
 from services.core.errors import Conflict, Invalid, absent
 from services.org.models import Org, Person
 from services.rectification.models import Problem
 from services.rectification.rules import WORKING_STATES
-
-Diff = dict[str, list[Any]]
 
 
 def get_person(session: Session, person_id: str) -> Person:
@@ -62,38 +60,21 @@ def apply_person_change(session: Session, inp: ChangeInput) -> Applied:
     person = session.get(Person, inp.subject_id, with_for_update=True)
     if person is None:
         person = get_person(session, inp.subject_id)  # the 404
-    done = session.exec(select(AuditEvent).where(AuditEvent.idempotency_key == inp.key)).first()
-    if done is not None:
-        diff: Diff = done.payload.get("changed", {})
-    else:
+    diff = recorded_diff(session, inp)
+    if diff is None:
         patch = PersonPatch.model_validate(inp.fields)
         diff = check_person_patch(session, person, patch)
         if diff:
             for field in diff:
                 setattr(person, field, getattr(patch, field))
             session.add(person)
-            _event(session, person, diff, inp)
+            org = session.get(Org, person.org_id) if person.org_id else None
+            record_change(session, inp, diff, org.path if org else "")
             if person.left_on is not None:
                 _disable_accounts(session, person.id)
     left = "left_on" in diff and diff["left_on"][1] is not None
     problems = _still_owned(session, person.id) if left else []
     return Applied(changed=diff, rectifications=problems)
-
-
-def _event(session: Session, person: Person, diff: Diff, inp: ChangeInput) -> None:
-    org = session.get(Org, person.org_id) if person.org_id else None
-    append_event(
-        session,
-        idempotency_key=inp.key,
-        actor=inp.actor,
-        action="person_change",
-        entity_type="person",
-        entity_id=person.id,
-        payload={"changed": diff},
-        at=inp.at,
-        org_path=org.path if org else "",
-    )
-    session.flush()
 
 
 def _disable_accounts(session: Session, person_id: str) -> None:
