@@ -112,12 +112,22 @@ class _Server(uvicorn.Server):
 
 
 def api_server(app: FastAPI, settings: Settings) -> uvicorn.Server:
-    return quiet_server(app, settings.api_host, settings.api_port)
+    trusted = settings.forwarded_allow_ips.strip()
+    return quiet_server(app, settings.api_host, settings.api_port, trusted_proxies=trusted)
 
 
-def quiet_server(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
-    """uvicorn for one of our apps: our logging, no access log, our signal handling."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+def quiet_server(app: ASGIApp, host: str, port: int, trusted_proxies: str = "") -> uvicorn.Server:
+    """uvicorn for one of our apps: our logging, no access log, our signal handling; a
+    client's address from X-Forwarded-For only when the peer is a ``trusted_proxies`` one."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=trusted_proxies or None,
+    )
     return _Server(config)
 
 

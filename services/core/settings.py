@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # Public supervision reports (no login): size and rate limits per client address.
     public_report_max_chars: int = 4000
     public_report_rate_per_minute: int = 5
+    # Proxies whose X-Forwarded-For names the client (comma-separated addresses or networks,
+    # "*" for any); the rate limits count per client address. Empty: no proxy is trusted, so
+    # behind one every client shares the proxy's bucket.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     # The web console's session cookies are signed with this key; empty: a key made once and kept
     # under the data dir (the embedded default). Sessions last this many hours.
