@@ -138,6 +138,22 @@ def _print_banner(settings: Settings, base: str, demo: Any) -> None:
     print("\n".join(lines), flush=True)
 
 
+@app.command("temporal-setup")
+def temporal_setup() -> None:
+    """Register dutyledger's search attributes in the Temporal namespace (once per cluster;
+    the embedded dev server registers them itself). Idempotent."""
+
+    async def body(settings: Settings) -> None:
+        from services.core.search import register
+        from services.core.temporal import connect
+
+        client = await connect(settings)
+        added = await register(client, settings.temporal_namespace)
+        print(json.dumps({"namespace": settings.temporal_namespace, "registered": added}))
+
+    _run(lambda: asyncio.run(body(_settings())))
+
+
 @app.command()
 def worker() -> None:
     """Run a worker (production): Temporal and the DB are configured by the environment."""

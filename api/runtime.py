@@ -23,6 +23,7 @@ from temporalio.client import Client
 from activities.deps import ActivityDeps
 from api.worker import build_worker
 from services.core.logging import get_logger
+from services.core.search import dev_server_flags
 from services.core.settings import Settings, venv_binary
 from services.core.temporal import connect
 from services.integrity.checkpoints import keep_checkpointing
@@ -58,6 +59,7 @@ class DevTemporalServer:
             "--log-level",
             "warn",
             # Measured ~2x faster on 2 cores, and still crash-safe (docs/design.md §4).
+            *dev_server_flags(),  # the search attributes the workflows keep current
             "--sqlite-pragma",
             "journal_mode=wal",
             "--sqlite-pragma",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
 from services.core.db import make_engine
+from services.core.search import dev_server_flags
 from services.core.settings import Settings, venv_binary
 from services.core.temporal import DATA_CONVERTER
 from services.schema import migrate
@@ -73,7 +74,13 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", _env_file=None)  # type: ignore[call-arg]
+    # The time-skipping test server has no custom search attributes: tests that want them (on
+    # the dev server, which registers them) ask for them.
+    return Settings(
+        data_dir=tmp_path / "var",
+        temporal_search_attributes=False,
+        _env_file=None,  # type: ignore[call-arg]
+    )
 
 
 async def start_time_skipping() -> WorkflowEnvironment:
@@ -100,6 +107,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
         dev_server_existing_path=str(venv_binary("temporal")),
         dev_server_database_filename=str(db),
         dev_server_extra_args=[
+            *dev_server_flags(),
             "--sqlite-pragma",
             "journal_mode=wal",
             "--sqlite-pragma",

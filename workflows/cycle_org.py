@@ -60,10 +60,10 @@ with workflow.unsafe.imports_passed_through():
         check_sign,
         open_state,
     )
-    from services.cycle.transitions import CommitmentStep
     from workflows.letter_writes import write_commitment, write_letter
     from workflows.missed_items import flag_missed
     from workflows.org_deadlines import OrgDeadlines
+    from workflows.search import keep_current
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -79,8 +79,6 @@ class CycleOrgWorkflow:
         self.lock = asyncio.Lock()
         self.wake = False
         self.closed = False
-
-    # --- run ------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: CycleOrgInput) -> dict[str, Any]:
@@ -109,9 +107,7 @@ class CycleOrgWorkflow:
                     lambda: workflow.all_handlers_finished() and not self.lock.locked()
                 )
                 st.deadlines.update(self.deadlines.states())
-                workflow.continue_as_new(
-                    CycleOrgInput(cycle_id=inp.cycle_id, org_id=inp.org_id, carried=st)
-                )
+                workflow.continue_as_new(inp.model_copy(update={"launch": None, "carried": st}))
         await self.deadlines.stop_all()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return st.letter.summary or {}
@@ -140,6 +136,7 @@ class CycleOrgWorkflow:
             events=1,
         )
         self.deadlines.arm_signature(self.st)
+        self._searchable()
 
     def _state(self) -> CycleOrgState:
         assert self.st is not None
@@ -189,10 +186,14 @@ class CycleOrgWorkflow:
     async def _persist(
         self, step: transitions.LetterStep, actor: str, retry: RetryPolicy = retries.PERSIST
     ) -> LetterSnapshot:
-        return await write_letter(self._state(), step, actor, retry)
+        new = await write_letter(self._state(), step, actor, retry)
+        self._searchable()
+        return new
 
-    async def _persist_commitment(self, step: CommitmentStep, actor: str) -> CommitmentSnapshot:
-        return await write_commitment(self._state(), step, actor)
+    def _searchable(self) -> None:  # workflows/search.py
+        letter = self._state().letter
+        on = self.inp.search_attributes
+        keep_current(on, org_id=letter.org_id, cycle_id=letter.cycle_id, state=letter.state.value)
 
     # --- item decisions and the year's close ----------------------------------------------
 
@@ -225,8 +226,7 @@ class CycleOrgWorkflow:
         return self._state().letter
 
     async def _issued(self) -> None:
-        """A request can arrive between the letter's write and the workflow learning of it (the
-        read model already shows it): wait for it rather than refuse."""
+        """A request can come before the workflow learns of its letter's write: wait for it."""
         await workflow.wait_condition(lambda: self.st is not None)
 
     def _checked(self, rule: Callable[[CycleOrgState, R], T], req: R) -> T:
@@ -235,8 +235,7 @@ class CycleOrgWorkflow:
             return rule(open_state(self.st, self.closed), req)
 
     def _validate(self, rule: Callable[[CycleOrgState, R], Any], req: R) -> None:
-        # No letter yet, or an earlier step being written: the handler checks under the lock
-        # (see the rectification workflow's validator: the read model may show that step).
+        # No letter yet, or a step being written: the handler checks under the lock instead.
         if self.st is not None and not self.lock.locked():
             self._checked(rule, req)
 
@@ -379,7 +378,7 @@ class CycleOrgWorkflow:
             if existing is not None:
                 return existing
             step = transitions.submitted(self._state().letter, req, workflow.now())
-            new = await self._persist_commitment(step, req.actor.account_id)
+            new = await write_commitment(self._state(), step, req.actor.account_id)
             self.deadlines.stop("commitments")  # the org has pledged: nothing more to remind
             return new
 
@@ -393,7 +392,7 @@ class CycleOrgWorkflow:
         async with self.lock:
             c = self._checked(check_decision, req)
             step = transitions.decided(self._state().letter, c, req, workflow.now())
-            return await self._persist_commitment(step, req.actor.account_id)
+            return await write_commitment(self._state(), step, req.actor.account_id)
 
     @decide_commitment.validator
     def _validate_decision(self, req: CommitmentDecision) -> None:

@@ -15,6 +15,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from temporalio import workflow
@@ -36,6 +37,8 @@ class DeadlineWatch:
         self.state = state
         self._changed = False
         self._task: asyncio.Task[None] | None = None
+        # Told the new overdue level after each escalation (search attributes follow it).
+        self.on_escalation: Callable[[int], None] | None = None
 
     @property
     def entity_key(self) -> str:
@@ -126,3 +129,5 @@ class DeadlineWatch:
             self.state.fired.append(key)
             if slot.kind is SlotKind.escalation:
                 self.state.overdue_level = max(self.state.overdue_level, slot.overdue_level)
+                if self.on_escalation is not None:
+                    self.on_escalation(self.state.overdue_level)

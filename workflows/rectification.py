@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.rectification.transitions import Clock, apply_action
     from workflows.deadline_watch import DeadlineWatch
+    from workflows.search import keep_current
 
 
 @workflow.defn(name=WORKFLOW)
@@ -83,6 +84,7 @@ class RectificationWorkflow:
                 cancelled=self.s.state not in WORKING_STATES | {RectState.identified},
             )
             self.deadline = DeadlineWatch(state)
+            self.deadline.on_escalation = lambda level: self._searchable(self.s.state.value, level)
             self.deadline.start()
         self.finished = self._is_finished()
         while not self.finished:
@@ -106,6 +108,7 @@ class RectificationWorkflow:
                         recheck_days=self.inp.recheck_days,
                         deadline=self.deadline.state if self.deadline else None,
                         recheck_requested=self.recheck_requested,
+                        search_attributes=self.inp.search_attributes,
                     )
                 )
         if self.deadline is not None:
@@ -238,3 +241,18 @@ class RectificationWorkflow:
         )
         if action == "flag":
             self.s = new.model_copy(update={"overdue_level": None})
+        self._searchable(new.state.value)
+
+    def _searchable(self, state: str, level: int | None = None) -> None:
+        """The search attributes: org, cycle, state, overdue level (after each step and each
+        escalation)."""
+        if level is None:
+            level = self.deadline.state.overdue_level if self.deadline is not None else 0
+        s = self.s
+        keep_current(
+            self.inp.search_attributes,
+            org_id=s.org_id,
+            cycle_id=s.cycle_id,
+            state=state,
+            overdue_level=level,
+        )

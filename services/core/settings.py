@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
+    # The namespace knows dutyledger's search attributes (services.core.search; the embedded
+    # server registers them, `dutyledger temporal-setup` a cluster's): workflows keep them current.
+    temporal_search_attributes: bool = True
     # host:port where a worker serves the Temporal SDK's Prometheus metrics (task latencies,
     # schedule-to-start, sticky cache, slots); empty: not served.
     worker_metrics_address: str = ""

@@ -74,7 +74,12 @@ async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -
     try:
         await client.start_workflow(
             WORKFLOW,
-            CycleOrgInput(cycle_id=launch.cycle_id, org_id=launch.root_org_id, launch=launch),
+            CycleOrgInput(
+                cycle_id=launch.cycle_id,
+                org_id=launch.root_org_id,
+                launch=launch,
+                search_attributes=settings.temporal_search_attributes,
+            ),
             id=wid,
             task_queue=settings.temporal_task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -185,7 +190,11 @@ async def start_org_workflows(
             try:
                 await client.start_workflow(
                     WORKFLOW,
-                    CycleOrgInput(cycle_id=cycle_id, org_id=org_id),
+                    CycleOrgInput(
+                        cycle_id=cycle_id,
+                        org_id=org_id,
+                        search_attributes=settings.temporal_search_attributes,
+                    ),
                     id=org_workflow_id(cycle_id, org_id),
                     task_queue=settings.temporal_task_queue,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

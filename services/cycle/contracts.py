@@ -392,3 +392,4 @@ class CycleOrgInput(BaseModel):
     org_id: str
     launch: CycleRecord | None = None  # the root only: record the cycle first
     carried: CycleOrgState | None = None
+    search_attributes: bool = False  # the namespace knows them (services.core.search)

@@ -58,6 +58,7 @@ async def start_rectification(
         timezone=timezone or settings.timezone,
         policy=policy or ReminderPolicy(),
         recheck_days=settings.recheck_days,
+        search_attributes=settings.temporal_search_attributes,
     )
     wid = rect_workflow_id(snapshot.problem_id)
     s = snapshot

@@ -243,6 +243,8 @@ class RectInput(BaseModel):
     # Carried across continue-as-new:
     deadline: DeadlineState | None = None
     recheck_requested: bool = False
+    # The namespace knows the search attributes (services.core.search): keep them current.
+    search_attributes: bool = False
 
 
 PROBLEM_ID_MAX = 40  # services.rectification.models.Problem.id

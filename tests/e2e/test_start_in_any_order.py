@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from services.core.search import dev_server_flags
 from services.core.settings import venv_binary
 from services.core.temporal import DATA_CONVERTER
 from tests.support.cycles import eventually
@@ -90,6 +91,7 @@ async def test_api_and_worker_started_before_temporal_recover_without_a_restart(
                 data_converter=DATA_CONVERTER,
                 dev_server_existing_path=str(venv_binary("temporal")),
                 dev_server_database_filename=str(tmp_path / "temporal.db"),
+                dev_server_extra_args=dev_server_flags(),
             )
             try:
 
