@@ -145,9 +145,12 @@ def temporal_setup() -> None:
 
     async def body(settings: Settings) -> None:
         from services.core.search import register
-        from services.core.temporal import connect
+        from services.core.temporal import connect_patiently
 
-        client = await connect(settings)
+        def failed(attempt: int, exc: Exception) -> None:
+            log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
+
+        client = await connect_patiently(settings, on_failure=failed)  # compose starts us early
         added = await register(client, settings.temporal_namespace)
         print(json.dumps({"namespace": settings.temporal_namespace, "registered": added}))
 
