@@ -158,31 +158,8 @@ def create_app(
         lifespan=lifespan,
     )
     problem_json.install(app)
-
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        response = await call_next(request)
-        response.headers["x-request-id"] = request_id
-        response.headers.update(SECURITY_HEADERS)
-        return response
-
-    if tracing is not None:
-        tracing.instrument_app(app)
-    metrics = ApiMetrics(lambda: app.state.dutyledger.engine)
-    app.middleware("http")(metrics.middleware)
-
-    @app.get("/metrics", include_in_schema=False)
-    def prometheus(request: Request) -> Response:
-        """Prometheus text: requests, latencies and the work owed (counts only; with
-        DUTYLEDGER_METRICS_TOKEN set, for that bearer only)."""
-        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-        return metrics.exposition(request, token)
-
+    app.middleware("http")(_request_context)
+    _observed(app, settings, tracing)
     for router in ROUTERS:
         app.include_router(router, responses=problem_json.ERROR_RESPONSES)
     for router in CONSOLE_ROUTERS:
@@ -195,6 +172,33 @@ def create_app(
     # caller authenticated (evidence is the largest; imports and JSON bodies are smaller).
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes(settings))
     return app
+
+
+async def _request_context(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """A request id in every log line of the request and in its answer; the security headers."""
+    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    response = await call_next(request)
+    response.headers["x-request-id"] = request_id
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _observed(app: FastAPI, settings: Settings, tracing: Tracing | None) -> None:
+    """Traces (when configured) and ``/metrics``: requests, latencies and the work owed."""
+    if tracing is not None:
+        tracing.instrument_app(app)
+    metrics = ApiMetrics(lambda: app.state.dutyledger.engine)
+    app.middleware("http")(metrics.middleware)
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        """Prometheus text (counts only; with DUTYLEDGER_METRICS_TOKEN set, for its bearer)."""
+        return metrics.exposition(request, token)
 
 
 def max_body_bytes(settings: Settings) -> int:
