@@ -1,0 +1,54 @@
+"""The deploy files, checked for what can be checked on a machine without Docker or Helm: the
+compose file's start order (on health, not on start), restart policies, probes, images built
+from the repository; the production image without the dev server; the k8s values' jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ONE_SHOT = {"migrate", "temporal-setup"}  # jobs that run once and exit
+
+
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    return doc["services"]
+
+
+def test_services_start_on_health_and_restart() -> None:
+    services = compose()
+    for name, spec in services.items():
+        if name not in ONE_SHOT:
+            assert spec.get("restart") == "unless-stopped", name
+        for needed, condition in spec.get("depends_on", {}).items():
+            assert isinstance(condition, dict), (name, needed)  # a condition, not a bare start
+            wanted = "service_completed_successfully" if needed in ONE_SHOT else "service_healthy"
+            assert condition["condition"] == wanted, (name, needed)
+            assert "healthcheck" in services[needed] or needed in ONE_SHOT, needed
+
+
+def test_our_images_are_built_here_and_probe_themselves() -> None:
+    services = compose()
+    ours = {n: s for n, s in services.items() if s.get("image", "").startswith("dutyledger")}
+    assert set(ours) == {"migrate", "temporal-setup", "worker", "api"}
+    for name, spec in ours.items():
+        assert spec["build"]["dockerfile"] == "deploy/Dockerfile", name  # never pulled
+    assert "readyz" in str(services["api"]["healthcheck"]["test"])
+    worker = services["worker"]
+    assert "9000/readyz" in str(worker["healthcheck"]["test"])
+    assert worker["environment"]["DUTYLEDGER_WORKER_HEALTH_ADDRESS"].endswith(":9000")
+    assert worker["environment"]["DUTYLEDGER_TEMPORAL_ADDRESS"] == "temporal:7233"  # merged
+
+
+def test_the_image_leaves_the_dev_server_out() -> None:
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "rm -f .venv/bin/temporal .venv/bin/temporal-test-server" in dockerfile
+
+
+def test_the_k8s_values_run_the_jobs_before_the_release() -> None:
+    values: dict[str, Any] = yaml.safe_load((DEPLOY / "k8s" / "values.yaml").read_text())
+    assert values["migrate"]["job"]["args"] == ["migrate"]
+    assert values["temporalSetup"]["job"]["args"] == ["temporal-setup"]
