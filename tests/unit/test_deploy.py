@@ -15,7 +15,8 @@ ONE_SHOT = {"migrate", "temporal-setup"}  # jobs that run once and exit
 
 def compose() -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    return doc["services"]
+    services: dict[str, Any] = doc["services"]
+    return services
 
 
 def test_services_start_on_health_and_restart() -> None:
