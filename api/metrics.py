@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from services.core.clock import deadline_instant
 from services.cycle.models import Cycle, Letter
+from services.cycle.plan import Calendar
 from services.evaluation.models import Evaluation, EvaluationInvitation
 from services.notify.models import DeliveryFailure
 from services.rectification.models import OPEN_STATES, Problem
@@ -126,8 +127,8 @@ class WorkGauges(Collector):
         )
         now = datetime.now(UTC)
         for cycle in s.exec(select(Cycle).where(Cycle.state == "running")).all():
-            sign_by = cycle.plan.get("calendar", {}).get("sign_by")
-            if sign_by is None or now <= deadline_instant(_day(sign_by), cycle.timezone):
+            sign_by = Calendar.model_validate(cycle.plan["calendar"]).sign_by
+            if now <= deadline_instant(sign_by, cycle.timezone):
                 g.add_metric([cycle.id], 0)
                 continue
             n = s.exec(
@@ -168,7 +169,3 @@ class WorkGauges(Collector):
             for state, n in rows:
                 g.add_metric([state], int(n))
             yield g
-
-
-def _day(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -20,7 +20,7 @@ from services.audit.chain import AuditEvent, append_event
 from services.core.errors import Conflict, absent
 from services.cycle.carryover import earlier_cycles
 from services.cycle.models import CarriedItem, Cycle, Item
-from services.cycle.plan import Indicator, ItemTemplate
+from services.cycle.plan import Indicator, ItemTemplate, same_day_in
 
 
 class Decision(StrEnum):
@@ -99,16 +99,12 @@ def carried_item(session: Session, cycle: Cycle, org_id: str, item_id: str) -> C
 
 def as_template(c: CarriedItemOut, cycle: Cycle) -> ItemTemplate:
     """Last year's item as an item of this year (its due date moved into this year)."""
-    try:
-        due = c.due.replace(year=cycle.year)
-    except ValueError:  # 29 February
-        due = c.due.replace(year=cycle.year, day=28)
     return ItemTemplate(
         category=c.category,  # type: ignore[arg-type]
         responsibility=c.responsibility,  # type: ignore[arg-type]
         title=c.title,
         indicator=Indicator(metric=c.metric, target=c.target, unit=c.unit, standard=c.standard),
-        due=due,
+        due=same_day_in(c.due, cycle.year),
         # the person named for a specific or direct item; the head answers for the others
         assignee_person_id=c.assignee_person_id
         if c.responsibility in ("specific", "direct")

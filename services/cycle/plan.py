@@ -313,7 +313,7 @@ def plan_errors(raw: Any) -> list[dict[str, str]]:
     return []
 
 
-def _same_day_in(d: date, year: int) -> date:
+def same_day_in(d: date, year: int) -> date:
     try:
         return d.replace(year=year)
     except ValueError:  # 29 February in a common year
@@ -329,7 +329,7 @@ def plan_for_year(plan: Plan, year: int) -> Plan:
     shift = year - plan.calendar.sign_by.year
 
     def move(d: date) -> date:
-        return _same_day_in(d, d.year + shift)
+        return same_day_in(d, d.year + shift)
 
     def items(by: dict[str, list[ItemTemplate]]) -> dict[str, list[ItemTemplate]]:
         return {k: [t.model_copy(update={"due": move(t.due)}) for t in v] for k, v in by.items()}

@@ -6,7 +6,7 @@ grade and rank when one was published.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from services.core.clock import deadline_instant
 from services.core.errors import Invalid
 from services.cycle.models import Cycle, Item, Letter
+from services.cycle.plan import Calendar
 from services.deadlines.accountability import Accountability
 from services.evaluation.models import Evaluation, EvaluationResult
 from services.org.models import Org
@@ -79,10 +80,8 @@ def _count(session: Session, *where: Any) -> int:
 
 def _figures(session: Session, cycle: Cycle, org: Org) -> YearFigures:
     path = org.path
-    calendar = cycle.plan.get("calendar", {})
-    sign_by = deadline_instant(
-        _date(calendar.get("sign_by", f"{cycle.year}-12-31")), cycle.timezone
-    )
+    sign_by_day = Calendar.model_validate(cycle.plan["calendar"]).sign_by
+    sign_by = deadline_instant(sign_by_day, cycle.timezone)
     letters = session.exec(
         select(Letter.signed_version, Letter.signed_at).where(
             Letter.cycle_id == cycle.id, under_path(Letter.org_path, path)
@@ -156,10 +155,6 @@ def _evaluation(session: Session, cycle: Cycle, org: Org) -> dict[str, Any]:
     if row is None:
         return {}
     return {"evaluation_grade": row[0], "evaluation_rank": row[1]}
-
-
-def _date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _utc(at: datetime) -> datetime:
