@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
-from openpyxl.workbook.workbook import Workbook
 
 from services.core.errors import Invalid
 
@@ -158,3 +158,29 @@ def _read_sheet(
         if any(v is not None for v in values.values()):
             sheet.rows.append(Row(number=number, values=values))
     return sheet
+
+
+# A template's sheet: its (English, Chinese) names, its columns, its example rows.
+TemplateSheet = tuple[tuple[str, str], list[Column], list[list[Any]]]
+
+
+def template_workbook(sheets: list[TemplateSheet], zh: bool) -> Workbook:
+    """A workbook to fill in: each sheet named and headed in English or Chinese (bold), with its
+    example rows."""
+    book = Workbook()
+    assert book.active is not None
+    book.remove(book.active)
+    for (en, cn), columns, rows in sheets:
+        ws = book.create_sheet(cn if zh else en)
+        ws.append([c.names[-1] if zh else c.field for c in columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            ws.append(row)
+    return book
+
+
+def saved(book: Workbook) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -6,12 +6,8 @@ names (思想建设, 主体责任); headers in English or Chinese.
 
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from services.core.errors import Invalid
 from services.core.labels import LABELS
@@ -23,6 +19,8 @@ from services.core.sheets import (
     find_sheet,
     open_workbook,
     read_sheet,
+    saved,
+    template_workbook,
 )
 from services.cycle.plan import Plan, plan_errors
 
@@ -174,25 +172,17 @@ def _named(error: dict[str, Any], cells: dict[str, Where]) -> dict[str, Any]:
 def plan_template(lang: str = "en") -> bytes:
     """A plan workbook to fill in: the calendar, two template rows, one extra item."""
     zh = lang == "zh"
-    book = Workbook()
-    cal = book.active
-    assert cal is not None
-    sheets = []
-    for ws, (en, cn), columns in (
-        (cal, CALENDAR_SHEET, CALENDAR_COLUMNS),
-        (book.create_sheet(), TEMPLATES_SHEET, TEMPLATE_COLUMNS),
-        (book.create_sheet(), EXTRA_SHEET, EXTRA_COLUMNS),
-    ):
-        ws.title = cn if zh else en
-        ws.append([c.names[-1] if zh else c.field for c in columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        sheets.append(ws)
-    for ws, row in zip(sheets, _examples(zh), strict=True):
-        ws.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    calendar, template, extra = _examples(zh)
+    return saved(
+        template_workbook(
+            [
+                (CALENDAR_SHEET, CALENDAR_COLUMNS, [calendar]),
+                (TEMPLATES_SHEET, TEMPLATE_COLUMNS, [template]),
+                (EXTRA_SHEET, EXTRA_COLUMNS, [extra]),
+            ],
+            zh,
+        )
+    )
 
 
 def _examples(zh: bool, year: int = 2027) -> list[list[Any]]:

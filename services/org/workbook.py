@@ -5,12 +5,9 @@ its cell (``people!E7: unknown org 'gb-9'``); and the template to fill in.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from pydantic import BaseModel, ValidationError
 from sqlmodel import Session
 
@@ -18,11 +15,14 @@ from services.core.errors import Invalid
 from services.core.sheets import (
     Column,
     Sheet,
+    TemplateSheet,
     as_text,
     cell_error,
     find_sheet,
     open_workbook,
     read_sheet,
+    saved,
+    template_workbook,
 )
 from services.org.contracts import ImportResult, OrgIn, OrgTreeIn, PersonIn
 from services.org.store import import_tree
@@ -132,20 +132,14 @@ def named_cells(book: WorkbookTree, errors: list[dict[str, Any]]) -> list[dict[s
 def template(lang: str = "en") -> bytes:
     """The workbook to fill in: both sheets with their headers and an example row, and notes."""
     zh = lang == "zh"
-    book = Workbook()
-    orgs = book.active
-    assert orgs is not None
-    orgs.title = ORG_SHEET[1] if zh else ORG_SHEET[0]
-    people = book.create_sheet(PEOPLE_SHEET[1] if zh else PEOPLE_SHEET[0])
-    for ws, columns in ((orgs, ORG_COLUMNS), (people, PEOPLE_COLUMNS)):
-        ws.append([c.names[-1] if zh else c.field for c in columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-    orgs.append(["example", "Example Committee", "committee", None, "p-example", None])
-    people.append(["p-example", "Example Person", "Secretary", None, "example", "zh"])
+    org: list[Any] = ["example", "Example Committee", "committee", None, "p-example", None]
+    person: list[Any] = ["p-example", "Example Person", "Secretary", None, "example", "zh"]
+    sheets: list[TemplateSheet] = [
+        (ORG_SHEET, ORG_COLUMNS, [org]),
+        (PEOPLE_SHEET, PEOPLE_COLUMNS, [person]),
+    ]
+    book = template_workbook(sheets, zh)
     notes = book.create_sheet("notes" if not zh else "说明")
     for line in NOTES:
         notes.append(list(line))
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return saved(book)
