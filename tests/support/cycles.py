@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import Session, col, select
+
+from services.notify.models import Notification
 from tests.support.world import World
 
 YEAR = 2027
@@ -115,3 +119,31 @@ async def eventually(check: Callable[[], Any], timeout: float = 30, what: str = 
             return got
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what or check}")
+
+
+def sent_slots(
+    w: World, entity_id: str, entity_type: str = "letter"
+) -> list[tuple[str, datetime | None, str | None]]:
+    """The reminders and escalations sent about one thing: (kind, slot instant in UTC, to whom),
+    in slot order."""
+    with Session(w.stack.engine) as s:
+        rows = s.exec(
+            select(Notification)
+            .where(
+                Notification.entity_id == entity_id,
+                Notification.entity_type == entity_type,
+                col(Notification.kind).in_(["reminder", "escalation"]),
+            )
+            .order_by(col(Notification.scheduled_for))
+        ).all()
+    out = []
+    for n in rows:
+        at = n.scheduled_for
+        out.append(
+            (
+                n.kind,
+                at if at is None or at.tzinfo else at.replace(tzinfo=UTC),
+                n.recipient_person_id,
+            )
+        )
+    return out

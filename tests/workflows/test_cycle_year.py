@@ -21,7 +21,7 @@ from services.deadlines.accountability import Accountability
 from services.integrity.drift import integrity_report
 from services.notify.models import Notification
 from services.rectification.models import Problem
-from tests.support.cycles import YEAR, eventually, launch, letter, sign
+from tests.support.cycles import YEAR, eventually, launch, letter, sent_slots, sign
 from tests.support.histories import record
 from tests.support.world import World, world
 
@@ -388,7 +388,7 @@ async def _year_end(w: World, ts_fresh: WorkflowEnvironment, cid: str) -> None:
 async def _deadlines_of_the_year(w: World, cid: str) -> None:
     # Deadlines of the year: an unsigned letter reminds its head, then escalates up the chain.
     sign_by = date(YEAR, 1, 31)
-    assert _slots(w, f"{cid}:gb-2") == [
+    assert sent_slots(w, f"{cid}:gb-2") == [
         ("reminder", _at(sign_by, -7), "p-014"),
         ("reminder", _at(sign_by, -3), "p-014"),
         ("reminder", _at(sign_by, -1), "p-014"),
@@ -397,7 +397,7 @@ async def _deadlines_of_the_year(w: World, cid: str) -> None:
         ("escalation", _at(sign_by, 7), "p-001"),
         ("escalation", _at(sign_by, 14), "p-001"),
     ]
-    assert _slots(w, f"{cid}:city") == []  # signed in time: nothing to remind
+    assert sent_slots(w, f"{cid}:city") == []  # signed in time: nothing to remind
     with Session(w.stack.engine) as s:
         gb2 = s.get(Letter, f"{cid}:gb-2")
         assert gb2 is not None and gb2.overdue_level == 4
@@ -416,24 +416,24 @@ async def _deadlines_of_the_year(w: World, cid: str) -> None:
     assert {lv["level"]: lv["letters_overdue"] for lv in prog["levels"]} == {0: 0, 1: 2, 2: 2}
     # Commitments: gb-1 signed but pledged nothing (reminded, then escalated); gb-1-b1 pledged.
     commitments_by = date(YEAR, 2, 28)
-    got = _slots(w, f"{cid}:gb-1", entity_type="commitments")
+    got = sent_slots(w, f"{cid}:gb-1", entity_type="commitments")
     assert got[:4] == [
         ("reminder", _at(commitments_by, -7), "p-005"),
         ("reminder", _at(commitments_by, -3), "p-005"),
         ("reminder", _at(commitments_by, -1), "p-005"),
         ("escalation", _at(commitments_by, 0), "p-001"),
     ]
-    assert _slots(w, f"{cid}:gb-1-b1", entity_type="commitments") == []
+    assert sent_slots(w, f"{cid}:gb-1-b1", entity_type="commitments") == []
     # Items: one reminder per due date and person before the due date, listing that person's
     # open items; none for an item already reached.
     end, b1_letter = date(YEAR, 12, 15), f"{cid}:gb-1-b1"
-    assert _slots(w, f"{b1_letter}:{end}:p-009", entity_type="items") == [
+    assert sent_slots(w, f"{b1_letter}:{end}:p-009", entity_type="items") == [
         ("reminder", _at(end, d), "p-009") for d in (-7, -3, -1)
     ]
-    meetings_reminders = _slots(w, f"{b1_letter}:{end}:p-008", entity_type="items")
+    meetings_reminders = sent_slots(w, f"{b1_letter}:{end}:p-008", entity_type="items")
     assert meetings_reminders == [("reminder", _at(end, d), "p-008") for d in (-7, -3, -1)]
     mid_due = date(YEAR, 6, 30)
-    assert _slots(w, f"{b1_letter}:{mid_due}:p-008", entity_type="items") == []
+    assert sent_slots(w, f"{b1_letter}:{mid_due}:p-008", entity_type="items") == []
 
 
 async def _status(handle: WorkflowHandle[Any, Any]) -> bool:
@@ -442,22 +442,6 @@ async def _status(handle: WorkflowHandle[Any, Any]) -> bool:
 
 def _at(d: date, days: int) -> datetime:
     return deadline_instant(d + timedelta(days=days), TZ)
-
-
-def _slots(
-    w: World, entity_id: str, entity_type: str = "letter"
-) -> list[tuple[str, datetime | None, str | None]]:
-    with Session(w.stack.engine) as s:
-        rows = s.exec(
-            select(Notification)
-            .where(
-                Notification.entity_id == entity_id,
-                Notification.entity_type == entity_type,
-                col(Notification.kind).in_(["reminder", "escalation"]),
-            )
-            .order_by(col(Notification.scheduled_for))
-        ).all()
-        return [(n.kind, utc(n.scheduled_for), n.recipient_person_id) for n in rows]
 
 
 def _problem(w: World, org: str, title: str) -> Problem | None:

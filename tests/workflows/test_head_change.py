@@ -6,18 +6,17 @@ escalation up the chain; the commitments' reminders follow the new head)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
 from services.core.clock import deadline_instant
 from services.cycle.models import Letter
-from services.notify.models import Notification
-from tests.support.cycles import YEAR, eventually, launch, letter, sign
+from tests.support.cycles import YEAR, eventually, launch, letter, sent_slots, sign
 from tests.support.histories import record
 from tests.support.world import World, world
 
@@ -34,25 +33,6 @@ async def w(settings, sqlite_engine: Engine, ts_fresh: WorkflowEnvironment) -> A
 
 def _at(d: date, days: int = 0) -> datetime:
     return deadline_instant(d + timedelta(days=days), TZ)
-
-
-def _sent(w: World, entity_type: str, entity_id: str) -> list[tuple[str, datetime, str | None]]:
-    with Session(w.stack.engine) as s:
-        rows = s.exec(
-            select(Notification)
-            .where(
-                Notification.entity_type == entity_type,
-                Notification.entity_id == entity_id,
-                col(Notification.kind).in_(["reminder", "escalation"]),
-            )
-            .order_by(col(Notification.scheduled_for))
-        ).all()
-    out = []
-    for n in rows:
-        at = n.scheduled_for
-        assert at is not None
-        out.append((n.kind, at if at.tzinfo else at.replace(tzinfo=UTC), n.recipient_person_id))
-    return out
 
 
 async def _until(ts: WorkflowEnvironment, at: datetime) -> None:
@@ -79,11 +59,13 @@ async def test_a_head_change_moves_signature_reminders_and_acknowledgement(
 
     # Between issue and signature: p-005 got the first reminder, p-006 the rest.
     await _until(ts_fresh, _at(SIGN_BY, -5))
-    await eventually(lambda: len(_sent(w, "letter", gb1)) == 1, what="the first reminder")
+    await eventually(lambda: len(sent_slots(w, gb1, "letter")) == 1, what="the first reminder")
     await _head(w, "p-006")
     await _until(ts_fresh, _at(SIGN_BY, 1))
-    await eventually(lambda: len(_sent(w, "letter", gb1)) == 4, what="reminders and escalation")
-    assert _sent(w, "letter", gb1) == [
+    await eventually(
+        lambda: len(sent_slots(w, gb1, "letter")) == 4, what="reminders and escalation"
+    )
+    assert sent_slots(w, gb1, "letter") == [
         ("reminder", _at(SIGN_BY, -7), "p-005"),
         ("reminder", _at(SIGN_BY, -3), "p-006"),
         ("reminder", _at(SIGN_BY, -1), "p-006"),
@@ -103,10 +85,10 @@ async def test_a_head_change_moves_signature_reminders_and_acknowledgement(
     await _until(ts_fresh, _at(date(YEAR, 2, 18)))
     handover = f"{gb1}:handover"
     await eventually(
-        lambda: any(k == "escalation" for k, _, _ in _sent(w, "handover", handover)),
+        lambda: any(k == "escalation" for k, _, _ in sent_slots(w, handover, "handover")),
         what="the handover's escalation",
     )
-    sent = _sent(w, "handover", handover)
+    sent = sent_slots(w, handover, "handover")
     assert {p for k, _, p in sent if k == "reminder"} == {"p-007"}, sent
     assert {p for k, _, p in sent if k == "escalation"} == {"p-001"}, sent
     third = w.stack.token(Role.member, "gb-1", "p-007")
@@ -115,9 +97,9 @@ async def test_a_head_change_moves_signature_reminders_and_acknowledgement(
     assert r.status_code == 200 and r.json()["acknowledged_by"] == "p-007", r.text
     await _until(ts_fresh, _at(COMMITMENTS_BY, 1))
     await eventually(
-        lambda: len(_sent(w, "commitments", gb1)) >= 4, what="the commitments' deadline"
+        lambda: len(sent_slots(w, gb1, "commitments")) >= 4, what="the commitments' deadline"
     )
-    assert _sent(w, "handover", handover) == sent  # acknowledged: nothing more
-    commitments = _sent(w, "commitments", gb1)
+    assert sent_slots(w, handover, "handover") == sent  # acknowledged: nothing more
+    commitments = sent_slots(w, gb1, "commitments")
     assert [p for k, _, p in commitments if k == "reminder"] == ["p-007"] * 3, commitments
     await record(w.stack.client.get_workflow_handle(f"cycle:{cid}:org:gb-1"), "cycle-head-change")
