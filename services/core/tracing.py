@@ -12,20 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from sqlalchemy.engine import Engine
-from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
-
 from services.core.settings import Settings
 
+# OpenTelemetry is imported where it is used: a process that does not trace (the default) pays
+# nothing for it at start (its instrumentations take about a third of a second to import).
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from sqlalchemy.engine import Engine
+    from temporalio.client import Interceptor
 
 UNTRACED_URLS = "healthz,readyz,metrics"  # probes and scrapes would drown the traces
 
@@ -37,9 +32,13 @@ class Tracing:
     def interceptors(self) -> list[Interceptor]:
         """For the Temporal client; a worker built on that client traces workflows and
         activities with the same interceptor."""
+        from temporalio.contrib.opentelemetry import TracingInterceptor
+
         return [TracingInterceptor(self.provider.get_tracer("dutyledger.temporal"))]
 
     def instrument_app(self, app: FastAPI) -> None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.provider, excluded_urls=UNTRACED_URLS
         )
@@ -47,6 +46,8 @@ class Tracing:
     def instrument_engine(self, engine: Engine) -> None:
         """The process's engine (the instrumentor is one per process: a second call is a
         no-op)."""
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+
         # Its declared range stops below SQLAlchemy 2.1, whose engine events it uses unchanged.
         SQLAlchemyInstrumentor().instrument(
             engine=engine, tracer_provider=self.provider, skip_dep_check=True
@@ -57,6 +58,11 @@ def tracing_from(settings: Settings, service: str) -> Tracing | None:
     """The process's tracing when an OTLP endpoint is configured (``http://collector:4318``)."""
     if not settings.otlp_endpoint:
         return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
