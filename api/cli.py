@@ -140,10 +140,13 @@ def _print_banner(settings: Settings, base: str, demo: Any) -> None:
 
 @app.command("temporal-setup")
 def temporal_setup() -> None:
-    """Register dutyledger's search attributes in the Temporal namespace (once per cluster;
-    the embedded dev server registers them itself). Idempotent."""
+    """Make the Temporal namespace if the cluster lacks it and register dutyledger's search
+    attributes in it (once per cluster; the embedded dev server needs neither). Idempotent."""
 
     async def body(settings: Settings) -> None:
+        from datetime import timedelta
+
+        from services.core.namespace import ensure_namespace
         from services.core.search import register
         from services.core.temporal import connect_patiently
 
@@ -151,8 +154,11 @@ def temporal_setup() -> None:
             log.warning("temporal_unreachable", attempt=attempt, error=str(exc)[:300])
 
         client = await connect_patiently(settings, on_failure=failed)  # compose starts us early
-        added = await register(client, settings.temporal_namespace)
-        print(json.dumps({"namespace": settings.temporal_namespace, "registered": added}))
+        namespace = settings.temporal_namespace
+        retention = timedelta(days=settings.temporal_retention_days)
+        made = await ensure_namespace(client, namespace, retention)
+        added = await register(client, namespace)
+        print(json.dumps({"namespace": namespace, "created": made, "registered": added}))
 
     _run(lambda: asyncio.run(body(_settings())))
 

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
     temporal_namespace: str = "default"
+    # How long Temporal keeps a closed workflow's history, for a namespace `dutyledger
+    # temporal-setup` makes (the audit trail lives in the read model, not there).
+    temporal_retention_days: int = Field(default=30, ge=1)
     temporal_task_queue: str = "dutyledger"
     temporal_tls: bool = False
     temporal_tls_cert: Path | None = None

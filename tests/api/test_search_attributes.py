@@ -5,10 +5,13 @@ state and overdue level, and an org's letter by cycle and state, as the workflow
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.testing import WorkflowEnvironment
 
+from services.core.namespace import ensure_namespace
 from services.core.search import register
 from services.core.settings import Settings, venv_binary
 from services.core.temporal import DATA_CONVERTER
@@ -60,5 +63,14 @@ async def test_temporal_setup_registers_what_a_namespace_lacks(tmp_path) -> None
         added = await register(bare.client, "default")
         assert added == ["DutyCycle", "DutyOrg", "DutyOverdueLevel", "DutyState"]
         assert await register(bare.client, "default") == []  # once
+
+        # A cluster without the namespace (compose's bare server): made, then registered in.
+        assert await ensure_namespace(bare.client, "province", timedelta(days=30))
+        assert not await ensure_namespace(bare.client, "province", timedelta(days=30))
+        described = await bare.client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace="province")
+        )
+        assert described.config.workflow_execution_retention_ttl.ToTimedelta().days == 30
+        assert await register(bare.client, "province") == added
     finally:
         await bare.shutdown()

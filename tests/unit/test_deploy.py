@@ -1,6 +1,7 @@
-"""The deploy files, checked for what can be checked on a machine without Docker or Helm: the
+"""The deploy files, checked for what can be checked on a machine without a Docker engine: the
 compose file's start order (on health, not on start), restart policies, probes, images built
-from the repository; the production image without the dev server; the k8s values' jobs."""
+from the repository, Temporal without the deprecated auto-setup image; the production image
+without the dev server. The Helm chart is rendered by Helm itself: test_helm_chart.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-ONE_SHOT = {"migrate", "temporal-setup"}  # jobs that run once and exit
+ONE_SHOT = {"migrate", "temporal-schema", "temporal-setup"}  # jobs that run once and exit
 
 
 def compose() -> dict[str, Any]:
@@ -44,12 +45,20 @@ def test_our_images_are_built_here_and_probe_themselves() -> None:
     assert worker["environment"]["DUTYLEDGER_TEMPORAL_ADDRESS"] == "temporal:7233"  # merged
 
 
+def test_temporal_is_the_server_alone_with_its_schemas_set_up_first() -> None:
+    services = compose()
+    assert not any("auto-setup" in s.get("image", "") for s in services.values())  # deprecated
+    assert services["temporal"]["image"].startswith("temporalio/server:")
+    schema = services["temporal-schema"]
+    assert schema["image"].startswith("temporalio/admin-tools:")
+    script = schema["command"][0]
+    for db in ("temporal", "temporal_visibility"):
+        assert db in script
+    assert "update-schema" in script and "setup-schema -v 0.0" in script
+    needs = services["temporal"]["depends_on"]
+    assert needs == {"temporal-schema": {"condition": "service_completed_successfully"}}
+
+
 def test_the_image_leaves_the_dev_server_out() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "rm -f .venv/bin/temporal .venv/bin/temporal-test-server" in dockerfile
-
-
-def test_the_k8s_values_run_the_jobs_before_the_release() -> None:
-    values: dict[str, Any] = yaml.safe_load((DEPLOY / "k8s" / "values.yaml").read_text())
-    assert values["migrate"]["job"]["args"] == ["migrate"]
-    assert values["temporalSetup"]["job"]["args"] == ["temporal-setup"]
