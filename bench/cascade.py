@@ -7,19 +7,23 @@ SQLite read model), imports a synthetic tree of N orgs on 4 levels, launches the
 every letter as the heads would: each head, once its letter is issued, reads it and signs the
 content hash it read. Heads sign as soon as their letters appear (levels overlap, as in real
 life). Prints orgs/s from launch to the last signature, p50/p99 of the API calls and the peak
-RSS of the worker and the API.
+RSS of the worker and the API. ``drive`` is the same cascade for other benchmarks
+(bench/topology.py runs it across several API and worker processes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from bench.harness import Latencies, PeakRss, embedded_stack, run_main
+from bench.harness import Latencies, PeakRss, Stack, embedded_stack, run_main
 from services.accounts.models import Role
 from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
@@ -28,30 +32,49 @@ YEAR = 2027
 ROOT = "t"
 
 
-async def run(n: int, concurrency: int) -> None:
+@dataclass
+class Cascade:
+    cycle_id: str
+    orgs: int
+    elapsed: float
+    levels: str  # letters signed per level, from the cycle's progress
+    latencies: Latencies = field(default_factory=Latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.orgs / self.elapsed
+
+
+async def drive(
+    stack: Stack,
+    n: int,
+    concurrency: int,
+    on_signed: Callable[[int], None] | None = None,
+) -> Cascade:
+    """Import an N-org tree, launch its cycle and sign every letter as it is issued, spreading
+    the calls over the stack's API processes in turn; ``on_signed`` hears the running count."""
     tree = synthetic_tree(n, depth=4, root=ROOT)
-    async with (
-        embedded_stack() as stack,
-        httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http,
-    ):
-        r = await http.post(
-            "/api/v1/orgs/import",
-            headers={"Authorization": f"Bearer {stack.admin_token}"},
-            json=tree.model_dump(),
+    clients = [httpx.AsyncClient(base_url=b, timeout=120) for b in stack.base_urls]
+    turn = itertools.cycle(clients)
+    lat = Latencies()
+
+    async def call(name: str, method: str, url: str, token: str, **kw: Any) -> Any:
+        t0 = time.perf_counter()
+        r = await next(turn).request(
+            method, url, headers={"Authorization": f"Bearer {token}"}, **kw
         )
-        r.raise_for_status()
+        lat.add(name, time.perf_counter() - t0)
+        if r.status_code >= 300:
+            raise RuntimeError(f"{name} {url}: {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    try:
+        await call(
+            "import", "POST", "/api/v1/orgs/import", stack.admin_token, json=tree.model_dump()
+        )
         heads = {o.id: stack.token(Role.member, o.id, o.head_person_id) for o in tree.orgs}
         committee = stack.token(Role.committee, ROOT, f"h-{ROOT}")
-        lat = Latencies()
-
-        async def call(name: str, method: str, url: str, token: str, **kw: Any) -> Any:
-            t0 = time.perf_counter()
-            r = await http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kw)
-            lat.add(name, time.perf_counter() - t0)
-            if r.status_code >= 300:
-                raise RuntimeError(f"{name} {url}: {r.status_code} {r.text[:300]}")
-            return r.json()
-
+        lat.samples.clear()  # the figures are the cycle's
         plan = default_plan(YEAR, list(LEVEL_KINDS)).model_dump(mode="json")
         signed: set[str] = set()
         taken: set[str] = set()
@@ -62,60 +85,61 @@ async def run(n: int, concurrency: int) -> None:
                 letter = await call(
                     "read letter", "GET", f"/api/v1/letters/{cid}/{org}", heads[org]
                 )
+                body = {"content_hash": letter["content_hash"]}
                 await call(
-                    "sign",
-                    "POST",
-                    f"/api/v1/letters/{cid}/{org}/sign",
-                    heads[org],
-                    json={"content_hash": letter["content_hash"]},
+                    "sign", "POST", f"/api/v1/letters/{cid}/{org}/sign", heads[org], json=body
                 )
                 signed.add(org)
+                if on_signed:
+                    on_signed(len(signed))
 
-        with PeakRss(stack.worker.pid) as rss, PeakRss(stack.api.pid) as api_rss:
-            t0 = time.perf_counter()
-            launched = await call(
-                "launch",
-                "POST",
-                "/api/v1/cycles",
-                committee,
-                json={"root_org_id": ROOT, "year": YEAR, "title": "bench", "plan": plan},
-            )
-            cid = launched["cycle_id"]
-            tasks: list[asyncio.Task[None]] = []
-            while len(signed) < n:
-                page, fresh = 1, set[str]()
-                while True:  # every issued letter not yet taken by a signer
-                    got = await call(
-                        "list letters",
-                        "GET",
-                        f"/api/v1/letters?cycle={cid}&status=issued&page={page}&page_size=500",
-                        committee,
-                    )
-                    # Pages shift while heads sign: an org may show up on two pages of a round.
-                    fresh |= {x["org_id"] for x in got["items"]} - taken
-                    if page * 500 >= got["total"]:
-                        break
-                    page += 1
-                for org in sorted(fresh):
-                    taken.add(org)
-                    tasks.append(asyncio.create_task(sign(cid, org)))
-                for t in [t for t in tasks if t.done()]:
-                    t.result()  # surface a failure at once
-                await asyncio.sleep(0.2)
-            await asyncio.gather(*tasks)
-            elapsed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        body = {"root_org_id": ROOT, "year": YEAR, "title": "bench", "plan": plan}
+        cid = (await call("launch", "POST", "/api/v1/cycles", committee, json=body))["cycle_id"]
+        tasks: list[asyncio.Task[None]] = []
+        while len(signed) < n:
+            fresh = await _issued(call, cid, committee) - taken
+            for org in sorted(fresh):
+                taken.add(org)
+                tasks.append(asyncio.create_task(sign(cid, org)))
+            for t in [t for t in tasks if t.done()]:
+                t.result()  # surface a failure at once
+            await asyncio.sleep(0.2)
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - t0
         prog = await call("progress", "GET", f"/api/v1/cycles/{cid}", committee)
-        levels = ", ".join(
-            f"L{x['level']} {x['letters_signed']}/{x['orgs']}" for x in prog["levels"]
-        )
-        print(
-            f"cascade: {n} orgs on 4 levels ({levels}) signed in {elapsed:.1f} s "
-            f"= {n / elapsed:.1f} orgs/s, {concurrency} signers at once"
-        )
-        print("API calls (HTTP round trip; sign includes the workflow update and its DB write):")
-        for line in lat.lines():
-            print(line)
-        print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
+    finally:
+        for c in clients:
+            await c.aclose()
+    levels = ", ".join(f"L{x['level']} {x['letters_signed']}/{x['orgs']}" for x in prog["levels"])
+    return Cascade(cid, n, elapsed, levels, lat)
+
+
+async def _issued(call: Callable[..., Any], cid: str, committee: str) -> set[str]:
+    """Every org whose letter is issued and not yet signed."""
+    page, found = 1, set[str]()
+    while True:
+        url = f"/api/v1/letters?cycle={cid}&status=issued&page={page}&page_size=500"
+        got = await call("list letters", "GET", url, committee)
+        # Pages shift while heads sign: an org may show up on two pages of a round.
+        found |= {x["org_id"] for x in got["items"]}
+        if page * 500 >= got["total"]:
+            return found
+        page += 1
+
+
+async def run(n: int, concurrency: int) -> None:
+    async with embedded_stack() as stack:
+        with PeakRss(stack.worker.pid) as rss, PeakRss(stack.api.pid) as api_rss:
+            result = await drive(stack, n, concurrency)
+    print(
+        f"cascade: {n} orgs on 4 levels ({result.levels}) signed in {result.elapsed:.1f} s "
+        f"= {result.rate:.1f} orgs/s, {concurrency} signers at once"
+    )
+    print("API calls (HTTP round trip; sign includes the workflow update and its DB write):")
+    for line in result.latencies.lines():
+        print(line)
+    print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
 
 
 def main() -> None:

@@ -83,10 +83,22 @@ class PeakRss:
 class Stack:
     settings: Settings
     env: dict[str, str]
-    base_url: str
-    worker: subprocess.Popen[bytes]
-    api: subprocess.Popen[bytes]
+    base_urls: list[str]  # one per API process
+    workers: list[subprocess.Popen[bytes]]
+    apis: list[subprocess.Popen[bytes]]
     admin_token: str
+
+    @property
+    def base_url(self) -> str:
+        return self.base_urls[0]
+
+    @property
+    def worker(self) -> subprocess.Popen[bytes]:
+        return self.workers[0]
+
+    @property
+    def api(self) -> subprocess.Popen[bytes]:
+        return self.apis[0]
 
     def token(self, role: Role, scope: str | None = None, person: str | None = None) -> str:
         engine = make_engine(self.settings.resolved_database_url)
@@ -98,9 +110,13 @@ class Stack:
         return token
 
     def restart_worker(self, sig: int = signal.SIGKILL) -> None:
-        self.worker.send_signal(sig)
-        self.worker.wait()
-        self.worker = _spawn(["worker"], self.env, self.settings.data_dir / "worker.log")
+        self.kill_worker(0, sig)
+        self.workers[0] = _spawn(["worker"], self.env, self.settings.data_dir / "worker-0.log")
+
+    def kill_worker(self, index: int, sig: int = signal.SIGKILL) -> None:
+        """Signal one worker process and wait for it to end (it is not started again)."""
+        self.workers[index].send_signal(sig)
+        self.workers[index].wait()
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -109,32 +125,36 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
 
 
 @asynccontextmanager
-async def embedded_stack(database_url: str | None = None) -> AsyncIterator[Stack]:
+async def embedded_stack(
+    database_url: str | None = None, workers: int = 1, apis: int = 1
+) -> AsyncIterator[Stack]:
+    """The dev server, then ``workers`` worker and ``apis`` API processes sharing one read model
+    (the embedded SQLite, or ``database_url``) and one console key, as replicas would."""
     data = Path(tempfile.mkdtemp(prefix="dl-bench-"))
-    api_port = free_port()
     env = {
         **os.environ,
         "DUTYLEDGER_DATA_DIR": str(data),
-        "DUTYLEDGER_API_PORT": str(api_port),
         "DUTYLEDGER_TEMPORAL_PORT": str(free_port()),
         "DUTYLEDGER_TEMPORAL_UI_PORT": str(free_port()),
         "DUTYLEDGER_LOG_LEVEL": "WARNING",
         "DUTYLEDGER_LOG_JSON": "true",
+        "DUTYLEDGER_CONSOLE_SECRET": os.urandom(32).hex(),
     }
     if database_url:
         env["DUTYLEDGER_DATABASE_URL"] = database_url
     env["DUTYLEDGER_TEMPORAL_ADDRESS"] = f"127.0.0.1:{env['DUTYLEDGER_TEMPORAL_PORT']}"
+    api_ports = [free_port() for _ in range(apis)]
     settings = Settings(
         data_dir=data,
         database_url=database_url or "",
-        api_port=api_port,
+        api_port=api_ports[0],
         temporal_port=int(env["DUTYLEDGER_TEMPORAL_PORT"]),
         temporal_ui_port=int(env["DUTYLEDGER_TEMPORAL_UI_PORT"]),
         _env_file=None,  # type: ignore[call-arg]
     )
     server = DevTemporalServer(settings)
     server.start()
-    worker = api = None
+    procs: list[subprocess.Popen[bytes]] = []
     try:
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
@@ -143,29 +163,24 @@ async def embedded_stack(database_url: str | None = None) -> AsyncIterator[Stack
         engine.dispose()
         client = await server.wait_ready()
         del client
-        worker = _spawn(["worker"], env, data / "worker.log")
-        api = _spawn(["api"], env, data / "api.log")
-        base = f"http://127.0.0.1:{api_port}"
-        async with httpx.AsyncClient() as http:
-            for _ in range(120):
-                try:
-                    if (await http.get(f"{base}/readyz")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.5)
-        stack = Stack(settings, env, base, worker, api, admin)
+        worker_procs = [_spawn(["worker"], env, data / f"worker-{i}.log") for i in range(workers)]
+        api_procs = [
+            _spawn(["api"], {**env, "DUTYLEDGER_API_PORT": str(port)}, data / f"api-{i}.log")
+            for i, port in enumerate(api_ports)
+        ]
+        procs = [*api_procs, *worker_procs]
+        bases = [f"http://127.0.0.1:{port}" for port in api_ports]
+        await _until_ready(bases)
+        stack = Stack(settings, env, bases, worker_procs, api_procs, admin)
         try:
             yield stack
         except BaseException:
-            for name in ("api.log", "worker.log"):  # the data dir is removed below: show the logs
-                lines = (data / name).read_text(errors="replace").splitlines()
-                sys.stderr.write(f"--- last lines of {name} ---\n" + "\n".join(lines[-40:]) + "\n")
+            _show_logs(data)  # the data dir is removed below
             raise
-        worker, api = stack.worker, stack.api
+        procs = [*stack.apis, *stack.workers]
     finally:
-        for p in (api, worker):
-            if p is not None and p.poll() is None:
+        for p in procs:
+            if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
                     p.wait(timeout=30)
@@ -173,6 +188,24 @@ async def embedded_stack(database_url: str | None = None) -> AsyncIterator[Stack
                     p.kill()
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def _show_logs(data: Path) -> None:
+    for log in sorted(data.glob("*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        sys.stderr.write(f"--- last lines of {log.name} ---\n" + "\n".join(lines[-40:]) + "\n")
+
+
+async def _until_ready(bases: list[str]) -> None:
+    async with httpx.AsyncClient() as http:
+        for base in bases:
+            for _ in range(120):
+                try:
+                    if (await http.get(f"{base}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.5)
 
 
 @contextmanager
