@@ -45,7 +45,7 @@ class RectificationActivities:
     def persist_rectification(self, t: Transition) -> bool:
         """Row + audit event in one transaction; a retry after a commit finds its key."""
         with session_scope(self.deps.engine) as session:
-            return persist_transition(session, t)
+            return persist_transition(session, t, self.deps.settings.timezone)
 
     @activity.defn(name=RECHECK_ACTIVITY)
     def request_recheck(self, inp: RecheckRequest) -> None:

@@ -38,6 +38,7 @@ from services.ledger.stats import stats_report
 from services.org.models import Org
 from services.rectification.contracts import SEVERITY_RANK, Severity
 from services.rectification.models import Problem
+from services.rectification.store import closing_figures
 from services.schema import migrate
 from tests.support.postgres import PostgresCluster, postgres_available
 
@@ -125,6 +126,7 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
         closed = times[-1] if state in ("closed", "dismissed") else None
         open_ = state not in ("closed", "dismissed")
         level = min(4, max(0, (today - due).days // 7)) if open_ and today > due else 0
+        close_days, closed_on_time = closing_figures(state, opened, closed, due, TZ)
         problems.append(
             dict(
                 id=pid,
@@ -148,6 +150,8 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
                 due=due,
                 opened_at=opened,
                 closed_at=closed,
+                close_days=close_days,
+                closed_on_time=closed_on_time,
                 overdue_level=level,
                 extension_pending=False,
                 requested_due=None,

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session, create_engine
 
 
@@ -72,3 +76,27 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def raw_rows(session: OrmSession, stmt: ClauseElement) -> list[tuple[Any, ...]]:
+    """``stmt``'s rows as plain tuples from the driver's cursor, in the session's transaction:
+    for scans of tens of thousands of rows, where SQLAlchemy's per-row result objects cost more
+    than the query itself (the ledger's statistics). Results are the driver's own values, with
+    no type processing; parameters are text, numbers or dates (as SQLite stores dates)."""
+    conn = session.connection()
+    # Lists (IN) rendered as one parameter each, as the driver takes them.
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
+    params = dict(compiled.construct_params())
+    for name, value in params.items():
+        if isinstance(value, date) and not isinstance(value, datetime):
+            params[name] = value.isoformat() if conn.dialect.name == "sqlite" else value
+        elif not isinstance(value, str | int | float):
+            raise TypeError(f"raw_rows takes text, number and date parameters: {name}={value!r}")
+    args: Any = [params[k] for k in compiled.positiontup] if compiled.positiontup else params
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -21,11 +21,12 @@ def aging_bucket(days_overdue: int) -> str | None:
     return None
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """Linear-interpolated percentile (p in 0..100), like numpy's default; None when empty."""
+def percentile(values: Sequence[float], p: float, presorted: bool = False) -> float | None:
+    """Linear-interpolated percentile (p in 0..100), like numpy's default; None when empty.
+    ``presorted``: the values are in ascending order already."""
     if not values:
         return None
-    xs = sorted(values)
+    xs = values if presorted else sorted(values)
     k = (len(xs) - 1) * p / 100
     lo, hi = math.floor(k), math.ceil(k)
     if lo == hi:

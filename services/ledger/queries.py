@@ -64,7 +64,9 @@ def check_scope(session: Session, f: LedgerFilter, scope_path: str) -> None:
 
 def _conditions(f: LedgerFilter, path: str, org_id: str | None) -> list[Any]:
     P = Problem
-    cond: list[Any] = [P.org_path.like(like_prefix(path), escape="\\")]  # type: ignore[attr-defined]
+    cond: list[Any] = []
+    if path != "/":  # every path starts with "/": no condition to test on each row
+        cond.append(P.org_path.like(like_prefix(path), escape="\\"))  # type: ignore[attr-defined]
     if org_id is not None and not f.subtree:
         cond.append(P.org_id == org_id)
     if f.cycle is not None:  # its own problems and those carried into it from earlier years

@@ -4,20 +4,25 @@ same per child org, ranked.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import NamedTuple
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from services.core.db import raw_rows
 from services.ledger.aggregates import AGING_BUCKETS, aging_bucket, mean, percentile, rate
 from services.ledger.filters import LedgerFilter
-from services.ledger.queries import _aware, _filtered, _scope_path, iter_ledger, on_time
+from services.ledger.queries import _filtered, _scope_path, iter_ledger
 from services.org.models import Org
 from services.rectification.models import OPEN_STATES, Problem
+from services.rectification.store import closing_figures
 
 
 class Stats(BaseModel):
@@ -48,98 +53,151 @@ class StatsReport(BaseModel):
     by_child_org: list[OrgStats]
 
 
-class StatRow(NamedTuple):
-    """The few fields statistics need: read as plain tuples, not ORM objects (100k rows)."""
+@dataclass
+class Tally:
+    """The figures of one set of rectifications, fed with groups of rows (the live view's
+    aggregate queries) or one row at a time (the ``as_of`` view)."""
 
-    org_path: str
-    state: str
-    due: date | None
-    opened: datetime
-    closed: datetime | None
-    overdue_level: int
-    on_time: bool | None
+    total: int = 0
+    by_state: Counter[str] = field(default_factory=Counter)
+    open: int = 0
+    overdue: int = 0
+    aging: Counter[str] = field(default_factory=Counter)
+    levels: Counter[str] = field(default_factory=Counter)
+    closed_days: list[float] = field(default_factory=list)
+    closed_on_time: int = 0
+
+    def add(self, state: str, level: int, aging: str | None) -> None:
+        """One row; ``aging``: its bucket when it is open past its due day."""
+        self.add_counts(state, level, 1, 1 if aging else 0, {aging: 1} if aging else {})
+
+    def add_counts(self, state: str, level: int, n: int, late: int, aging: dict[str, int]) -> None:
+        """``n`` rows in ``state`` at overdue ``level``, ``late`` of them past their due day
+        (counted only while open), by ``aging`` bucket."""
+        self.total += n
+        self.by_state[state] += n
+        if state in OPEN_STATES:
+            self.open += n
+            self.overdue += late
+            self.aging.update(aging)
+            if level:
+                self.levels[str(level)] += n
+
+    def add_closed(self, days: list[float], on_time: int) -> None:
+        """Closed rows: their days to close, and how many of them closed on time."""
+        self.closed_days.extend(days)
+        self.closed_on_time += on_time
+
+    def stats(self) -> Stats:
+        closed = len(self.closed_days)
+        days = sorted(self.closed_days)  # runs already sorted per org: a merge, in effect
+        med, p90 = percentile(days, 50, presorted=True), percentile(days, 90, presorted=True)
+        avg = mean(days)
+        return Stats(
+            total=self.total,
+            by_state=dict(sorted(self.by_state.items())),
+            open=self.open,
+            overdue=self.overdue,
+            overdue_by_level=dict(sorted(self.levels.items())),
+            overdue_aging={name: self.aging[name] for name, _, _ in AGING_BUCKETS},
+            closed=closed,
+            closed_on_time=self.closed_on_time,
+            on_time_closure_rate=rate(self.closed_on_time, closed),
+            days_to_close_mean=round(avg, 2) if avg is not None else None,
+            days_to_close_median=round(med, 2) if med is not None else None,
+            days_to_close_p90=round(p90, 2) if p90 is not None else None,
+        )
 
 
-def _stat_rows(
-    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date
-) -> list[StatRow]:
-    if f.as_of is not None:
-        return [
-            StatRow(r.org_path, r.state, r.due, r.opened, r.closed, r.overdue_level, r.on_time)
-            for r in iter_ledger(session, f, scope_path, tz)
-        ]
+_INNER = [name for name, _, hi in AGING_BUCKETS if hi]  # the buckets with an upper bound
+
+
+class Tallies:
+    """One Tally for everything and one per child org, found by the org path's prefix."""
+
+    def __init__(self, children: list[Org]) -> None:
+        self.overall = Tally()
+        self.children = children
+        self.of_child = {c.id: Tally() for c in children}
+        self._child_of: dict[str, Tally | None] = {}
+
+    def of(self, org_path: str) -> list[Tally]:
+        if org_path not in self._child_of:
+            found = [c for c in self.children if org_path.startswith(c.path)]
+            self._child_of[org_path] = self.of_child[found[0].id] if found else None
+        child = self._child_of[org_path]
+        return [self.overall] if child is None else [self.overall, child]
+
+
+def _tally_live(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
+) -> None:
+    """Aggregate scans, each read from a covering index alone: counts by org, state, level and
+    lateness bucket; then the closed rows' kept figures (days to close, on time), in index order
+    (by org, then days), so each org's days arrive sorted."""
     path, org_id = _scope_path(session, f, scope_path)
     P = Problem
-    cols = select(
+    # Lateness as counts of rows due before each bucket's first day, in the same streamed
+    # group (a CASE to group by would sort all the rows): buckets are differences of them.
+    cuts = [today] + [today - timedelta(days=hi) for _, _, hi in AGING_BUCKETS if hi]
+    counts = select(
         col(P.org_path),
         col(P.state),
-        col(P.due),
-        col(P.opened_at),
-        col(P.closed_at),
         col(P.overdue_level),
+        func.count(),
+        *(func.count().filter(col(P.due) < cut) for cut in cuts),
     )
-    out = []
-    for org_path, state, due, opened, closed, level in session.execute(
-        _filtered(cols, f, path, org_id)
-    ):
-        opened_utc, closed_utc = _aware(opened), _aware(closed)
-        assert opened_utc is not None
-        out.append(
-            StatRow(
-                org_path,
-                state,
-                due,
-                opened_utc,
-                closed_utc,
-                level,
-                on_time(state, due, closed_utc, today, tz),
-            )
-        )
-    return out
+    counts = _filtered(counts, f, path, org_id).group_by(
+        col(P.org_path), col(P.state), col(P.overdue_level)
+    )
+    closed_rows = 0
+    for org_path, state, level, n, *due_before in session.execute(counts):
+        closed_rows += n if state == "closed" else 0
+        aging = {name: due_before[i] - due_before[i + 1] for i, name in enumerate(_INNER)}
+        aging[AGING_BUCKETS[-1][0]] = due_before[-1]
+        for t in into.of(org_path):
+            t.add_counts(state, level, n, due_before[0], aging)
+    closed = (
+        select(col(P.org_path), col(P.close_days), col(P.closed_on_time))
+        .where(col(P.state) == "closed", col(P.close_days).is_not(None))
+        .order_by(col(P.state), col(P.org_path), col(P.close_days))
+    )
+    rows = raw_rows(session, _filtered(closed, f, path, org_id))
+    kept = len(rows)
+    for org_path, group in groupby(rows, key=itemgetter(0)):
+        mine = list(group)
+        days, on_time = [r[1] for r in mine], sum(1 for r in mine if r[2])
+        for t in into.of(org_path):
+            t.add_closed(days, on_time)
+    if kept == closed_rows:
+        return
+    # Rows closed by a worker older than the kept figures (a rolling upgrade): computed here.
+    unkept = select(col(P.org_path), col(P.due), col(P.opened_at), col(P.closed_at)).where(
+        col(P.state) == "closed", col(P.close_days).is_(None), col(P.closed_at).is_not(None)
+    )
+    for org_path, due, opened, closed_at in session.execute(_filtered(unkept, f, path, org_id)):
+        figure, in_time = closing_figures("closed", opened, closed_at, due, tz)
+        assert figure is not None
+        for t in into.of(org_path):
+            t.add_closed([figure], 1 if in_time else 0)
 
 
-def _stats(rows: list[StatRow], today: date) -> Stats:
-    by_state: dict[str, int] = {}
-    aging = {name: 0 for name, _, _ in AGING_BUCKETS}
-    levels: dict[str, int] = {}
-    closed_days: list[float] = []
-    closed_on_time = open_ = overdue = 0
-    for r in rows:
-        by_state[r.state] = by_state.get(r.state, 0) + 1
-        if r.state in OPEN_STATES:
-            open_ += 1
-            if r.due is not None and today > r.due:
-                overdue += 1
-                bucket = aging_bucket((today - r.due).days)
-                if bucket:
-                    aging[bucket] += 1
-            if r.overdue_level:
-                levels[str(r.overdue_level)] = levels.get(str(r.overdue_level), 0) + 1
-        elif r.state == "closed" and r.closed is not None:
-            closed_days.append((r.closed - r.opened).total_seconds() / 86400)
-            closed_on_time += 1 if r.on_time else 0
-    closed = len(closed_days)
-    med, p90, avg = percentile(closed_days, 50), percentile(closed_days, 90), mean(closed_days)
-    return Stats(
-        total=len(rows),
-        by_state=dict(sorted(by_state.items())),
-        open=open_,
-        overdue=overdue,
-        overdue_by_level=dict(sorted(levels.items())),
-        overdue_aging=aging,
-        closed=closed,
-        closed_on_time=closed_on_time,
-        on_time_closure_rate=rate(closed_on_time, closed),
-        days_to_close_mean=round(avg, 2) if avg is not None else None,
-        days_to_close_median=round(med, 2) if med is not None else None,
-        days_to_close_p90=round(p90, 2) if p90 is not None else None,
-    )
+def _tally_as_of(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
+) -> None:
+    for r in iter_ledger(session, f, scope_path, tz):
+        late = r.state in OPEN_STATES and r.due is not None and today > r.due
+        bucket = aging_bucket((today - r.due).days) if late and r.due is not None else None
+        for t in into.of(r.org_path):
+            t.add(r.state, r.overdue_level, bucket)
+            if r.state == "closed" and r.closed is not None:
+                days = (r.closed - r.opened).total_seconds() / 86400
+                t.add_closed([days], 1 if r.on_time else 0)
 
 
 def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) -> StatsReport:
     """Overall figures for the filtered ledger, and the same per child org, ranked worst first."""
     today = f.as_of or datetime.now(ZoneInfo(tz)).date()
-    rows = _stat_rows(session, f, scope_path, tz, today)
     _, org_id = _scope_path(session, f, scope_path)
     # Broken down by the children of the requested org, or of the caller's own scope org.
     parent = org_id or (scope_path.strip("/").split("/")[-1] if scope_path != "/" else None)
@@ -147,10 +205,12 @@ def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) ->
         children = list(session.execute(select(Org).where(col(Org.parent_id) == parent)).scalars())
     else:  # an installation-wide admin: the roots
         children = list(session.execute(select(Org).where(col(Org.depth) == 0)).scalars())
+    tallies = Tallies(children)
+    tally = _tally_live if f.as_of is None else _tally_as_of
+    tally(session, f, scope_path, tz, today, tallies)
     per_child: list[OrgStats] = []
     for child in children:
-        mine = [r for r in rows if r.org_path.startswith(child.path)]
-        s = _stats(mine, today)
+        s = tallies.of_child[child.id].stats()
         per_child.append(OrgStats(org_id=child.id, org_name=child.name, **s.model_dump()))
     # Ranked worst first: most overdue, then the lowest on-time rate, then most open.
     per_child.sort(
@@ -165,6 +225,6 @@ def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) ->
         org_id=org_id or parent,
         cycle_id=f.cycle,
         as_of=today,
-        overall=_stats(rows, today),
+        overall=tallies.overall.stats(),
         by_child_org=per_child,
     )

@@ -18,7 +18,10 @@ OPEN_STATES = frozenset(s.value for s in _OPEN)
 class Problem(SQLModel, table=True):
     __tablename__ = "problems"
     __table_args__ = (
-        Index("ix_problems_org_path_state", "org_path", "state"),
+        # Cover the ledger statistics' two scans (services/ledger/stats.py), so they read
+        # the indexes alone: counts by org, state, level and lateness; the closed ones' figures.
+        Index("ix_problems_tally", "org_path", "state", "overdue_level", "due"),
+        Index("ix_problems_closed", "state", "org_path", "close_days", "closed_on_time"),
         Index("ix_problems_state_due", "state", "due"),
         Index("ix_problems_overdue", "overdue_level", "state"),
     )
@@ -40,6 +43,10 @@ class Problem(SQLModel, table=True):
     due: date | None = SQLField(default=None, index=True)
     opened_at: datetime = SQLField(index=True)
     closed_at: datetime | None = None
+    # Set with closed_at, for the statistics: days from opening to closing, and whether it closed
+    # by the end of its due day in the installation's timezone (None: open, dismissed, no due).
+    close_days: float | None = None
+    closed_on_time: bool | None = None
     overdue_level: int = 0
     extension_pending: bool = False
     requested_due: date | None = None

@@ -4,13 +4,13 @@ each transition (row + audit event in one transaction, idempotent by version), o
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.audit.chain import AuditEventOut, append_event, entity_timeline
-from services.core.clock import today_in
+from services.core.clock import deadline_instant, today_in
 from services.core.errors import Invalid, absent
 from services.core.ids import keyed_id
 from services.core.settings import Settings
@@ -120,8 +120,26 @@ def timeline(session: Session, problem_id: str) -> list[AuditEventOut]:
     return entity_timeline(session, "problem", problem_id)
 
 
-def persist_transition(session: Session, t: Transition) -> bool:
-    """Write the snapshot and its audit event in the caller's transaction; False if already done."""
+def closing_figures(
+    state: str, opened: datetime, closed: datetime | None, due: date | None, timezone: str
+) -> tuple[float | None, bool | None]:
+    """What the statistics read of a closed rectification, kept on its row so they need not
+    compute it per row: days from opening to closing, and whether it closed by the end of its
+    due day in ``timezone`` (None without a due date). (None, None) unless closed."""
+    if state != RectState.closed.value or closed is None:
+        return None, None
+    closed_utc, opened_utc = _utc(closed), _utc(opened)
+    days = (closed_utc - opened_utc).total_seconds() / 86400
+    return days, None if due is None else closed_utc <= deadline_instant(due, timezone)
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
+    """Write the snapshot and its audit event in the caller's transaction; False if already done.
+    ``timezone`` is the installation's, in which a due day ends."""
     s = t.snapshot
     key = f"rect:{s.problem_id}:v{s.version}"
     # Where the org is now: the workflow's snapshot keeps the path it started with, and the org
@@ -154,6 +172,9 @@ def persist_transition(session: Session, t: Transition) -> bool:
     values["state"] = s.state.value
     values["severity_rank"] = SEVERITY_RANK.get(Severity(s.severity), 1)
     values["updated_at"] = t.at
+    values["close_days"], values["closed_on_time"] = closing_figures(
+        values["state"], s.opened_at, s.closed_at, s.due, timezone
+    )
     if row is None:
         row = Problem(id=s.problem_id, overdue_level=s.overdue_level or 0, **values)
     else:

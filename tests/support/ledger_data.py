@@ -23,6 +23,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from services.audit.chain import append_event
+from services.core.clock import DEFAULT_TIMEZONE as TIMEZONE
 from services.core.db import session_scope
 from services.rectification.contracts import ProblemSnapshot, Transition
 from services.rectification.models import Problem
@@ -168,6 +169,7 @@ def load_fixed_ledger(engine: Engine) -> None:
                 Transition(
                     snapshot=snap, action="flag", actor="acc-test", at=spec["opened"], payload={}
                 ),
+                TIMEZONE,
             )
         for action, at, state in spec["steps"]:
             upd: dict[str, Any] = {"version": snap.version + 1, "state": RectState(state)}
@@ -184,7 +186,9 @@ def load_fixed_ledger(engine: Engine) -> None:
             snap = snap.model_copy(update=upd)
             with session_scope(engine) as s:
                 persist_transition(
-                    s, Transition(snapshot=snap, action=action, actor="acc-test", at=at, payload={})
+                    s,
+                    Transition(snapshot=snap, action=action, actor="acc-test", at=at, payload={}),
+                    TIMEZONE,
                 )
         for at, level in spec.get("escalations", []):
             with session_scope(engine) as s:
