@@ -26,3 +26,10 @@ class Page(BaseModel, Generic[T]):
     @classmethod
     def of(cls, items: list[T], total: int, asked: PageRequest) -> Page[T]:
         return cls(items=items, total=total, page=asked.page, page_size=asked.page_size)
+
+
+class CursorPage(Page[T], Generic[T]):
+    """A page that also names the next one by position-free cursor: ``?after=<next_after>``
+    reads the rows after this page's last, as fast however deep (None: this page is the last)."""
+
+    next_after: str | None = None

@@ -12,16 +12,17 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import PageDep, PrincipalDep, SessionDep, StateDep
 from api.downloads import ledger_download
-from api.pagination import Page
+from api.pagination import CursorPage
 from services.core.errors import Invalid
 from services.ledger.filters import LedgerFilter, LedgerRow
-from services.ledger.queries import ledger_page
+from services.ledger.keyset import cursor_of, page_after
+from services.ledger.queries import ledger_count, ledger_page
 from services.ledger.query_string import VOCABULARY, parse_filter
 from services.ledger.stats import StatsReport, stats_report
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["ledger"])
 
-PAGING = {"page", "page_size"}
+PAGING = {"page", "page_size", "after"}
 
 
 def ledger_filter(request: Request) -> LedgerFilter:
@@ -59,12 +60,33 @@ FILTER_PARAMETERS = {
 
 @router.get("", openapi_extra=FILTER_PARAMETERS)
 def list_rectifications(
-    f: FilterDep, session: SessionDep, principal: PrincipalDep, page: PageDep, state: StateDep
-) -> Page[LedgerRow]:
-    rows, total = ledger_page(
-        session, f, principal.scope_path, state.settings.timezone, page.offset, page.page_size
+    f: FilterDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    state: StateDep,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=400,
+            description="the previous page's next_after: the rows after it (page is ignored)",
+        ),
+    ] = None,
+) -> CursorPage[LedgerRow]:
+    tz, scope = state.settings.timezone, principal.scope_path
+    if after is None:
+        rows, total = ledger_page(session, f, scope, tz, page.offset, page.page_size)
+    else:
+        rows = page_after(session, f, scope, tz, after, page.page_size)
+        total = ledger_count(session, f, scope, tz)
+    more = len(rows) == page.page_size
+    return CursorPage[LedgerRow](
+        items=rows,
+        total=total,
+        page=page.page,
+        page_size=page.page_size,
+        next_after=cursor_of(f, rows[-1]) if more else None,
     )
-    return Page.of(rows, total, page)
 
 
 @router.get("/stats", openapi_extra=FILTER_PARAMETERS)

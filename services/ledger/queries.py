@@ -91,9 +91,8 @@ def _conditions(f: LedgerFilter, path: str, org_id: str | None) -> list[Any]:
     return cond
 
 
-def _order(f: LedgerFilter) -> list[Any]:
-    desc = f.sort.startswith("-")
-    key = SortKey(f.sort.removeprefix("-"))
+def sort_column(f: LedgerFilter) -> tuple[Any, bool]:
+    """The column the ledger is sorted by, and whether descending."""
     P = Problem
     column: Any = {
         SortKey.due: P.due,
@@ -101,10 +100,17 @@ def _order(f: LedgerFilter) -> list[Any]:
         SortKey.org: P.org_path,
         SortKey.severity: P.severity_rank,
         SortKey.overdue_level: P.overdue_level,
-    }[key]
-    primary = column.desc() if desc else column.asc()
+    }[SortKey(f.sort.removeprefix("-"))]
+    return column, f.sort.startswith("-")
+
+
+def _order(f: LedgerFilter) -> list[Any]:
+    column, desc = sort_column(f)
     nulls = column.is_(None)  # rows without a due date sort last either way
-    return [nulls, primary, P.id.asc()]  # type: ignore[attr-defined]
+    # Ties by id in the same direction, so a keyset page (services.ledger.keyset) seeks to a
+    # (value, id) pair in one index range.
+    ident = col(Problem.id)
+    return [nulls, column.desc(), ident.desc()] if desc else [nulls, column.asc(), ident.asc()]
 
 
 def _filtered(stmt: Any, f: LedgerFilter, path: str, org_id: str | None) -> Any:
@@ -249,13 +255,21 @@ def _as_of_rows(
 def ledger_page(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, offset: int, limit: int
 ) -> tuple[list[LedgerRow], int]:
+    """A page by position (``offset``), and the number of matching rows. Deep pages pay for
+    the rows before them: ``services.ledger.keyset`` seeks instead."""
     if f.as_of is not None:
         rows = list(iter_ledger(session, f, scope_path, tz))
         return rows[offset : offset + limit], len(rows)
     stmt = live_query(session, f, scope_path)
-    total = session.execute(
-        select(func.count()).select_from(stmt.order_by(None).subquery())
-    ).scalar_one()
+    total = ledger_count(session, f, scope_path)
     today = datetime.now(ZoneInfo(tz)).date()
     page = session.execute(stmt.offset(offset).limit(limit)).all()
     return [_row(p, name, today, tz) for p, name in page], int(total)
+
+
+def ledger_count(session: Session, f: LedgerFilter, scope_path: str, tz: str = "UTC") -> int:
+    """How many rows match ``f`` (as of its day, when it has one)."""
+    if f.as_of is not None:
+        return sum(1 for _ in iter_ledger(session, f, scope_path, tz))
+    stmt = live_query(session, f, scope_path).order_by(None).subquery()
+    return int(session.execute(select(func.count()).select_from(stmt)).scalar_one())

@@ -3,15 +3,17 @@ point-in-time view against hand-computed values, exports, and scope."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import date
 
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 from temporalio.testing import WorkflowEnvironment
 
 from services.ledger.aggregates import aging_bucket
@@ -24,6 +26,11 @@ from tests.support.ledger_data import load_fixed_ledger
 from tests.support.world import World, world
 
 TZ = "Asia/Shanghai"
+
+
+def _cursor(sort: str, value: object, pid: str) -> str:
+    raw = json.dumps([sort, value, pid]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 @pytest.fixture
@@ -240,3 +247,48 @@ async def test_closed_rows_keep_their_closing_figures(w: World) -> None:
             assert p.closed_on_time is not None, p.id
         else:
             assert (p.close_days, p.closed_on_time) == (None, None), p.id
+
+
+SORTS = ["due", "-due", "opened", "-opened", "org", "-org", "severity", "-severity"]
+SORTS += ["overdue_level", "-overdue_level"]
+
+
+async def walk(w: World, **params: str) -> list[str]:
+    """Every row, two at a time, each page asked for with the previous page's cursor."""
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(10):
+        asked = {**params, "page_size": "2", **({"after": after} if after else {})}
+        r = await w.call("GET", "/api/v1/rectifications", w.auditor, params=asked)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == 6 or params.get("state")
+        seen += [row["problem_id"] for row in body["items"]]
+        after = body["next_after"]
+        if after is None:
+            return seen
+    raise AssertionError("the cursor never ended")
+
+
+async def test_keyset_pages_follow_the_ledger_order(w: World) -> None:
+    with Session(w.stack.engine) as s:  # two rows without a due date, which sort last
+        s.execute(update(Problem).where(col(Problem.id).in_(["P2", "P5"])).values(due=None))
+        s.commit()
+    for sort in SORTS:
+        assert await walk(w, sort=sort) == await ids(w, sort=sort), sort
+    assert (await ids(w))[-2:] == ["P2", "P5"]
+    assert await walk(w, state="closed,in_progress") == await ids(w, state="closed,in_progress")
+    assert await walk(w, as_of="2026-06-30") == await ids(w, as_of="2026-06-30")
+
+
+@pytest.mark.parametrize(
+    "after",
+    ["not-base64!", "WzEsMl0", _cursor("-due", "2026-01-01", "P1"), _cursor("due", 7, "P1")],
+)
+async def test_a_cursor_that_is_not_this_listings_is_422_naming_it(w: World, after: str) -> None:
+    r = await w.call(
+        "GET", "/api/v1/rectifications", w.auditor, params={"sort": "due", "after": after}
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == ["after"]

@@ -1,0 +1,113 @@
+"""Keyset pages of the ledger: the page after a given row, found by seeking to its sort value
+and id instead of counting past every row before it (OFFSET), so page 2,000 costs what page 1
+does. A cursor names the sort it belongs to and the last row's value and id; it is opaque to
+clients (``next_after`` of one page is ``after`` of the next).
+
+The order is the ledger's: rows with a value by (value, id) in the sort's direction, then rows
+without one (no due date) by id. Each part is one index range, read separately.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from services.core.clock import today_in
+from services.core.errors import Invalid
+from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
+from services.ledger.queries import _filtered, _row, _scope_path, iter_ledger, sort_column
+from services.org.models import Org
+from services.rectification.contracts import SEVERITY_RANK, Severity
+from services.rectification.models import Problem
+
+
+def cursor_of(f: LedgerFilter, row: LedgerRow) -> str:
+    """The cursor of the page after ``row`` under ``f``'s sort."""
+    key = SortKey(f.sort.removeprefix("-"))
+    value: Any = {
+        SortKey.due: row.due.isoformat() if row.due else None,
+        SortKey.opened: row.opened.isoformat(),
+        SortKey.org: row.org_path,
+        SortKey.severity: SEVERITY_RANK[Severity(row.severity)],
+        SortKey.overdue_level: row.overdue_level,
+    }[key]
+    raw = json.dumps([f.sort, value, row.problem_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(f: LedgerFilter, cursor: str) -> tuple[Any, str]:
+    def refuse(why: str) -> Invalid:
+        message = f"not a cursor of this listing: {why}"
+        return Invalid(message, errors=[{"field": "after", "message": message}])
+
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sort, value, pid = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise refuse("unreadable") from exc
+    if sort != f.sort:
+        raise refuse(f"it belongs to sort={sort!r}, not sort={f.sort!r}")
+    if not isinstance(pid, str):
+        raise refuse("no row id")
+    key = SortKey(f.sort.removeprefix("-"))
+    try:
+        if value is None and key is not SortKey.due:
+            raise ValueError("only a due date may be missing")
+        if key is SortKey.due and value is not None:
+            value = date.fromisoformat(value)
+        elif key is SortKey.opened:
+            value = datetime.fromisoformat(value)
+        elif key is SortKey.org and not isinstance(value, str):
+            raise ValueError("an org path is text")
+        elif key in (SortKey.severity, SortKey.overdue_level) and not isinstance(value, int):
+            raise ValueError("a number")
+    except (TypeError, ValueError) as exc:
+        raise refuse(str(exc)) from exc
+    return value, pid
+
+
+def page_after(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, cursor: str, limit: int
+) -> list[LedgerRow]:
+    """The ``limit`` rows after the cursor's row, in the ledger's order."""
+    value, pid = _decode(f, cursor)
+    if f.as_of is not None:  # rebuilt from the history in memory anyway: find the row there
+        rebuilt = list(iter_ledger(session, f, scope_path, tz))
+        at = next((i for i, r in enumerate(rebuilt) if r.problem_id == pid), len(rebuilt))
+        return rebuilt[at + 1 : at + 1 + limit]
+    path, org_id = _scope_path(session, f, scope_path)
+    joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
+    base: Select[Any] = _filtered(joined, f, path, org_id)
+    column, desc = sort_column(f)
+    ident = col(Problem.id)
+    found: list[Any] = []
+    if value is not None:  # the rest of the rows with a value, then those without
+        key = tuple_(column, ident)
+        after = key < (value, pid) if desc else key > (value, pid)
+        order = [column.desc(), ident.desc()] if desc else [column.asc(), ident.asc()]
+        stmt = base.where(column.is_not(None), after).order_by(*order).limit(limit)
+        found = list(session.execute(stmt))
+        if len(found) < limit:
+            found += _without_value(session, base, column, None, desc, limit - len(found))
+    else:
+        found = _without_value(session, base, column, pid, desc, limit)
+    today = today_in(tz)
+    return [_row(p, name, today, tz) for p, name in found]
+
+
+def _without_value(
+    session: Session, base: Select[Any], column: Any, pid: str | None, desc: bool, limit: int
+) -> list[Any]:
+    """Rows with no value to sort by (no due date), by id, after ``pid`` if given."""
+    ident = col(Problem.id)
+    stmt = base.where(column.is_(None))
+    if pid is not None:
+        stmt = stmt.where(ident < pid if desc else ident > pid)
+    return list(session.execute(stmt.order_by(ident.desc() if desc else ident.asc()).limit(limit)))
