@@ -1,13 +1,15 @@
 """The annual cycle's cascade through the HTTP API on the embedded default.
 
-    uv run python -m bench.cascade --orgs 1000
+    uv run python -m bench.cascade --orgs 1000 [--no-raw]
 
 Starts its own stack (Temporal dev server with WAL pragmas, one worker process, one API process,
 SQLite read model), imports a synthetic tree of N orgs on 4 levels, launches the cycle and signs
 every letter as the heads would: each head, once its letter is issued, reads it and signs the
 content hash it read. Heads sign as soon as their letters appear (levels overlap, as in real
 life). Prints orgs/s from launch to the last signature, p50/p99 of the API calls and the peak
-RSS of the worker and the API. ``drive`` is the same cascade for other benchmarks
+RSS of the worker and the API. First, unless ``--no-raw``, the same cascade's server round trips
+as a minimal raw-Temporal program on a fresh dev server (bench/raw_cascade.py), and the ratios
+of throughput and signature latency to it. ``drive`` is the same cascade for other benchmarks
 (bench/topology.py runs it across several API and worker processes).
 """
 
@@ -24,9 +26,11 @@ from typing import Any
 import httpx
 
 from bench.harness import Latencies, PeakRss, Stack, embedded_stack, run_main
+from bench.raw_cascade import run_on_fresh_server
 from services.accounts.models import Role
 from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
+from services.ledger.aggregates import percentile
 
 YEAR = 2027
 ROOT = "t"
@@ -128,7 +132,16 @@ async def _issued(call: Callable[..., Any], cid: str, committee: str) -> set[str
         page += 1
 
 
-async def run(n: int, concurrency: int) -> None:
+async def run(n: int, concurrency: int, raw: bool) -> None:
+    baseline = await run_on_fresh_server(n, concurrency) if raw else None
+    if baseline is not None:
+        print(
+            f"raw Temporal (bench/raw_cascade.py, same round trips, fresh dev server): {n} orgs "
+            f"in {baseline.elapsed:.1f} s = {baseline.rate:.1f} orgs/s",
+            flush=True,
+        )
+        for line in baseline.latencies.lines():
+            print(line)
     async with embedded_stack() as stack:
         with PeakRss(stack.worker.pid) as rss, PeakRss(stack.api.pid) as api_rss:
             result = await drive(stack, n, concurrency)
@@ -140,14 +153,25 @@ async def run(n: int, concurrency: int) -> None:
     for line in result.latencies.lines():
         print(line)
     print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
+    if baseline is not None:
+        ours, theirs = result.latencies.samples["sign"], baseline.latencies.samples["sign (Update)"]
+        print(
+            f"ratio to raw: throughput {result.rate / baseline.rate:.2f}; sign p50 "
+            f"{_p(ours, 50) / _p(theirs, 50):.2f}x, p99 {_p(ours, 99) / _p(theirs, 99):.2f}x raw's"
+        )
+
+
+def _p(xs: list[float], q: float) -> float:
+    return percentile(xs, q) or float("nan")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orgs", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--no-raw", action="store_true", help="skip the raw-Temporal baseline")
     args = ap.parse_args()
-    asyncio.run(run(args.orgs, args.concurrency))
+    asyncio.run(run(args.orgs, args.concurrency, not args.no_raw))
 
 
 if __name__ == "__main__":

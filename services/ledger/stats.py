@@ -5,10 +5,12 @@ same per child org, ranked.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -157,16 +159,9 @@ def _tally_live(
         aging[AGING_BUCKETS[-1][0]] = due_before[-1]
         for t in into.of(org_path):
             t.add_counts(state, level, n, due_before[0], aging)
-    closed = (
-        select(col(P.org_path), col(P.close_days), col(P.closed_on_time))
-        .where(col(P.state) == "closed", col(P.close_days).is_not(None))
-        .order_by(col(P.state), col(P.org_path), col(P.close_days))
-    )
-    rows = raw_rows(session, _filtered(closed, f, path, org_id))
-    kept = len(rows)
-    for org_path, group in groupby(rows, key=itemgetter(0)):
-        mine = list(group)
-        days, on_time = [r[1] for r in mine], sum(1 for r in mine if r[2])
+    kept = 0
+    for org_path, days, on_time in _closed_by_org(session, _filtered, f, path, org_id):
+        kept += len(days)
         for t in into.of(org_path):
             t.add_closed(days, on_time)
     if kept == closed_rows:
@@ -180,6 +175,32 @@ def _tally_live(
         assert figure is not None
         for t in into.of(org_path):
             t.add_closed([figure], 1 if in_time else 0)
+
+
+def _closed_by_org(
+    session: Session, filtered: Any, f: LedgerFilter, path: str, org_id: str | None
+) -> Iterator[tuple[str, list[float], int]]:
+    """Per org path: the closed rows' days to close and how many closed on time. PostgreSQL
+    gathers each org's days into one array; SQLite hands over the rows, in index order."""
+    P = Problem
+    closed = col(P.state) == "closed", col(P.close_days).is_not(None)
+    if session.get_bind().dialect.name == "postgresql":
+        per_org = select(
+            col(P.org_path),
+            func.array_agg(col(P.close_days)),
+            func.count().filter(P.closed_on_time.is_(True)),  # type: ignore[union-attr]
+        ).where(*closed)
+        per_org = filtered(per_org, f, path, org_id).group_by(col(P.org_path))
+        for org_path, days, on_time in raw_rows(session, per_org):
+            yield org_path, days, on_time
+        return
+    rows = select(col(P.org_path), col(P.close_days), col(P.closed_on_time)).where(*closed)
+    rows = filtered(rows, f, path, org_id).order_by(
+        col(P.state), col(P.org_path), col(P.close_days)
+    )
+    for org_path, group in groupby(raw_rows(session, rows), key=itemgetter(0)):
+        mine = list(group)
+        yield org_path, [r[1] for r in mine], sum(1 for r in mine if r[2])
 
 
 def _tally_as_of(
