@@ -1,10 +1,12 @@
-"""The worker: every workflow and activity of dutyledger, registered on one task queue.
+"""The worker: every workflow and activity of dutyledger on one task queue, and the activities
+again on its human twin, where people's steps are written (``services.core.queues``).
 
 Stateless and horizontally scalable: run as many as the load needs against the same Temporal
 namespace and database."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -21,6 +23,7 @@ from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
+from services.core.queues import human_queue_of
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.change import ChangeWorkflow
@@ -71,21 +74,55 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
     ]
 
 
+class Workers:
+    """The two workers of a process: every workflow and activity on the task queue, and the
+    activities again on its human twin (people's steps), with threads of their own. Run, shut
+    down or entered together."""
+
+    def __init__(self, main: Worker, human: Worker) -> None:
+        self.main = main
+        self.human = human
+
+    async def run(self) -> None:
+        await asyncio.gather(self.main.run(), self.human.run())
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(self.main.shutdown(), self.human.shutdown())
+
+    async def __aenter__(self) -> Workers:
+        await self.main.__aenter__()
+        try:
+            await self.human.__aenter__()
+        except BaseException:
+            await self.main.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        try:
+            await self.human.__aexit__(*exc)
+        finally:
+            await self.main.__aexit__(*exc)
+
+
 def build_worker(
     client: Client,
     deps: ActivityDeps,
     *,
     task_queue: str | None = None,
     max_activity_threads: int = 16,
-) -> Worker:
-    """A worker for all dutyledger workflows and activities; the caller runs and shuts it down.
-    Without the audit signing key production settings refuse to start (MissingSigningKey)."""
+    human_activity_threads: int = 8,
+) -> Workers:
+    """The workers for all dutyledger workflows and activities; the caller runs and shuts them
+    down. Without the audit signing key production settings refuse to start
+    (MissingSigningKey)."""
     signing_key(deps.settings)
     if deps.client is None:
         deps.client = client
-    return Worker(
+    queue = task_queue or deps.settings.temporal_task_queue
+    main = Worker(
         client,
-        task_queue=task_queue or deps.settings.temporal_task_queue,
+        task_queue=queue,
         workflows=list(WORKFLOWS),
         activities=activities(deps),
         interceptors=[LogContextInterceptor()],
@@ -95,3 +132,13 @@ def build_worker(
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
+    human = Worker(
+        client,
+        task_queue=human_queue_of(queue),
+        activities=activities(deps),
+        interceptors=[LogContextInterceptor()],
+        activity_executor=concurrent.futures.ThreadPoolExecutor(human_activity_threads),
+        max_concurrent_activities=human_activity_threads,
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+    return Workers(main, human)

@@ -8,6 +8,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.queues import human_queue
+
 with workflow.unsafe.imports_passed_through():
     from services.core import retries
     from services.cycle import contracts as names
@@ -28,7 +30,8 @@ async def write_letter(
     retry: RetryPolicy = retries.PERSIST,
 ) -> LetterSnapshot:
     """Write the step; a human step's write gives up after a while (the API answers 503 and
-    nothing changed), the workflow's own steps pass ``retries.STEP``."""
+    nothing changed) and runs on the human queue; the workflow's own steps pass
+    ``retries.STEP`` and run on its own queue."""
     await workflow.execute_activity(
         names.PERSIST_LETTER_ACTIVITY,
         LetterChange(
@@ -43,6 +46,7 @@ async def write_letter(
         ),
         start_to_close_timeout=timedelta(seconds=10),
         retry_policy=retry,
+        task_queue=human_queue() if retry is retries.PERSIST else None,
     )
     st.events += 1
     st.letter = step.new
@@ -66,6 +70,7 @@ async def write_commitment(
         ),
         start_to_close_timeout=timedelta(seconds=10),
         retry_policy=retries.PERSIST,
+        task_queue=human_queue(),
     )
     st.commitments[new.commitment_id] = new
     return new

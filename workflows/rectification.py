@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.rectification.transitions import Clock, apply_action
     from workflows.deadline_watch import DeadlineWatch
+    from workflows.queues import human_queue
     from workflows.search import keep_current
 
 
@@ -238,6 +239,7 @@ class RectificationWorkflow:
             # A write takes milliseconds; a lost worker's attempt is retried after this long.
             start_to_close_timeout=timedelta(seconds=10),
             retry_policy=retries.PERSIST,
+            task_queue=human_queue(),  # every step of a rectification is a person's
         )
         if action == "flag":
             self.s = new.model_copy(update={"overdue_level": None})

@@ -12,11 +12,10 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
-from temporalio.worker import Worker
 
 from activities.deps import ActivityDeps
 from api.app import create_app
-from api.worker import build_worker
+from api.worker import Workers, build_worker
 from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
 from services.core.db import session_scope
@@ -30,7 +29,7 @@ class Stack:
     engine: Engine
     client: Client
     http: httpx.AsyncClient
-    worker: Worker | None
+    worker: Workers | None
     app: FastAPI
 
     def token(
