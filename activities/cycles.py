@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import structlog
 from pydantic import ValidationError
+from sqlmodel import Session
 from temporalio import activity
 
 from activities.deps import ActivityDeps
@@ -60,11 +61,24 @@ class CycleActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
 
-    def _notify(self, spec: NotificationIn) -> None:
-        with session_scope(self.deps.engine) as session:
+    def _notify(self, spec: NotificationIn, session: Session | None = None) -> None:
+        """Record and deliver ``spec``; in ``session``'s transaction when given, so the write it
+        tells of and the notice commit together (one transaction fewer on the single writer)."""
+        if session is not None:
             notify(session, spec, self.deps.settings)
+            return
+        with session_scope(self.deps.engine) as own:
+            notify(own, spec, self.deps.settings)
 
-    def _tell(self, key: str, org_path: str, entity: tuple[str, str], link: str, msg: Tell) -> None:
+    def _tell(
+        self,
+        key: str,
+        org_path: str,
+        entity: tuple[str, str],
+        link: str,
+        msg: Tell,
+        session: Session | None = None,
+    ) -> None:
         person, subject, body, *chinese = msg
         subject_zh, body_zh = chinese if chinese else (subject, body)
         self._notify(
@@ -80,7 +94,8 @@ class CycleActivities:
                 entity_id=entity[1],
                 link=link,
                 org_path=org_path,
-            )
+            ),
+            session,
         )
 
     @activity.defn(name=RECORD_LAUNCH_ACTIVITY)
@@ -93,18 +108,18 @@ class CycleActivities:
         """Version 1 of the org's letter, from the cycle's plan; a retry returns what was stored."""
         with session_scope(self.deps.engine) as session:
             issued, notice = issue_letter(session, inp)
-        if notice is not None:
-            self._notify(notice)
+            if notice is not None:
+                self._notify(notice, session)
         return issued
 
     @activity.defn(name=PERSIST_LETTER_ACTIVITY)
     def persist_letter(self, ch: LetterChange) -> bool:
         with session_scope(self.deps.engine) as session:
             created = persist_letter_change(session, ch)
-        if ch.notify is not None:
-            s = ch.snapshot
-            link = letter_link(s.cycle_id, s.org_id)
-            self._tell(ch.key, s.org_path, ("letter", s.letter_id), link, ch.notify)
+            if ch.notify is not None:
+                s = ch.snapshot
+                link = letter_link(s.cycle_id, s.org_id)
+                self._tell(ch.key, s.org_path, ("letter", s.letter_id), link, ch.notify, session)
         return created
 
     @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)

@@ -105,13 +105,23 @@ class Workers:
             await self.main.__aexit__(*exc)
 
 
+def activity_threads(deps: ActivityDeps) -> int:
+    """The threads for the workflows' own activities (``worker_activity_threads``, or by the
+    database when 0: bench/cascade.py measured fewer threads faster on SQLite's one writer)."""
+    chosen = deps.settings.worker_activity_threads
+    if chosen:
+        return chosen
+    return SQLITE_THREADS if deps.engine.dialect.name == "sqlite" else 16
+
+
+SQLITE_THREADS = 2
+
+
 def build_worker(
     client: Client,
     deps: ActivityDeps,
     *,
     task_queue: str | None = None,
-    max_activity_threads: int = 16,
-    human_activity_threads: int = 8,
 ) -> Workers:
     """The workers for all dutyledger workflows and activities; the caller runs and shuts them
     down. Without the audit signing key production settings refuse to start
@@ -120,6 +130,8 @@ def build_worker(
     if deps.client is None:
         deps.client = client
     queue = task_queue or deps.settings.temporal_task_queue
+    max_activity_threads = activity_threads(deps)
+    human_activity_threads = deps.settings.worker_human_threads
     main = Worker(
         client,
         task_queue=queue,

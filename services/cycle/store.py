@@ -219,13 +219,14 @@ def _letter_row(s: LetterSnapshot, at: datetime) -> dict[str, Any]:
     }
 
 
-def _write_items(session: Session, s: LetterSnapshot, ch: LetterChange) -> None:
-    """The item rows the change names (all of them when it names none)."""
+def _write_items(session: Session, s: LetterSnapshot, ch: LetterChange, new: bool) -> None:
+    """The item rows the change names (all of them when it names none); a ``new`` letter's
+    items are all new (its first event was just appended), so none is looked up."""
     wanted = set(ch.item_ids) if ch.item_ids is not None else None
     for i in s.items:
         if wanted is not None and i.id not in wanted:
             continue
-        item = session.get(Item, i.id)
+        item = None if new else session.get(Item, i.id)
         vals = _item_row(s, i, ch.at)
         if item is None:
             session.add(Item(id=i.id, **vals))
@@ -272,7 +273,7 @@ def persist_letter_change(session: Session, ch: LetterChange) -> bool:
         if cycle is not None:
             cycle.state = "closed"
             session.add(cycle)
-    _write_items(session, s, ch)
+    _write_items(session, s, ch, new=row is None)
     session.flush()
     return True
 
