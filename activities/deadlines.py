@@ -1,5 +1,6 @@
 """The deadline activity: fire one slot (message, accountability, audit event) and raise the
-overdue level of the entity it belongs to, in one transaction; then deliver the message."""
+overdue level of the entity it belongs to, in one transaction with the inbox row; then deliver
+the message."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class DeadlineActivities:
             raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
             if inp.slot.kind is SlotKind.escalation and raise_level is not None:
                 raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
-        # The inbox row committed with the slot's effects; delivery follows, once per channel.
-        with session_scope(d.engine) as session:
+            # The inbox row commits with the slot's effects (notify's first commit); delivery
+            # follows, once per channel, each committed as it is made.
             notify(session, message, d.settings)
         return result
