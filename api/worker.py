@@ -141,6 +141,9 @@ def build_worker(
         # Activities are synchronous (SQLAlchemy); they run on this pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
         max_concurrent_activities=max_activity_threads,
+        # Deadline slots run as local activities on the same threads: take no more at once
+        # than there are threads, so none waits for one inside its own timeout.
+        max_concurrent_local_activities=max_activity_threads,
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

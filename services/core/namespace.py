@@ -39,6 +39,7 @@ async def ensure_namespace(client: Client, namespace: str, retention: timedelta)
     except RPCError as err:
         if err.status != RPCStatusCode.ALREADY_EXISTS:  # a twin job made it meanwhile
             raise
+        await _until_known(client, namespace)
         return False
     await _until_known(client, namespace)
     return True

@@ -64,10 +64,14 @@ def _decode(f: LedgerFilter, cursor: str) -> tuple[Any, str]:
             value = date.fromisoformat(value)
         elif key is SortKey.opened:
             value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError("an opening time carries its offset")
         elif key is SortKey.org and not isinstance(value, str):
             raise ValueError("an org path is text")
-        elif key in (SortKey.severity, SortKey.overdue_level) and not isinstance(value, int):
-            raise ValueError("a number")
+        elif key in (SortKey.severity, SortKey.overdue_level) and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1000
+        ):
+            raise ValueError("a small whole number")
     except (TypeError, ValueError) as exc:
         raise refuse(str(exc)) from exc
     return value, pid

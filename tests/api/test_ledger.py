@@ -282,12 +282,21 @@ async def test_keyset_pages_follow_the_ledger_order(w: World) -> None:
 
 
 @pytest.mark.parametrize(
-    "after",
-    ["not-base64!", "WzEsMl0", _cursor("-due", "2026-01-01", "P1"), _cursor("due", 7, "P1")],
+    ("sort", "after"),
+    [
+        ("due", "not-base64!"),
+        ("due", "WzEsMl0"),
+        ("due", _cursor("-due", "2026-01-01", "P1")),
+        ("due", _cursor("due", 7, "P1")),
+        ("opened", _cursor("opened", "2026-01-01T08:00:00", "P1")),  # no offset
+        ("severity", _cursor("severity", 10**30, "P1")),
+    ],
 )
-async def test_a_cursor_that_is_not_this_listings_is_422_naming_it(w: World, after: str) -> None:
+async def test_a_cursor_that_is_not_this_listings_is_422_naming_it(
+    w: World, sort: str, after: str
+) -> None:
     r = await w.call(
-        "GET", "/api/v1/rectifications", w.auditor, params={"sort": "due", "after": after}
+        "GET", "/api/v1/rectifications", w.auditor, params={"sort": sort, "after": after}
     )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"

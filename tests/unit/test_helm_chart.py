@@ -70,7 +70,10 @@ def test_the_default_release() -> None:
     assert config["DUTYLEDGER_TEMPORAL_ADDRESS"] == "temporal-frontend.temporal.svc:7233"
     assert config["DUTYLEDGER_PRODUCTION"] == "true"
 
-    api = pod(one(docs, "Deployment", "dl-dutyledger-api"))["containers"][0]
+    api_doc = one(docs, "Deployment", "dl-dutyledger-api")
+    rolls = api_doc["spec"]["template"]["metadata"]["annotations"]
+    assert {"checksum/config", "checksum/secret"} <= set(rolls)  # a changed setting rolls pods
+    api = pod(api_doc)["containers"][0]
     assert api["args"] == ["api"]
     assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"

@@ -6,6 +6,8 @@ Create Date: 2026-11-24 09:19:58.208560
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
@@ -45,11 +47,13 @@ def upgrade() -> None:
 
 
 def _backfill() -> None:
-    """The closed rows' figures, as the service now writes them (in the configured timezone)."""
-    from services.core.settings import Settings
-    from services.rectification.store import closing_figures
+    """The closed rows' figures, as the service wrote them when this migration was made: days
+    from opening to closing, and whether it closed by 23:59:59 of its due day in the configured
+    timezone. The rule is written out here so a later change to the service's code cannot
+    change what this migration writes."""
+    from services.core.settings import Settings  # the configured timezone, as the service reads it
 
-    timezone = Settings().timezone
+    timezone = ZoneInfo(Settings().timezone)
     conn = op.get_bind()
     rows = conn.execute(
         sa.select(
@@ -58,7 +62,12 @@ def _backfill() -> None:
     ).all()
     figures = []
     for pid, due, opened, closed in rows:
-        days, on_time = closing_figures("closed", opened, closed, due, timezone)
+        closed_utc, opened_utc = _utc(closed), _utc(opened)
+        days = (closed_utc - opened_utc).total_seconds() / 86400
+        on_time = None
+        if due is not None:
+            end = datetime.combine(due, time(23, 59, 59), tzinfo=timezone).astimezone(UTC)
+            on_time = closed_utc <= end
         figures.append({"pid": pid, "days": days, "on_time": on_time})
     write = (
         sa.update(_problems)
@@ -67,6 +76,10 @@ def _backfill() -> None:
     )
     for i in range(0, len(figures), 5000):
         conn.execute(write, figures[i : i + 5000])
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def downgrade() -> None:
