@@ -18,16 +18,14 @@ from standardwebhooks.webhooks import Webhook
 
 from services.accounts.models import AccountIn, Role
 from services.accounts.store import create_account
-from services.audit.chain import AuditEvent
 from services.core.db import session_scope
 from services.cycle.models import Item, Letter
 from services.cycle.plan import default_plan
 from services.demo import LEVEL_KINDS, synthetic_tree
-from services.integrity.drift import integrity_report
 from services.org.store import import_tree
 from services.webhooks.models import WebhookMessage
 from tests.support.crash import ADMIN, RETRIED, Cluster, chaos, cluster, retrying
-from tests.support.cycles import YEAR, eventually
+from tests.support.cycles import YEAR, assert_cascade_once, eventually
 from tests.support.peers import capturing_server
 
 pytestmark = pytest.mark.slow
@@ -115,7 +113,7 @@ async def test_worker_server_and_api_killed_mid_cascade(tmp_path: Path) -> None:
                 progress = r.json()
             assert signed == {o.id for o in TREE.orgs}
             print(f"retried: {dict(RETRIED)}")  # noqa: T201
-            _assert_once_each(c.engine, cid)
+            assert_cascade_once(c.engine, cid, {o.id for o in TREE.orgs})
             _assert_progress_is_the_tables(c.engine, cid, progress)
             client = await c.temporal()
             failed = [w async for w in client.list_workflows("ExecutionStatus='Failed'")]
@@ -173,23 +171,6 @@ async def _launch(http: httpx.AsyncClient, committee: str) -> str:
     assert r.status_code == 202, r.text
     cid: str = r.json()["cycle_id"]
     return cid
-
-
-def _assert_once_each(engine: Engine, cid: str) -> None:
-    with Session(engine) as s:
-        letters = s.exec(select(Letter.org_id).where(Letter.cycle_id == cid)).all()
-        assert sorted(letters) == sorted(o.id for o in TREE.orgs)  # one letter each
-        for action in ("issue", "sign"):
-            per_org = s.exec(
-                select(AuditEvent.entity_id, func.count())
-                .where(AuditEvent.action == action, col(AuditEvent.entity_id).like(f"{cid}:%"))
-                .group_by(col(AuditEvent.entity_id))
-            ).all()
-            assert len(per_org) == ORGS and {n for _, n in per_org} == {1}, (action, per_org)
-        keys = s.exec(select(AuditEvent.idempotency_key)).all()
-        assert len(keys) == len(set(keys))
-        report = integrity_report(s)
-        assert report.ok, report.drift[:5] or report.problem
 
 
 def _assert_progress_is_the_tables(engine: Engine, cid: str, progress: dict[str, Any]) -> None:

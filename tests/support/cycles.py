@@ -7,8 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
 
+from services.audit.chain import AuditEvent
+from services.cycle.models import Letter
+from services.integrity.drift import integrity_report
 from services.notify.models import Notification
 from tests.support.world import World
 
@@ -147,3 +151,28 @@ def sent_slots(
             )
         )
     return out
+
+
+def assert_cascade_once(engine: Engine, cycle_id: str, org_ids: set[str]) -> None:
+    """After a cascade (crashes, replicas, retries): one letter per org, one ``issue`` and one
+    ``sign`` event per letter, no audit idempotency key twice, and an integrity report with no
+    drift. Raises AssertionError naming what is off (for tests and benchmarks alike)."""
+    with Session(engine) as s:
+        letters = s.exec(select(Letter.org_id).where(Letter.cycle_id == cycle_id)).all()
+        if sorted(letters) != sorted(org_ids):
+            raise AssertionError(f"{len(letters)} letters for {len(org_ids)} orgs")
+        for action in ("issue", "sign"):
+            per_letter = s.exec(
+                select(AuditEvent.entity_id, func.count())
+                .where(AuditEvent.action == action, col(AuditEvent.entity_id).like(f"{cycle_id}:%"))
+                .group_by(col(AuditEvent.entity_id))
+            ).all()
+            if len(per_letter) != len(org_ids) or {c for _, c in per_letter} != {1}:
+                twice = [e for e, c in per_letter if c != 1][:5]
+                raise AssertionError(f"{action}: {len(per_letter)} letters, repeated: {twice}")
+        keys = s.exec(select(AuditEvent.idempotency_key)).all()
+        if len(keys) != len(set(keys)):
+            raise AssertionError("an audit idempotency key was written twice")
+        report = integrity_report(s)
+        if not report.ok:
+            raise AssertionError(f"integrity: {report.drift[:5] or report.problem}")
