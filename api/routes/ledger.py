@@ -16,7 +16,7 @@ from api.pagination import CursorPage
 from services.core.errors import Invalid
 from services.ledger.filters import LedgerFilter, LedgerRow
 from services.ledger.keyset import cursor_of, page_after
-from services.ledger.queries import ledger_count, ledger_page
+from services.ledger.queries import ledger_page
 from services.ledger.query_string import VOCABULARY, parse_filter
 from services.ledger.stats import StatsReport, stats_report
 
@@ -77,8 +77,7 @@ def list_rectifications(
     if after is None:
         rows, total = ledger_page(session, f, scope, tz, page.offset, page.page_size)
     else:
-        rows = page_after(session, f, scope, tz, after, page.page_size)
-        total = ledger_count(session, f, scope, tz)
+        rows, total = page_after(session, f, scope, tz, after, page.page_size)
     more = len(rows) == page.page_size
     return CursorPage[LedgerRow](
         items=rows,

@@ -22,7 +22,14 @@ from sqlmodel import col
 from services.core.clock import today_in
 from services.core.errors import Invalid
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
-from services.ledger.queries import _filtered, _row, _scope_path, iter_ledger, sort_column
+from services.ledger.queries import (
+    _filtered,
+    _row,
+    _scope_path,
+    iter_ledger,
+    ledger_count,
+    sort_column,
+)
 from services.org.models import Org
 from services.rectification.contracts import SEVERITY_RANK, Severity
 from services.rectification.models import Problem
@@ -79,13 +86,14 @@ def _decode(f: LedgerFilter, cursor: str) -> tuple[Any, str]:
 
 def page_after(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, cursor: str, limit: int
-) -> list[LedgerRow]:
-    """The ``limit`` rows after the cursor's row, in the ledger's order."""
+) -> tuple[list[LedgerRow], int]:
+    """The ``limit`` rows after the cursor's row, in the ledger's order, and the number of
+    matching rows (as ``ledger_page`` answers)."""
     value, pid = _decode(f, cursor)
     if f.as_of is not None:  # rebuilt from the history in memory anyway: find the row there
         rebuilt = list(iter_ledger(session, f, scope_path, tz))
         at = next((i for i, r in enumerate(rebuilt) if r.problem_id == pid), len(rebuilt))
-        return rebuilt[at + 1 : at + 1 + limit]
+        return rebuilt[at + 1 : at + 1 + limit], len(rebuilt)
     path, org_id = _scope_path(session, f, scope_path)
     joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
     base: Select[Any] = _filtered(joined, f, path, org_id)
@@ -103,7 +111,8 @@ def page_after(
     else:
         found = _without_value(session, base, column, pid, desc, limit)
     today = today_in(tz)
-    return [_row(p, name, today, tz) for p, name in found]
+    rows = [_row(p, name, today, tz) for p, name in found]
+    return rows, ledger_count(session, f, scope_path)
 
 
 def _without_value(
