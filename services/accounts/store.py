@@ -9,13 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
 from services.accounts.models import TOKEN_PREFIX, Account, AccountCreated, AccountIn, Role
 from services.accounts.principal import Principal
-from services.core.clock import utcnow
+from services.core.clock import as_utc, utcnow
 from services.core.errors import Conflict, Invalid, Unauthorized
 from services.org.models import Org, Person
 
@@ -100,7 +99,7 @@ def token_tag(token: str) -> str:
 def _principal(session: Session, account: Account | None) -> Principal:
     if account is None or account.disabled:
         raise Unauthorized("invalid or disabled token")
-    if account.expires_at is not None and _aware(account.expires_at) <= utcnow():
+    if account.expires_at is not None and as_utc(account.expires_at) <= utcnow():
         raise Unauthorized("the token has expired")
     scope_path = "/"
     if account.scope_org_id is not None:
@@ -115,10 +114,6 @@ def _principal(session: Session, account: Account | None) -> Principal:
         scope_path=scope_path,
         person_id=account.person_id,
     )
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def ensure_bootstrap_admin(session: Session, token: str) -> bool:

@@ -24,6 +24,11 @@ def deadline_instant(due: date, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     return local.astimezone(UTC)
 
 
+def as_utc(at: datetime) -> datetime:
+    """An instant read back from the database: naive ones are UTC (how they were written)."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -8,7 +8,7 @@ day, so it answers "where did things stand" even for rows that have changed sinc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from services.audit.chain import AuditEvent
+from services.core.clock import as_utc, deadline_instant
 from services.core.errors import Invalid
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.org.models import Org
@@ -24,14 +25,8 @@ from services.org.queries import like_prefix
 from services.rectification.models import Carryover, Problem
 
 
-def end_of_day(d: date, timezone: str) -> datetime:
-    return datetime.combine(d, time(23, 59, 59), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
-
-
 def _aware(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    return None if dt is None else as_utc(dt)
 
 
 def on_time(
@@ -41,7 +36,7 @@ def on_time(
     if due is None or state == "dismissed":
         return None
     if closed is not None and state == "closed":
-        return closed <= end_of_day(due, tz)
+        return closed <= deadline_instant(due, tz)
     return today <= due
 
 
@@ -138,7 +133,7 @@ def _row(p: Problem, org_name: str, today: date, tz: str, **asof: Any) -> Ledger
     closed = _aware(asof.get("closed", p.closed_at))
     opened = _aware(p.opened_at)
     assert opened is not None
-    end = closed or end_of_day(today, tz)
+    end = closed or deadline_instant(today, tz)
     return LedgerRow(
         problem_id=p.id,
         org_id=p.org_id,
@@ -230,7 +225,7 @@ def iter_ledger(
 def _as_of_rows(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, batch: int
 ) -> Iterator[LedgerRow]:
-    cutoff = end_of_day(today, tz)
+    cutoff = deadline_instant(today, tz)
     base = f.model_copy(update={"state": [], "overdue": None, "due_before": None})
     stmt = live_query(session, base, scope_path).where(col(Problem.opened_at) <= cutoff)
     rows = session.execute(stmt).all()

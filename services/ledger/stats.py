@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -160,7 +159,7 @@ def _tally_live(
         for t in into.of(org_path):
             t.add_counts(state, level, n, due_before[0], aging)
     kept = 0
-    for org_path, days, on_time in _closed_by_org(session, _filtered, f, path, org_id):
+    for org_path, days, on_time in _closed_by_org(session, f, path, org_id):
         kept += len(days)
         for t in into.of(org_path):
             t.add_closed(days, on_time)
@@ -178,7 +177,7 @@ def _tally_live(
 
 
 def _closed_by_org(
-    session: Session, filtered: Any, f: LedgerFilter, path: str, org_id: str | None
+    session: Session, f: LedgerFilter, path: str, org_id: str | None
 ) -> Iterator[tuple[str, list[float], int]]:
     """Per org path: the closed rows' days to close and how many closed on time. PostgreSQL
     gathers each org's days into one array; SQLite hands over the rows, in index order."""
@@ -190,12 +189,12 @@ def _closed_by_org(
             func.array_agg(col(P.close_days)),
             func.count().filter(P.closed_on_time.is_(True)),  # type: ignore[union-attr]
         ).where(*closed)
-        per_org = filtered(per_org, f, path, org_id).group_by(col(P.org_path))
+        per_org = _filtered(per_org, f, path, org_id).group_by(col(P.org_path))
         for org_path, days, on_time in raw_rows(session, per_org):
             yield org_path, days, on_time
         return
     rows = select(col(P.org_path), col(P.close_days), col(P.closed_on_time)).where(*closed)
-    rows = filtered(rows, f, path, org_id).order_by(
+    rows = _filtered(rows, f, path, org_id).order_by(
         col(P.state), col(P.org_path), col(P.close_days)
     )
     for org_path, group in groupby(raw_rows(session, rows), key=itemgetter(0)):

@@ -4,13 +4,13 @@ each transition (row + audit event in one transaction, idempotent by version), o
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from services.audit.chain import AuditEventOut, append_event, entity_timeline
-from services.core.clock import deadline_instant, today_in
+from services.core.clock import as_utc, deadline_instant, today_in
 from services.core.errors import Invalid, absent
 from services.core.ids import keyed_id
 from services.core.settings import Settings
@@ -128,13 +128,9 @@ def closing_figures(
     due day in ``timezone`` (None without a due date). (None, None) unless closed."""
     if state != RectState.closed.value or closed is None:
         return None, None
-    closed_utc, opened_utc = _utc(closed), _utc(opened)
+    closed_utc, opened_utc = as_utc(closed), as_utc(opened)
     days = (closed_utc - opened_utc).total_seconds() / 86400
     return days, None if due is None else closed_utc <= deadline_instant(due, timezone)
-
-
-def _utc(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
