@@ -7,7 +7,7 @@ workflow has started, so a refused or failed start leaves nothing behind."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
@@ -28,7 +28,7 @@ from api.steps import begin_evaluation
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import today_in, utcnow
-from services.core.errors import NotFound, absent
+from services.core.errors import Invalid, NotFound, absent
 from services.core.labels import Lang
 from services.cycle.access import visible_cycle
 from services.evaluation import client as evaluations
@@ -104,20 +104,24 @@ def rubric_template(_: PrincipalDep) -> Rubric:
 def live(
     session: SessionDep,
     principal: PrincipalDep,
-    state: StateDep,
     cycle: Annotated[str, Query(min_length=1, max_length=80)],
     org: Annotated[str, Query(min_length=1, max_length=64)],
+    as_of: date | None = None,
 ) -> LiveView:
-    """The dynamic evaluation, any day: for ``org`` and its children (ranked), the ledger part
-    and the deductions so far per aspect, by the rubric of the cycle's latest evaluation (or the
-    shipped one)."""
+    """The dynamic evaluation, any day (``as_of``, default today in the cycle's timezone): for
+    ``org`` and its children (ranked), the ledger part and the deductions by the end of that
+    day, per aspect, by the rubric of the cycle's latest evaluation (or the shipped one)."""
     c = visible_cycle(session, principal, cycle)
     o = get_org(session, org)
     principal.require_scope(o)
     if not o.path.startswith(c.root_path):
         raise NotFound(f"org {org!r} is not in cycle {cycle!r}", field="org")
+    today = today_in(c.timezone)
+    if as_of is not None and as_of > today:
+        message = f"as_of {as_of} is after today ({today}) in the cycle's timezone"
+        raise Invalid(message, errors=[{"field": "as_of", "message": message}])
     rubric = rubric_for(session, c.id, DEFAULT_RUBRIC)
-    return live_view(session, c, o, rubric, today_in(state.settings.timezone))
+    return live_view(session, c, o, rubric, as_of or today)
 
 
 @router.get("/{evaluation_id}")

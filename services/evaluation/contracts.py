@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.core.text import Line, Text
 from services.cycle.plan import Aspect
@@ -194,19 +201,34 @@ class EvaluationIn(BaseModel):
     debriefing_due: date | None = None
     weights: PartWeights = Field(default_factory=PartWeights)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> EvaluationIn:
-        total = sum(g.weight for g in self.groups)
+    # Field validators, not one model validator, so that a refusal names its field (``groups``,
+    # ``rating_deadline``, ``debriefing_due``) rather than the whole body.
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, groups: list[GroupSpec]) -> list[GroupSpec]:
+        total = sum(g.weight for g in groups)
         if abs(total - SUM) > 1e-9:
             raise ValueError(f"groups' weights sum to {total:g}, not {SUM}")
-        names = [g.name for g in self.groups]
+        names = [g.name for g in groups]
         if len(set(names)) != len(names):
             raise ValueError("a group is named twice")
-        if self.rating_deadline < self.opens_on:
+        return groups
+
+    @field_validator("rating_deadline")
+    @classmethod
+    def _after_opening(cls, deadline: date, info: ValidationInfo) -> date:
+        opens_on = info.data.get("opens_on")
+        if opens_on is not None and deadline < opens_on:
             raise ValueError("rating_deadline is before opens_on")
-        if self.debriefing_due is not None and self.debriefing_due > self.rating_deadline:
+        return deadline
+
+    @field_validator("debriefing_due")
+    @classmethod
+    def _before_deadline(cls, due: date | None, info: ValidationInfo) -> date | None:
+        deadline = info.data.get("rating_deadline")
+        if due is not None and deadline is not None and due > deadline:
             raise ValueError("debriefing_due is after rating_deadline: raters rate the debriefing")
-        return self
+        return due
 
 
 # --- the evaluation's workflow (``eval:{id}``) ----------------------------------------------

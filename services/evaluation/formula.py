@@ -39,6 +39,7 @@ from services.evaluation.contracts import (
     DeductionEvent,
     Grade,
     GroupSpec,
+    IndicatorSpec,
     Method,
     PartWeights,
     Rubric,
@@ -116,9 +117,23 @@ def deductions(rubric: Rubric, events: Mapping[DeductionEvent, int]) -> float:
     """Points off the ledger part: per deduction indicator, its events × points, capped."""
     off = 0.0
     for ind in rubric.indicators(Method.deduction).values():
-        count = sum(events.get(e, 0) for e in ind.events)
-        off += min(count * ind.per_event, ind.max_points)
+        off += _indicator_off(ind, events)
     return off
+
+
+def deductions_by_aspect(rubric: Rubric, events: Mapping[DeductionEvent, int]) -> dict[str, float]:
+    """The same points off, per aspect that has deduction indicators (the live view's detail)."""
+    out: dict[str, float] = {}
+    for aspect, spec in rubric.aspects.items():
+        inds = [i for i in spec.indicators if i.method is Method.deduction]
+        if inds:
+            out[aspect.value] = sum(_indicator_off(i, events) for i in inds)
+    return out
+
+
+def _indicator_off(ind: IndicatorSpec, events: Mapping[DeductionEvent, int]) -> float:
+    count = sum(events.get(e, 0) for e in ind.events)
+    return min(count * ind.per_event, ind.max_points)
 
 
 def ledger_part(rubric: Rubric, decided: Mapping[str, tuple[int, int]], off: float) -> float | None:

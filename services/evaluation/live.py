@@ -1,6 +1,8 @@
 """The live (dynamic) view: any day, an org and its children with the ledger part and the
-deductions so far, per aspect, ranked — the year-end formula's ledger part on today's data. The
-mid-year evaluation freezes the same computation on ``midyear``."""
+deductions so far, per aspect, ranked — the year-end formula's ledger part on the data recorded
+by the end of that day in the cycle's timezone (items decided and achievements confirmed by
+then, deduction events until then). The mid-year evaluation freezes the same computation on
+``midyear`` (``results.cut_off``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from datetime import date
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
+from services.core.clock import deadline_instant
 from services.cycle.models import Cycle
 from services.evaluation import formula
 from services.evaluation.contracts import Rubric
@@ -22,6 +25,7 @@ class LiveRow(BaseModel):
     org_name: str
     ledger: float | None  # the ledger part: achievement by aspect, minus the deductions
     deductions: float
+    deductions_by_aspect: dict[str, float]  # the aspects that have deduction indicators
     aspects: dict[str, float | None]  # achievement rate in percent
     rank: int | None
 
@@ -44,13 +48,17 @@ def rubric_for(session: Session, cycle_id: str, fallback: Rubric) -> Rubric:
     return Rubric.model_validate(latest.rubric) if latest is not None else fallback
 
 
-def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: date) -> LiveView:
+def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, day: date) -> LiveView:
+    """As recorded by the end of ``day`` in the cycle's timezone."""
     children = session.exec(
         select(Org).where(Org.parent_id == org.id).order_by(col(Org.path))
     ).all()
     orgs = [org, *children]
-    decided_of = decided_items_of(session, cycle.id, [o.id for o in orgs])
-    events_of = deduction_events_of(session, [(o.id, o.path) for o in orgs], cycle.launched_at)
+    until = deadline_instant(day, cycle.timezone)
+    decided_of = decided_items_of(session, cycle.id, [o.id for o in orgs], until)
+    events_of = deduction_events_of(
+        session, [(o.id, o.path) for o in orgs], cycle.launched_at, until
+    )
     rows = []
     for o in orgs:
         decided = decided_of.get(o.id, {})
@@ -61,6 +69,7 @@ def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: d
                 org_name=o.name,
                 ledger=formula.ledger_part(rubric, decided, off),
                 deductions=off,
+                deductions_by_aspect=formula.deductions_by_aspect(rubric, events_of[o.id]),
                 aspects={a.value: achievement_rate(decided, a.value) for a in rubric.aspects},
                 rank=None,
             )
@@ -70,5 +79,5 @@ def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, today: d
         r.rank = ranks[r.org_id]
     rows[1:] = sorted(rows[1:], key=lambda r: (r.rank is None, r.rank or 0, r.org_id))
     return LiveView(
-        cycle_id=cycle.id, org_id=org.id, as_of=today, rubric_version=rubric.version, rows=rows
+        cycle_id=cycle.id, org_id=org.id, as_of=day, rubric_version=rubric.version, rows=rows
     )

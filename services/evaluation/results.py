@@ -11,11 +11,13 @@ from datetime import datetime
 from statistics import fmean
 from typing import Any
 
-from sqlalchemy import case
+from sqlalchemy import ColumnElement, case
 from sqlmodel import Session, col, func, select
 
+from services.core.clock import deadline_instant
 from services.cycle.contracts import Confirmation
 from services.cycle.models import Cycle, Item
+from services.cycle.plan import Calendar
 from services.deadlines.accountability import Accountability
 from services.evaluation import formula
 from services.evaluation.contracts import (
@@ -23,6 +25,7 @@ from services.evaluation.contracts import (
     DebriefingRating,
     DeductionEvent,
     GroupSpec,
+    Kind,
     PartWeights,
     Rubric,
 )
@@ -50,39 +53,55 @@ def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tup
     return decided_items_of(session, cycle_id, [org_id]).get(org_id, {})
 
 
+def cut_off(row: Evaluation, cycle: Cycle) -> datetime | None:
+    """The instant a result's ledger figures stop counting: a mid-year evaluation is the live
+    view frozen at the end of the cycle's ``midyear`` day; the others count up to the moment
+    they are computed (None)."""
+    if row.kind != Kind.midyear.value:
+        return None
+    return deadline_instant(Calendar.model_validate(cycle.plan["calendar"]).midyear, cycle.timezone)
+
+
 def decided_items_of(
-    session: Session, cycle_id: str, org_ids: Sequence[str]
+    session: Session, cycle_id: str, org_ids: Sequence[str], until: datetime | None = None
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """Per org, aspect → (achieved, decided) of its own items in the cycle, in one grouped query
     per chunk of orgs; an achievement counts only once the issuer confirmed it (reported figures
-    alone are not trusted)."""
-    confirmed = case(
-        (
-            (col(Item.state) == "achieved") & (col(Item.confirmation) == Confirmation.confirmed),
-            1,
-        ),
-        else_=0,
-    )
+    alone are not trusted). ``until``: only items decided by then, and achievements confirmed
+    by then (one confirmed before confirmations existed counts from its decision)."""
+    achieved = (col(Item.state) == "achieved") & (col(Item.confirmation) == Confirmation.confirmed)
+    wanted: list[ColumnElement[bool]] = [
+        col(Item.cycle_id) == cycle_id,
+        col(Item.state).in_(DECIDED),
+    ]
+    if until is not None:
+        achieved = achieved & (func.coalesce(col(Item.confirmed_at), col(Item.decided_at)) <= until)
+        wanted.append(col(Item.decided_at) <= until)
+    confirmed = case((achieved, 1), else_=0)
     out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for chunk in _chunks(org_ids):
-        for org_id, category, achieved, decided in session.exec(
+        for org_id, category, n_achieved, decided in session.exec(
             select(Item.org_id, Item.category, func.sum(confirmed), func.count())
-            .where(
-                Item.cycle_id == cycle_id,
-                col(Item.org_id).in_(chunk),
-                col(Item.state).in_(DECIDED),
-            )
+            .where(*wanted, col(Item.org_id).in_(chunk))
             .group_by(col(Item.org_id), col(Item.category))
         ).all():
-            out[org_id][category] = (int(achieved or 0), int(decided))
+            out[org_id][category] = (int(n_achieved or 0), int(decided))
     return dict(out)
 
 
 def deduction_events_of(
-    session: Session, orgs: Sequence[tuple[str, str]], since: datetime
+    session: Session,
+    orgs: Sequence[tuple[str, str]],
+    since: datetime,
+    until: datetime | None = None,
 ) -> dict[str, dict[Any, int]]:
     """Per org (``(id, path)`` pairs), the deduction events of the org itself since the cycle
-    was launched: escalations, accountability records, public reports flagged as problems."""
+    was launched (and up to ``until``, when given): escalations, accountability records, public
+    reports flagged as problems."""
+
+    def between(at: Any) -> list[Any]:
+        return [at >= since] if until is None else [at >= since, at <= until]
+
     by_path = {path: org_id for org_id, path in orgs}
     out: dict[str, dict[Any, int]] = {
         org_id: dict.fromkeys(DeductionEvent, 0) for org_id, _ in orgs
@@ -93,7 +112,7 @@ def deduction_events_of(
             .where(
                 Notification.kind == "escalation",
                 col(Notification.org_path).in_(chunk),
-                col(Notification.created_at) >= since,
+                *between(col(Notification.created_at)),
             )
             .group_by(col(Notification.org_path))
         ).all():
@@ -103,7 +122,7 @@ def deduction_events_of(
             select(Accountability.org_id, func.count())
             .where(
                 col(Accountability.org_id).in_(chunk),
-                col(Accountability.created_at) >= since,
+                *between(col(Accountability.created_at)),
                 col(Accountability.overturned).is_(False),
             )
             .group_by(col(Accountability.org_id))
@@ -114,7 +133,7 @@ def deduction_events_of(
             .where(
                 col(PublicReport.org_id).in_(chunk),
                 PublicReport.status == "flagged",
-                col(PublicReport.created_at) >= since,
+                *between(col(PublicReport.created_at)),
             )
             .group_by(col(PublicReport.org_id))
         ).all():
@@ -224,9 +243,10 @@ def compute_results(
     for b in session.exec(select(EvaluationBallot).where(EvaluationBallot.evaluation_id == row.id)):
         ballots[b.subject_org_id].append(b)
     tick()
-    decided = decided_items_of(session, row.cycle_id, [s.org_id for s in subjects])
+    until = cut_off(row, cycle)
+    decided = decided_items_of(session, row.cycle_id, [s.org_id for s in subjects], until)
     events = deduction_events_of(
-        session, [(s.org_id, s.org_path) for s in subjects], cycle.launched_at
+        session, [(s.org_id, s.org_path) for s in subjects], cycle.launched_at, until
     )
     rubric = Rubric.model_validate(row.rubric)
     computed: dict[str, dict[str, Any]] = {}
@@ -234,6 +254,8 @@ def compute_results(
         computed[s.org_id] = subject_result(
             row, s, ballots[s.org_id], decided.get(s.org_id, {}), events[s.org_id], rubric
         )
+        # what the ledger figures counted up to (a mid-year evaluation's frozen day)
+        computed[s.org_id]["ledger_until"] = until.isoformat() if until else None
         if n % 100 == 0:
             tick()
     by_level: dict[int, dict[str, float | None]] = defaultdict(dict)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,15 +18,22 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
 from services.core.clock import today_in
-from services.cycle.models import Item
+from services.cycle.models import Cycle, Item
 from services.deadlines.accountability import Accountability
+from services.evaluation.contracts import DeductionEvent
 from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
     EvaluationInvitation,
     EvaluationSubject,
 )
-from services.evaluation.results import decided_items, subject_result
+from services.evaluation.results import (
+    cut_off,
+    decided_items,
+    decided_items_of,
+    deduction_events_of,
+    subject_result,
+)
 from services.notify.models import Notification
 from services.rectification.models import Problem
 from tests.support.cycles import eventually, launch
@@ -95,11 +102,17 @@ async def test_refusals_name_the_field_and_write_nothing(w: World) -> None:
             cid, w, rubric={**RUBRIC, "aspects": {"ideology": RUBRIC["aspects"]["ideology"]}}
         ),
         "groups": body(cid, w, groups=GROUPS[:2]),
+        "rating_deadline": body(cid, w, rating_deadline="2020-01-01"),
+        "debriefing_due": body(
+            cid,
+            w,
+            debriefing_due=(today_in(w.stack.settings.timezone) + timedelta(days=90)).isoformat(),
+        ),
     }
     for field, bad in cases.items():
         r = await w.call("POST", "/api/v1/evaluations", w.committee, json=bad)
         assert r.status_code == 422, (field, r.text)
-        assert field in r.text or "sum to" in r.text, (field, r.text)
+        assert field in {e["field"] for e in r.json()["errors"]}, (field, r.text)
     r = await w.call("POST", "/api/v1/evaluations", w.owner, json=body(cid, w))
     assert r.status_code == 403
     with Session(w.stack.engine) as s:
@@ -371,8 +384,15 @@ async def test_the_live_view_and_the_results_workbook(w: World) -> None:
         "gb-3",
     }
     assert all(r["ledger"] is None for r in rows)  # nothing decided yet: no ledger part
+    assert set(rows[0]["deductions_by_aspect"]) == {"integrity", "conduct"}
     out = await w.call("GET", f"/api/v1/evaluations/live?cycle={cid}&org=gb-1", w.committee_gb2)
     assert out.status_code == 404
+    today = today_in(w.stack.settings.timezone)
+    url = f"/api/v1/evaluations/live?cycle={cid}&org=city&as_of="
+    past = await w.call("GET", url + (today - timedelta(days=3)).isoformat(), w.committee)
+    assert past.status_code == 200 and past.json()["as_of"] == str(today - timedelta(days=3))
+    future = await w.call("GET", url + (today + timedelta(days=3)).isoformat(), w.committee)
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "as_of"
     over = {"subjects": {"under": "gb-1", "levels": [1]}}
     r = await w.call("POST", "/api/v1/evaluations", w.committee, json=body(cid, w, **over))
     eid = r.json()["evaluation_id"]
@@ -457,3 +477,104 @@ def test_only_confirmed_achievements_count_in_the_ledger_part(engine: Engine) ->
         )
         s.commit()
         assert decided_items(s, "c-2027", "o") == {"ideology": (1, 4), "integrity": (1, 1)}
+
+
+def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
+    """The live view of a day and a mid-year evaluation count items decided by then, an
+    achievement only once confirmed by then (one confirmed before confirmations existed from its
+    decision), and deduction events until then."""
+    cut = datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)  # end of 30 June in Asia/Shanghai
+    before, after = cut - timedelta(days=1), cut + timedelta(seconds=1)
+
+    def row(
+        seq: int, decided: datetime, confirmed: datetime | None, state: str = "achieved"
+    ) -> Item:
+        return Item(
+            id=f"c-2027:o:{seq}",
+            cycle_id="c-2027",
+            org_id="o",
+            org_path="/o/",
+            letter_id="c-2027:o",
+            seq=seq,
+            category="ideology",
+            responsibility="primary",
+            title=f"item {seq}",
+            metric="m",
+            target=1,
+            unit="u",
+            due=decided.date(),
+            state=state,
+            decided_at=decided,
+            confirmation="confirmed" if state == "achieved" else None,
+            confirmed_at=confirmed,
+        )
+
+    def escalation(n: int, at: datetime) -> Notification:
+        return Notification(
+            dedupe_key=f"esc-{n}",
+            kind="escalation",
+            subject="s",
+            body="b",
+            org_path="/o/",
+            created_at=at,
+        )
+
+    with Session(engine) as s:
+        s.add_all(
+            [
+                row(1, before, before),  # counts as achieved
+                row(2, before, after),  # decided by then, confirmed only after: not achieved
+                row(3, before, None),  # confirmed before confirmations existed: achieved
+                row(4, after, after),  # decided after the day: not counted
+                row(5, before, None, "missed"),
+                escalation(1, before),
+                escalation(2, after),
+            ]
+        )
+        s.commit()
+        assert decided_items_of(s, "c-2027", ["o"], cut) == {"o": {"ideology": (2, 4)}}
+        assert decided_items_of(s, "c-2027", ["o"]) == {"o": {"ideology": (4, 5)}}
+        since = before - timedelta(days=1)
+        at_cut = deduction_events_of(s, [("o", "/o/")], since, cut)["o"]
+        assert at_cut[DeductionEvent.escalation] == 1
+        assert deduction_events_of(s, [("o", "/o/")], since)["o"][DeductionEvent.escalation] == 2
+
+
+def test_a_midyear_evaluation_is_frozen_on_the_cycles_midyear_day() -> None:
+    plan = {
+        "calendar": {
+            "sign_by": "2027-01-31",
+            "commitments_by": "2027-02-28",
+            "midyear": "2027-06-30",
+            "yearend": "2027-12-15",
+            "closes_on": "2027-12-31",
+        }
+    }
+    cycle = Cycle(
+        id="c",
+        root_org_id="city",
+        root_path="/city/",
+        year=2027,
+        title="t",
+        plan=plan,
+        timezone="Asia/Shanghai",
+        launched_by="a",
+        launched_at=datetime(2027, 1, 1, tzinfo=UTC),
+    )
+
+    def evaluation(kind: str) -> Evaluation:
+        return Evaluation(
+            id="e",
+            cycle_id="c",
+            kind=kind,
+            title="t",
+            under_org_id="city",
+            under_path="/city/",
+            opens_on=date(2027, 7, 1),
+            rating_deadline=date(2027, 7, 20),
+            organizer_account_id="a",
+        )
+
+    assert cut_off(evaluation("midyear"), cycle) == datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)
+    assert cut_off(evaluation("yearend"), cycle) is None
+    assert cut_off(evaluation("adhoc"), cycle) is None
