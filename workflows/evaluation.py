@@ -1,7 +1,8 @@
 """EvaluationWorkflow: one evaluation's phases and timers. Workflow id ``eval:{id}``.
 
 open → (opens_on) rating → (rating_deadline, or the organizer closes it early) calibration →
-(the organizer publishes) published. Raters who have not voted are reminded 7, 3 and 1 days
+(the organizer publishes) published → (every result applied: weak aspects flagged as problems,
+poor grades on the heads' records) closed. Raters who have not voted are reminded 7, 3 and 1 days
 before the deadline. Every phase change is an activity that writes the read model (and the
 results, when rating closes) before the Update that asked for it answers.
 
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from services.evaluation.contracts import (
         CLOSE_RATING_ACTIVITY,
         CLOSE_RATING_UPDATE,
+        CLOSED_PHASE_PATCH,
         DEBRIEFING_REMINDERS_PATCH,
         PUBLISH_ACTIVITY,
         PUBLISH_UPDATE,
@@ -75,6 +77,9 @@ class EvaluationWorkflow:
         await workflow.wait_condition(lambda: self.publish_by is not None)
         assert self.publish_by is not None
         await self._change(Phase.published, self.publish_by, PUBLISH_ACTIVITY)
+        if workflow.patched(CLOSED_PHASE_PATCH):
+            # The publish step has applied every result (problems flagged, records made).
+            await self._change(Phase.closed, SYSTEM)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.phase.value
 
@@ -148,8 +153,8 @@ class EvaluationWorkflow:
     async def publish(self, step: OrganizerStep) -> str:
         """Publish the calibrated results: every scoped reader sees them; they never change."""
         self.publish_by = step.account_id
-        await workflow.wait_condition(lambda: self.phase is Phase.published)
-        return self.phase.value
+        await workflow.wait_condition(lambda: self.phase in (Phase.published, Phase.closed))
+        return Phase.published.value
 
     @publish.validator
     def _may_publish(self, step: OrganizerStep) -> None:

@@ -240,6 +240,7 @@ SET_PHASE_ACTIVITY = "evaluation_set_phase"
 REMIND_RATERS_ACTIVITY = "evaluation_remind_raters"
 REMIND_DEBRIEFING_ACTIVITY = "evaluation_remind_debriefing"
 DEBRIEFING_REMINDERS_PATCH = "debriefing-reminders"  # workflows started before it have none
+CLOSED_PHASE_PATCH = "closed-phase"  # workflows started before it end published
 CLOSE_RATING_ACTIVITY = "evaluation_close_rating"
 PUBLISH_ACTIVITY = "evaluation_publish"
 REMIND_DAYS_BEFORE = (7, 3, 1)  # raters who have not voted hear this many days before
@@ -249,8 +250,8 @@ class Phase(StrEnum):
     open = "open"  # created; rating opens on opens_on
     rating = "rating"
     calibration = "calibration"  # rating closed; the organizer calibrates, results provisional
-    published = "published"
-    closed = "closed"
+    published = "published"  # results visible; being applied
+    closed = "closed"  # every result applied; nothing about it changes any more
 
 
 def evaluation_workflow_id(evaluation_id: str) -> str:

@@ -231,7 +231,8 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 409
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
-    assert await handle.result() == "published"
+    assert await handle.result() == "closed"  # published, then every result applied
+    assert phase(w, eid) == "closed"
     await record(handle, "evaluation-closed-early")
     seen = (await w.call("GET", f"/api/v1/evaluations/{eid}/results", tokens["p-006"])).json()
     assert {x["org_id"] for x in seen} == {"gb-1", "gb-2", "gb-3"}  # scoped at the city
@@ -280,7 +281,7 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 200, r.text
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
-    assert await handle.result() == "published"
+    assert await handle.result() == "closed"
     await record(handle, "evaluation-reminders-debriefing-deadline")
 
 
@@ -301,7 +302,7 @@ async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 200, r.text
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
-    assert await handle.result() == "published"
+    assert await handle.result() == "closed"
     with Session(w.stack.engine) as s:
         problems = s.exec(select(Problem).where(Problem.source == "evaluation")).all()
         records = s.exec(select(Accountability).where(Accountability.entity_id == eid)).all()
