@@ -191,6 +191,10 @@ UI: dict[str, tuple[str, str]] = {
         "该组评议意见分歧较大（rwg低于0.5），不影响得分",
     ),
     "participation": ("Ballots cast / invited", "已评议 / 应评议"),
+    "rater_comments": (
+        "Raters' comments (groups counted only, without their authors)",
+        "评议意见（仅计入的评议组，不显示评议人）",
+    ),
     "open_in_console": ("Open it in the console", "在系统中查看"),
     "mark_read": ("Mark as read", "标为已读"),
     "mark_all_read": ("Mark all as read", "全部标为已读"),

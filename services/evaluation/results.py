@@ -209,6 +209,12 @@ def subject_result(
             for g in rating.valid_groups
         },
         "provisional": rating.provisional,
+        # the valid groups' comments, sorted so their order tells nothing of who wrote them
+        "comments": {
+            g: sorted(b.comment for b in by_group[g] if b.comment)
+            for g in rating.valid_groups
+            if any(b.comment for b in by_group[g])
+        },
         # groups whose raters disagree (rwg < 0.5): flagged to auditors, the score unchanged
         "low_agreement": [
             g

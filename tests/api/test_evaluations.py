@@ -6,6 +6,7 @@ scoped reader sees them and a sibling subtree sees only its own."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -156,11 +157,14 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
         ("gb-3", "peers"),
     }
 
-    def ballot(subject: str, group: str, study: float, tests: float, life: float) -> dict[str, Any]:
+    def ballot(
+        subject: str, group: str, study: float, tests: float, life: float, comment: str = ""
+    ) -> dict[str, Any]:
         return {
             "subject_org_id": subject,
             "group": group,
             "scores": {"study": study, "tests": tests, "life": life},
+            "comment": comment,
         }
 
     url = f"/api/v1/evaluations/{eid}/ballots"
@@ -172,16 +176,17 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     r = await w.call("POST", url, w.owner, json=ballot("gb-1", "superior", 5, 5, 5))
     assert r.status_code == 403  # not invited
     cast = [
-        ("p-001", w.committee, "gb-1", "superior", (9, 8, 18)),
-        ("p-014", tokens["p-014"], "gb-1", "peers", (8, 6, 16)),
-        ("p-023", tokens["p-023"], "gb-1", "peers", (6, 4, 12)),
-        ("p-006", tokens["p-006"], "gb-1", "members", (10, 10, 20)),
+        ("p-001", w.committee, "gb-1", "superior", (9, 8, 18), ""),
+        ("p-014", tokens["p-014"], "gb-1", "peers", (8, 6, 16), "Zeal in study sessions"),
+        ("p-023", tokens["p-023"], "gb-1", "peers", (6, 4, 12), "Branch life is thin"),
+        ("p-006", tokens["p-006"], "gb-1", "members", (10, 10, 20), "A lone member's remark"),
     ]
-    for person, token, subject, group, (a, b, c) in cast:
+    for person, token, subject, group, (a, b, c), said in cast:
         key = {"Idempotency-Key": f"{person}-{subject}-{group}"}
-        r = await w.call("POST", url, token, json=ballot(subject, group, a, b, c), headers=key)
+        sent = ballot(subject, group, a, b, c, said)
+        r = await w.call("POST", url, token, json=sent, headers=key)
         assert r.status_code == 201 and r.json()["recorded"], r.text
-        retry = await w.call("POST", url, token, json=ballot(subject, group, a, b, c), headers=key)
+        retry = await w.call("POST", url, token, json=sent, headers=key)
         assert retry.status_code == 201 and not retry.json()["recorded"]
     twice = await w.call("POST", url, tokens["p-014"], json=ballot("gb-1", "peers", 1, 1, 1))
     assert twice.status_code == 409
@@ -210,6 +215,14 @@ async def test_an_evaluation_from_ballots_to_published_results(w: World) -> None
     assert first["detail"]["provisional"]  # members (30) missing
     assert first["detail"]["low_agreement"] == []  # peers 75.2 and 55.2: rwg 0.76
     assert first["final"] == 78.0 and first["grade"] == "fair"
+    # the valid groups' comments, sorted; the members' group (1 ballot < 2) is dropped, its
+    # comment too, and nothing in the results or the progress names a rater
+    assert first["detail"]["comments"] == {
+        "peers": ["Branch life is thin", "Zeal in study sessions"]
+    }
+    said = json.dumps(results) + json.dumps(progress)
+    assert "A lone member" not in said
+    assert not any(p in said for p in ("p-001", "p-014", "p-023", "p-006"))
     with Session(stack.engine) as s:  # an auditor's recomputation from the stored ballots
         row = s.get(Evaluation, eid)
         gb1_subject = s.exec(

@@ -34,7 +34,8 @@ async def test_rating_and_publishing_in_the_console(w: World) -> None:
     bad = await committee.post(f"/evaluations/{eid}/ballot", data=ballot)
     assert bad.status_code == 422 and "scores.study" in bad.text
     assert 'value="12"' in bad.text  # what was typed is kept
-    ok = await committee.post(f"/evaluations/{eid}/ballot", data={**ballot, "score:study": "9"})
+    said = {"score:study": "9", "comment": "Meetings well prepared"}
+    ok = await committee.post(f"/evaluations/{eid}/ballot", data={**ballot, **said})
     assert ok.status_code == 303, ok.text
     page = (await committee.get(f"/evaluations/{eid}")).text
     assert 'id="cast-gb-1-superior"' not in page  # voted: no second form
@@ -58,6 +59,7 @@ async def test_rating_and_publishing_in_the_console(w: World) -> None:
     assert 'id="results"' in seen and re.search(
         r"<td>General Branch 1</td><td>1</td><td>[\d.]+", seen
     )
+    assert 'id="comments-gb-1"' in seen and "Meetings well prepared" in seen
 
 
 async def test_published_results_show_only_the_readers_subtree(w: World) -> None:
