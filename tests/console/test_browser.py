@@ -347,12 +347,15 @@ async def test_a_rater_casts_a_ballot_in_the_browser(
             await page.fill("#score-gb-1-superior-tests", "8")
             await page.fill("#score-gb-1-superior-life", "18")
             await page.select_option("#dr-gb-1-superior", "good")
+            await page.fill("#cm-gb-1-superior", "会议准备充分，学习扎实")
             await shot(page, tmp_path, "evaluation-ballot")
             await page.click("#cast-gb-1-superior")
             await page.wait_for_url(f"{base}/evaluations/{eid}?done=1")
             await page.click("#close-rating")
             await page.wait_for_url(f"{base}/evaluations/{eid}?done=1")
             assert await page.inner_text("#phase") == "结果校核中"
+            await page.click("#comments-gb-1 summary")
+            assert "会议准备充分" in await page.inner_text("#comments-gb-1")
             await shot(page, tmp_path, "evaluation-results")
         finally:
             await browser.close()
