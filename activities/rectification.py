@@ -32,6 +32,7 @@ from services.rectification.contracts import (
     RecheckRequest,
     Transition,
 )
+from services.rectification.rules import RectState
 from services.rectification.store import new_snapshot, persist_transition
 
 log = structlog.get_logger(__name__)
@@ -84,6 +85,10 @@ async def flag(d: ActivityDeps, inp: FlagProblemInput) -> FlagProblemResult:
             snapshot = new_snapshot(
                 d.settings, org, inp.problem, inp.problem_id, inp.created_by, at, today
             )
+            if inp.owner_person_id is not None:
+                snapshot = snapshot.model_copy(
+                    update={"state": RectState.assigned, "owner_person_id": inp.owner_person_id}
+                )
     except (NotFound, Invalid) as exc:
         # An unknown org or a due date in the past will not mend itself: do not retry.
         raise permanent(exc) from exc

@@ -2,8 +2,9 @@
 evaluation, the subject and the aspect, so a retried publication repeats nothing):
 
 - every aspect of a subject below 60 % becomes a problem (source ``evaluation``, category the
-  aspect, in the subject's org: confirmed, it goes to the org's head by default), rectified
-  like any other;
+  aspect, in the subject's org), assigned to the subject's head at once (the published verdict
+  is the committee's finding; an org without a head leaves it for a committee to confirm),
+  rectified like any other;
 - a ``poor`` grade becomes an accountability record for the subject's head.
 
 An aspect's figure is the mean of what it has: the achievement rate of its decided items and the
@@ -24,6 +25,7 @@ from services.deadlines.accountability import AccountabilityIn, record_accountab
 from services.evaluation.contracts import Grade
 from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
 from services.rectification.contracts import (
+    EVALUATION_FLAGGER,
     Category,
     FlagProblemInput,
     ProblemIn,
@@ -77,8 +79,9 @@ def weak_aspects(session: Session, row: Evaluation, at: datetime) -> list[FlagPr
                         ),
                         cycle_id=row.cycle_id,
                     ),
-                    created_by=f"evaluation:{row.id}",
+                    created_by=f"{EVALUATION_FLAGGER}{row.id}",
                     at=at,
+                    owner_person_id=subject.head_person_id,
                 )
             )
     return out

@@ -262,6 +262,10 @@ def indicator_problem_id(item_id: str) -> str:
     return "IND-" + hashlib.sha256(item_id.encode()).hexdigest()[: PROBLEM_ID_MAX - 4]
 
 
+# ``created_by`` of a problem an evaluation's publication flagged: "evaluation:{evaluation id}".
+EVALUATION_FLAGGER = "evaluation:"
+
+
 class FlagProblemInput(BaseModel):
     problem_id: str  # deterministic, chosen by the caller (e.g. indicator_problem_id)
     problem: ProblemIn
@@ -271,6 +275,9 @@ class FlagProblemInput(BaseModel):
     at: datetime | None = None
     timezone: str | None = None
     policy: ReminderPolicy | None = None  # the cycle's reminder policy; default the system's
+    # A finding that needs no confirmation opens assigned to this person: an evaluation's weak
+    # aspect goes to the subject's head. None: identified, for a committee to confirm.
+    owner_person_id: str | None = None
 
 
 class FlagProblemResult(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from services.rectification.contracts import EVALUATION_FLAGGER
 from services.rectification.models import Problem
 from services.rectification.rules import Flags, RectState, allowed_actions
 
@@ -16,6 +17,7 @@ class ProblemOut(BaseModel):
     org_id: str
     cycle_id: str | None
     item_id: str | None
+    evaluation_id: str | None  # the evaluation whose published results flagged it
     source: str
     category: str
     severity: str
@@ -51,6 +53,11 @@ def problem_out(p: Problem, now: datetime) -> ProblemOut:
         org_id=p.org_id,
         cycle_id=p.cycle_id,
         item_id=p.item_id,
+        evaluation_id=(
+            p.created_by.removeprefix(EVALUATION_FLAGGER)
+            if p.created_by.startswith(EVALUATION_FLAGGER)
+            else None
+        ),
         source=p.source,
         category=p.category,
         severity=p.severity,

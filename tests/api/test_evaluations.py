@@ -37,6 +37,7 @@ from services.evaluation.results import (
 )
 from services.notify.models import Notification
 from services.rectification.models import Problem
+from tests.support.console import signed_in
 from tests.support.cycles import eventually, launch
 from tests.support.histories import record
 from tests.support.world import World, world
@@ -322,6 +323,13 @@ async def test_published_results_act_once_weak_aspects_and_a_poor_grade(w: World
     # ideology (2 + 1.5·2)/25 = 20 %, organization 4/20 = 20 %: both rectified; final 20: poor
     assert sorted(p.category for p in problems) == ["ideology", "organization"]
     assert {p.org_id for p in problems} == {"gb-1"} and all(p.cycle_id == cid for p in problems)
+    # the published verdict is the finding: assigned to the head (p-005), not left to confirm
+    assert {(p.state, p.owner_person_id) for p in problems} == {("assigned", "p-005")}
+    seen = await w.call("GET", f"/api/v1/problems/{problems[0].id}", w.committee)
+    assert seen.json()["evaluation_id"] == eid  # linked to the evaluation that found it
+    head, _ = await signed_in(w, w.committee_gb1)
+    page = (await head.get(f"/problems/{problems[0].id}")).text
+    assert f'id="evaluation-link" href="/evaluations/{eid}"' in page
     w.problems.extend(p.id for p in problems)
     assert [(a.kind, a.person_id) for a in records] == [("evaluation_poor", "p-005")]
     record = (await w.call("GET", "/api/v1/people/p-005/record", w.committee)).json()
