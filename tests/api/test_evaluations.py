@@ -18,10 +18,12 @@ from sqlmodel import Session, col, func, select
 from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
-from services.core.clock import today_in
+from services.core.clock import as_utc, deadline_instant, today_in
+from services.core.errors import Conflict
 from services.cycle.models import Cycle, Item
 from services.deadlines.accountability import Accountability
-from services.evaluation.contracts import DeductionEvent
+from services.evaluation.ballots import cast_ballot
+from services.evaluation.contracts import BallotIn, DeductionEvent, GroupName
 from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
@@ -291,7 +293,27 @@ async def test_non_voters_are_reminded_and_rating_closes_at_the_deadline(
     assert len(reminders) == 3 * invited  # 7, 3 and 1 days before, once per rater who owes
     owed = [k for k in keys if ":debriefing:" in k]
     assert sorted(owed) == [f"evaluation:{eid}:debriefing:{d}:gb-1" for d in (1, 3, 7)]
-    assert f"evaluation:{eid}:rating-closed" in keys  # the organizer told who is missing
+    end = deadline_instant(deadline, w.stack.settings.timezone)
+    with Session(w.stack.engine) as s:
+        instants = {
+            as_utc(n.scheduled_for)
+            for n in s.exec(select(Notification).where(col(Notification.entity_id) == eid))
+            if n.scheduled_for is not None and ":remind:" in n.dedupe_key
+        }
+        told = s.exec(
+            select(Notification).where(Notification.dedupe_key == f"evaluation:{eid}:rating-closed")
+        ).one()
+        owing = s.exec(
+            select(EvaluationInvitation.group, func.count())
+            .where(EvaluationInvitation.evaluation_id == eid)
+            .group_by(col(EvaluationInvitation.group))
+        ).all()
+    # each reminder at its instant: 7, 3 and 1 days before the end of the deadline's day
+    assert instants == {end - timedelta(days=d) for d in (7, 3, 1)}
+    # the organizer is told who is missing, by group, in counts only (nobody voted here)
+    assert told.recipient_person_id == "p-001"
+    missing = ", ".join(f"{g}: {n}" for g, n in sorted(owing))
+    assert f"Ballots missing by group: {missing}." in told.body
     r = await w.call("POST", f"/api/v1/evaluations/{eid}/publish", w.committee)
     assert r.status_code == 200, r.text
     handle = w.stack.client.get_workflow_handle(f"eval:{eid}")
@@ -369,6 +391,12 @@ async def test_debriefing_public_ballots_and_calibration(w: World) -> None:
         assert r.status_code == 201, r.text
     bad = await w.call("POST", f"/public/v1/evaluations/ballot/{code}", None, json={"scores": {}})
     assert bad.status_code == 422 and "scores.study" in bad.text
+    limit = w.stack.settings.public_report_rate_per_minute  # per address and minute
+    for _ in range(limit - 4):  # refused ballots count among the minute's attempts too
+        r = await w.call("POST", f"/public/v1/evaluations/ballot/{code}", None, json={"scores": {}})
+        assert r.status_code == 422, r.text
+    flood = await w.call("POST", f"/public/v1/evaluations/ballot/{code}", None, json=vote)
+    assert flood.status_code == 429 and int(flood.headers["retry-after"]) >= 1
     assert (await w.call("GET", "/public/v1/evaluations/ballot/nope", None)).status_code == 404
     superior = {
         "subject_org_id": "gb-1",
@@ -433,6 +461,14 @@ async def test_the_live_view_and_the_results_workbook(w: World) -> None:
     header, first = list(sheet.iter_rows(values_only=True))[:2]
     assert header[:4] == ("单位编号", "单位名称", "层级", "得分")
     assert first[0] == "gb-1" and first[3] == 87.6 and first[4] == "较好"
+    en = await w.call("GET", f"/api/v1/evaluations/{eid}/results.xlsx?lang=en", w.committee)
+    sheet = load_workbook(io.BytesIO(en.content)).active
+    assert sheet is not None
+    header, first = list(sheet.iter_rows(values_only=True))[:2]
+    assert header[:4] == ("Org", "Org name", "Level", "Score") and first[4] == "Good"
+    # a sibling subtree's committee sees neither the evaluation nor what to rate in it
+    for path in (f"/api/v1/evaluations/{eid}", f"/api/v1/evaluations/{eid}/ballots/mine"):
+        assert (await w.call("GET", path, w.committee_gb2)).status_code == 404, path
 
 
 async def test_the_organizer_names_raters_until_rating_opens(w: World) -> None:
@@ -600,3 +636,26 @@ def test_a_midyear_evaluation_is_frozen_on_the_cycles_midyear_day() -> None:
     assert cut_off(evaluation("midyear"), cycle) == datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)
     assert cut_off(evaluation("yearend"), cycle) is None
     assert cut_off(evaluation("adhoc"), cycle) is None
+
+
+def test_a_ballot_after_the_deadline_is_refused_even_before_rating_closes(engine: Engine) -> None:
+    """The deadline is the end of its day: a ballot a second later is 409 while the workflow has
+    not yet moved the phase on, and nothing is written."""
+    row = Evaluation(
+        id="e",
+        cycle_id="c",
+        kind="yearend",
+        title="t",
+        under_org_id="city",
+        under_path="/city/",
+        opens_on=date(2027, 1, 5),
+        rating_deadline=date(2027, 1, 20),
+        organizer_account_id="a",
+        phase="rating",
+    )
+    vote = BallotIn(subject_org_id="gb-1", group=GroupName.superior, scores={"study": 1})
+    late = deadline_instant(date(2027, 1, 20), "Asia/Shanghai") + timedelta(seconds=1)
+    with Session(engine) as s, pytest.raises(Conflict, match="past its deadline"):
+        cast_ballot(s, row, "p-001", vote, None, late, "Asia/Shanghai")
+    with Session(engine) as s:
+        assert s.exec(select(func.count()).select_from(EvaluationBallot)).one() == 0
