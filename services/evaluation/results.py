@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case
 from sqlmodel import Session, col, func, select
 
-from services.core.clock import deadline_instant
+from services.core.clock import as_utc, deadline_instant
 from services.cycle.contracts import Confirmation
 from services.cycle.models import Cycle, Item
 from services.cycle.plan import Calendar
@@ -55,10 +55,11 @@ def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tup
 
 def cut_off(row: Evaluation, cycle: Cycle) -> datetime | None:
     """The instant a result's ledger figures stop counting: a mid-year evaluation is the live
-    view frozen at the end of the cycle's ``midyear`` day; the others count up to the moment
-    they are computed (None)."""
+    view frozen at the end of the cycle's ``midyear`` day; the others count what was recorded
+    when rating closed, so that calibrating and publishing recompute the very figures the
+    organizer reviewed (None: not closed yet, everything so far)."""
     if row.kind != Kind.midyear.value:
-        return None
+        return as_utc(row.rating_closed_at) if row.rating_closed_at is not None else None
     return deadline_instant(Calendar.model_validate(cycle.plan["calendar"]).midyear, cycle.timezone)
 
 

@@ -598,7 +598,7 @@ def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
         assert deduction_events_of(s, [("o", "/o/")], since)["o"][DeductionEvent.escalation] == 2
 
 
-def test_a_midyear_evaluation_is_frozen_on_the_cycles_midyear_day() -> None:
+def test_a_midyear_evaluation_is_frozen_on_midyear_and_the_others_when_rating_closed() -> None:
     plan = {
         "calendar": {
             "sign_by": "2027-01-31",
@@ -634,8 +634,11 @@ def test_a_midyear_evaluation_is_frozen_on_the_cycles_midyear_day() -> None:
         )
 
     assert cut_off(evaluation("midyear"), cycle) == datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)
-    assert cut_off(evaluation("yearend"), cycle) is None
-    assert cut_off(evaluation("adhoc"), cycle) is None
+    assert cut_off(evaluation("yearend"), cycle) is None  # rating not closed: everything so far
+    closed = evaluation("adhoc")
+    closed.rating_closed_at = datetime(2027, 7, 20, 16, 0, tzinfo=UTC)
+    # what the organizer reviewed at calibration is what publishing recomputes
+    assert cut_off(closed, cycle) == closed.rating_closed_at
 
 
 def test_a_ballot_after_the_deadline_is_refused_even_before_rating_closes(engine: Engine) -> None:
