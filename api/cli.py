@@ -320,11 +320,13 @@ def schedule_annual(
     """Create (or replace) the Schedule that launches ROOT's cycle every year on MONTH/DAY."""
 
     async def body(settings: Settings) -> None:
+        from services.core.errors import Invalid
         from services.core.temporal import connect
         from services.cycle.annual import AnnualCycleInput
         from services.cycle.plan_workbook import parse_plan_workbook
         from services.cycle.schedule import create_annual_schedule
         from services.cycle.store import CycleIn, checked_plan
+        from services.evaluation.defaults import plan_rubric_errors
 
         if plan.suffix.lower() == ".xlsx":
             raw = parse_plan_workbook(plan.read_bytes())
@@ -334,6 +336,8 @@ def schedule_annual(
         body = CycleIn(root_org_id=root, year=year, title=title, plan=raw)
         with session_scope(make_engine(settings.resolved_database_url)) as session:
             _, checked = checked_plan(session, body)  # refuse now, not next January
+        if errors := plan_rubric_errors(checked):
+            raise Invalid("the plan's rubric is not valid", errors=errors)
         client = await connect(settings)
         handle = await create_annual_schedule(
             client,

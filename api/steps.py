@@ -54,6 +54,7 @@ from services.cycle.rules import (
 from services.cycle.store import CycleIn, checked_plan
 from services.evaluation import client as evaluations
 from services.evaluation.contracts import EvaluationIn, EvaluationPlan
+from services.evaluation.defaults import plan_rubric_errors
 from services.evaluation.models import Evaluation
 from services.evaluation.store import create_evaluation
 from services.evidence.store import evidence_errors
@@ -312,7 +313,7 @@ async def launch_cycle(
     principal.require_role(Role.committee, Role.admin)
     principal.require_scope(get_org(session, body.root_org_id))  # 403 before judging the plan
     root, plan = checked_plan(session, body)
-    errors = []
+    errors = plan_rubric_errors(plan)
     if plan.calendar.sign_by.year != body.year:
         errors.append(
             {"field": "plan.calendar.sign_by", "message": f"must fall in the year {body.year}"}
@@ -320,7 +321,7 @@ async def launch_cycle(
     if plan.calendar.closes_on < today_in(settings.timezone):
         errors.append({"field": "plan.calendar.closes_on", "message": "is already past"})
     if errors:
-        raise Invalid("the plan's calendar does not fit the cycle", errors=errors)
+        raise Invalid("the plan's rubric or calendar does not fit the cycle", errors=errors)
     cycle_id = cycle_id_for(root.id, body.year)
     existing = session.get(Cycle, cycle_id)
     if existing is not None:

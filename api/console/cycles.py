@@ -25,6 +25,7 @@ from services.cycle.models import Cycle
 from services.cycle.plan import default_plan
 from services.cycle.store import CycleIn
 from services.cycle.tree import tree_level
+from services.evaluation.defaults import DEFAULT_RUBRIC
 from services.org.queries import get_org, kinds_under
 from services.years.compare import compare
 
@@ -63,7 +64,9 @@ async def _plan_of(form: Any, root_path: str, year: int, s: Session) -> dict[str
     plan = await uploaded_json(form, "plan")
     if plan is not None:
         return plan  # type: ignore[no-any-return]
-    return default_plan(year, kinds_under(s, root_path)).model_dump(mode="json")
+    shipped = default_plan(year, kinds_under(s, root_path))
+    shipped.rubric = DEFAULT_RUBRIC.model_dump(mode="json")  # the evaluations' rubric, to edit
+    return shipped.model_dump(mode="json")
 
 
 async def _cycle_body(form: Any, s: Session) -> CycleIn:

@@ -120,7 +120,7 @@ def live(
     if as_of is not None and as_of > today:
         message = f"as_of {as_of} is after today ({today}) in the cycle's timezone"
         raise Invalid(message, errors=[{"field": "as_of", "message": message}])
-    rubric = rubric_for(session, c.id, DEFAULT_RUBRIC)
+    rubric = rubric_for(session, c)
     return live_view(session, c, o, rubric, as_of or today)
 
 

@@ -1,10 +1,16 @@
 """The rubric shipped with the service: the five aspects weighted equally, each scored from the
 ledger (its items' achievement) and by raters, with deductions for escalations, accountability
 records and public reports taken up in conduct and integrity, and institutions as the weak link.
-A committee starts from it and changes what it needs."""
+A committee starts from it and changes what it needs, for one evaluation or, in the cycle's plan
+(``rubric``), for every evaluation of the cycle that names none."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.cycle.plan import Plan
 from services.evaluation.contracts import Rubric
 
 DEFAULT_RUBRIC = Rubric.model_validate(
@@ -64,3 +70,27 @@ DEFAULT_RUBRIC = Rubric.model_validate(
         },
     }
 )  # fmt: skip
+
+
+def cycle_rubric(plan: dict[str, Any]) -> Rubric:
+    """The rubric of a cycle's plan (``plan.rubric``), or the shipped one when it names none."""
+    raw = plan.get("rubric")
+    return Rubric.model_validate(raw) if raw is not None else DEFAULT_RUBRIC
+
+
+def plan_rubric_errors(plan: Plan) -> list[dict[str, str]]:
+    """A plan's rubric checked as an evaluation's would be, each error naming its field
+    (``plan.rubric.…``) as the launch answers it; none without a rubric."""
+    if plan.rubric is None:
+        return []
+    try:
+        Rubric.model_validate(plan.rubric)
+    except ValidationError as exc:
+        return [
+            {
+                "field": ".".join(["plan", "rubric", *(str(p) for p in e["loc"])]),
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+    return []

@@ -15,6 +15,7 @@ from services.core.clock import deadline_instant
 from services.cycle.models import Cycle
 from services.evaluation import formula
 from services.evaluation.contracts import Rubric
+from services.evaluation.defaults import cycle_rubric
 from services.evaluation.models import Evaluation
 from services.evaluation.results import achievement_rate, decided_items_of, deduction_events_of
 from services.org.models import Org
@@ -38,14 +39,14 @@ class LiveView(BaseModel):
     rows: list[LiveRow]  # the org first, then its children ranked
 
 
-def rubric_for(session: Session, cycle_id: str, fallback: Rubric) -> Rubric:
-    """The rubric of the cycle's latest evaluation, or the shipped one."""
+def rubric_for(session: Session, cycle: Cycle) -> Rubric:
+    """The rubric of the cycle's latest evaluation, else its plan's, else the shipped one."""
     latest = session.exec(
         select(Evaluation)
-        .where(Evaluation.cycle_id == cycle_id)
+        .where(Evaluation.cycle_id == cycle.id)
         .order_by(col(Evaluation.created_at).desc())
     ).first()
-    return Rubric.model_validate(latest.rubric) if latest is not None else fallback
+    return Rubric.model_validate(latest.rubric) if latest is not None else cycle_rubric(cycle.plan)
 
 
 def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, day: date) -> LiveView:

@@ -19,7 +19,7 @@ from services.audit.chain import append_event
 from services.core.errors import Forbidden, Invalid, absent
 from services.cycle.models import Cycle
 from services.evaluation.contracts import EvaluationIn, GroupName, Phase, PhaseChange
-from services.evaluation.defaults import DEFAULT_RUBRIC
+from services.evaluation.defaults import cycle_rubric
 from services.evaluation.models import (
     Evaluation,
     EvaluationBallot,
@@ -87,7 +87,7 @@ def create_evaluation(
         under_org_id=under.id,
         under_path=under.path,
         levels=body.subjects.levels,
-        rubric=(body.rubric or DEFAULT_RUBRIC).model_dump(mode="json"),
+        rubric=(body.rubric or cycle_rubric(cycle.plan)).model_dump(mode="json"),
         groups=[g.model_dump(mode="json") for g in body.groups],
         weights=body.weights.model_dump(mode="json"),
         opens_on=body.opens_on,

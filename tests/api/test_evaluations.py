@@ -40,7 +40,7 @@ from services.evaluation.results import (
 from services.notify.models import Notification
 from services.rectification.models import Problem
 from tests.support.console import signed_in
-from tests.support.cycles import eventually, launch
+from tests.support.cycles import YEAR, eventually, launch, small_plan
 from tests.support.histories import record
 from tests.support.world import World, world
 
@@ -662,3 +662,29 @@ def test_a_ballot_after_the_deadline_is_refused_even_before_rating_closes(engine
         cast_ballot(s, row, "p-001", vote, None, late, "Asia/Shanghai")
     with Session(engine) as s:
         assert s.exec(select(func.count()).select_from(EvaluationBallot)).one() == 0
+
+
+async def test_the_cycles_plan_carries_the_rubric_its_evaluations_use(w: World) -> None:
+    bad = {
+        **small_plan(YEAR),
+        "rubric": {**RUBRIC, "aspects": {"ideology": RUBRIC["aspects"]["ideology"]}},
+    }
+    r = await w.call(
+        "POST",
+        "/api/v1/cycles",
+        w.committee,
+        json={"root_org_id": "city", "year": YEAR, "title": "t", "plan": bad},
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"].startswith("plan.rubric"), r.text
+    with Session(w.stack.engine) as s:
+        assert s.exec(select(func.count()).select_from(Cycle)).one() == 0  # nothing launched
+    cid = await launch(w, {**small_plan(YEAR), "rubric": {**RUBRIC, "version": 7}})
+    live = await w.call("GET", f"/api/v1/evaluations/live?cycle={cid}&org=city", w.committee)
+    assert live.json()["rubric_version"] == 7  # no evaluation yet: the plan's rubric
+    named_none = {k: v for k, v in body(cid, w).items() if k != "rubric"}
+    r = await w.call("POST", "/api/v1/evaluations", w.committee, json=named_none)
+    assert r.status_code == 202, r.text
+    with Session(w.stack.engine) as s:
+        row = s.get(Evaluation, r.json()["evaluation_id"])
+        assert row is not None and row.rubric["version"] == 7
+        assert set(row.rubric["aspects"]) == {"ideology", "organization"}
