@@ -65,6 +65,8 @@ DEFAULT_RUBRIC = Rubric.model_validate(
                      "method": "ledger"},
                     {"id": "institutions-rules", "title": "Rules made and kept",
                      "max_points": 10, "weak_link": True},
+                    {"id": "institutions-oversight", "title": "Oversight of how rules are applied",
+                     "max_points": 10},
                 ],
             },
         },

@@ -164,6 +164,35 @@ def _aspects(
     return out
 
 
+def _group_figures(
+    valid: list[str], scores: dict[str, list[float]], by_group: dict[str, list[EvaluationBallot]]
+) -> dict[str, Any]:
+    """Per valid group: raters, score and agreement; their comments; the groups whose raters
+    disagree. A dropped group shows nothing, its comments included."""
+    return {
+        "groups": {
+            g: {
+                "raters": len(scores.get(g, [])),
+                "score": formula.group_score(scores.get(g, [])),
+                "agreement": formula.agreement(scores.get(g, [])),
+            }
+            for g in valid
+        },
+        # sorted, so that their order tells nothing of who wrote them
+        "comments": {
+            g: sorted(b.comment for b in by_group[g] if b.comment)
+            for g in valid
+            if any(b.comment for b in by_group[g])
+        },
+        # rwg < 0.5: flagged to auditors, the score unchanged
+        "low_agreement": [
+            g
+            for g in valid
+            if (a := formula.agreement(scores.get(g, []))) is not None and a < LOW_AGREEMENT
+        ],
+    }
+
+
 def subject_result(
     row: Evaluation,
     subject: EvaluationSubject,
@@ -201,27 +230,8 @@ def subject_result(
         "parts": {"ledger": ledger, "rating": rating.score, "debriefing": debriefing},
         "weights_used": final.weights_used,
         "valid_groups": rating.valid_groups,
-        "groups": {
-            g: {
-                "raters": len(scores.get(g, [])),
-                "score": formula.group_score(scores.get(g, [])),
-                "agreement": formula.agreement(scores.get(g, [])),
-            }
-            for g in rating.valid_groups
-        },
+        **_group_figures(rating.valid_groups, scores, by_group),
         "provisional": rating.provisional,
-        # the valid groups' comments, sorted so their order tells nothing of who wrote them
-        "comments": {
-            g: sorted(b.comment for b in by_group[g] if b.comment)
-            for g in rating.valid_groups
-            if any(b.comment for b in by_group[g])
-        },
-        # groups whose raters disagree (rwg < 0.5): flagged to auditors, the score unchanged
-        "low_agreement": [
-            g
-            for g in rating.valid_groups
-            if (a := formula.agreement(scores.get(g, []))) is not None and a < LOW_AGREEMENT
-        ],
         "deductions": off,
         "events": {k.value: v for k, v in events.items()},
         "aspects": aspects,
