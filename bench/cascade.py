@@ -1,6 +1,6 @@
 """The annual cycle's cascade through the HTTP API on the embedded default.
 
-    uv run python -m bench.cascade --orgs 1000 [--no-raw]
+    uv run python -m bench.cascade --orgs 1000 [--no-raw] [--workers 2]
 
 Starts its own stack (Temporal dev server with WAL pragmas, one worker process, one API process,
 SQLite read model), imports a synthetic tree of N orgs on 4 levels, launches the cycle and signs
@@ -132,7 +132,7 @@ async def _issued(call: Callable[..., Any], cid: str, committee: str) -> set[str
         page += 1
 
 
-async def run(n: int, concurrency: int, raw: bool) -> None:
+async def run(n: int, concurrency: int, raw: bool, workers: int) -> None:
     baseline = await run_on_fresh_server(n, concurrency) if raw else None
     if baseline is not None:
         print(
@@ -142,12 +142,12 @@ async def run(n: int, concurrency: int, raw: bool) -> None:
         )
         for line in baseline.latencies.lines():
             print(line)
-    async with embedded_stack() as stack:
+    async with embedded_stack(workers=workers) as stack:
         with PeakRss(stack.worker.pid) as rss, PeakRss(stack.api.pid) as api_rss:
             result = await drive(stack, n, concurrency)
     print(
         f"cascade: {n} orgs on 4 levels ({result.levels}) signed in {result.elapsed:.1f} s "
-        f"= {result.rate:.1f} orgs/s, {concurrency} signers at once"
+        f"= {result.rate:.1f} orgs/s, {concurrency} signers at once, {workers} worker(s)"
     )
     print("API calls (HTTP round trip; sign includes the workflow update and its DB write):")
     for line in result.latencies.lines():
@@ -170,8 +170,9 @@ def main() -> None:
     ap.add_argument("--orgs", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--no-raw", action="store_true", help="skip the raw-Temporal baseline")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes")
     args = ap.parse_args()
-    asyncio.run(run(args.orgs, args.concurrency, not args.no_raw))
+    asyncio.run(run(args.orgs, args.concurrency, not args.no_raw, args.workers))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Deadline timers at scale on the embedded default: N open rectifications, then their deadline.
 
-    uv run python -m bench.reminders --problems 10000
+    uv run python -m bench.reminders --problems 10000 [--workers 2]
 
 Deadlines are whole days (the end of the due day in the configured timezone) and reminders are
 whole days before it, so no honest set of staggered due dates fires inside a benchmark run.
@@ -55,7 +55,7 @@ def soonest_midnight(after: datetime) -> tuple[str, datetime]:
     return best
 
 
-async def run(n: int, concurrency: int, setup_rate: float) -> None:
+async def run(n: int, concurrency: int, setup_rate: float, workers: int) -> None:
     # Flagging runs at roughly ``setup_rate`` problems/s; leave a margin before the deadline.
     ready_by = datetime.now(UTC) + timedelta(seconds=90 + n / setup_rate)
     zone, deadline = soonest_midnight(ready_by)
@@ -66,7 +66,7 @@ async def run(n: int, concurrency: int, setup_rate: float) -> None:
         f"({(deadline - datetime.now(UTC)).total_seconds() / 60:.1f} min from now), due {today}"
     )
     async with (
-        embedded_stack() as stack,
+        embedded_stack(workers=workers) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http,
     ):
         r = await http.post(
@@ -103,8 +103,11 @@ async def run(n: int, concurrency: int, setup_rate: float) -> None:
         if datetime.now(UTC) >= deadline:
             raise RuntimeError("flagging ran past the deadline; lower --setup-rate and rerun")
         await asyncio.sleep(10)
-        at_rest = psutil.Process(stack.worker.pid).memory_info().rss / 2**20
-        print(f"worker RSS with {n} open rectification workflows at rest: {at_rest:.0f} MiB")
+        at_rest = sum(psutil.Process(w.pid).memory_info().rss for w in stack.workers) / 2**20
+        print(
+            f"worker RSS with {n} open rectification workflows at rest: {at_rest:.0f} MiB "
+            f"({workers} worker process(es) together)"
+        )
 
         engine = create_engine(stack.settings.resolved_database_url)
         query = text(
@@ -140,7 +143,8 @@ async def run(n: int, concurrency: int, setup_rate: float) -> None:
             f"  last escalation written {max(delivered):.1f} s after the deadline "
             f"= {len(rows) / max(max(delivered), 1e-9):.0f} escalations/s"
         )
-    print(f"worker peak RSS during the burst: {rss.peak:.0f} MiB")
+    which = "the worker" if workers == 1 else "the first of the workers"
+    print(f"peak RSS of {which} during the burst: {rss.peak:.0f} MiB")
 
 
 def _utc(v: datetime | str) -> datetime:
@@ -153,8 +157,9 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=10_000)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--setup-rate", type=float, default=20.0, help="expected flags/s (planning)")
+    ap.add_argument("--workers", type=int, default=1, help="worker processes")
     args = ap.parse_args()
-    asyncio.run(run(args.problems, args.concurrency, args.setup_rate))
+    asyncio.run(run(args.problems, args.concurrency, args.setup_rate, args.workers))
 
 
 if __name__ == "__main__":
