@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from temporalio.client import Client
 
 from api.runtime import DevTemporalServer
 from services.accounts.models import AccountIn, Role
@@ -34,6 +35,27 @@ from services.schema import migrate
 from tests.support.ports import free_port
 
 EXE = str(Path(sys.executable).parent / "dutyledger")
+
+
+@asynccontextmanager
+async def fresh_dev_server() -> AsyncIterator[Client]:
+    """A dev server of its own, started as dutyledger starts its embedded one (the same binary
+    and WAL pragmas), for the raw-Temporal baselines; yields a client connected to it."""
+    data = Path(tempfile.mkdtemp(prefix="dl-raw-"))
+    settings = Settings(
+        data_dir=data,
+        temporal_port=free_port(),
+        temporal_ui_port=free_port(),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    server = DevTemporalServer(settings)
+    server.start()
+    try:
+        await server.wait_ready()
+        yield await Client.connect(f"127.0.0.1:{settings.temporal_port}")
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @dataclass

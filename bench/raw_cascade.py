@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.harness import Latencies, run_main
+from bench.harness import Latencies, fresh_dev_server, run_main
 from bench.raw_workflow import RawOrg
 from services.demo import synthetic_tree
 
@@ -104,26 +101,8 @@ async def raw_cascade(client: Client, n: int, concurrency: int) -> RawResult:
 
 async def run_on_fresh_server(n: int, concurrency: int) -> RawResult:
     """On a dev server of its own, started as dutyledger starts its embedded one."""
-    from api.runtime import DevTemporalServer
-    from services.core.settings import Settings
-    from tests.support.ports import free_port
-
-    data = Path(tempfile.mkdtemp(prefix="dl-raw-"))
-    settings = Settings(
-        data_dir=data,
-        temporal_port=free_port(),
-        temporal_ui_port=free_port(),
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    server = DevTemporalServer(settings)
-    server.start()
-    try:
-        await server.wait_ready()
-        client = await Client.connect(f"127.0.0.1:{settings.temporal_port}")
+    async with fresh_dev_server() as client:
         return await raw_cascade(client, n, concurrency)
-    finally:
-        server.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:

@@ -1,11 +1,13 @@
 """Rectification lifecycles through the HTTP API on the embedded default.
 
-    uv run python -m bench.rectification --problems 1000
+    uv run python -m bench.rectification --problems 1000 [--no-raw] [--postgres]
 
 Starts its own stack (Temporal dev server with WAL pragmas, one worker process, one API process,
-SQLite read model), loads the demo tree, then flags N problems and walks each to closure as the
-people involved would: flag, confirm, plan, approve-plan, evidence upload, completion, verify.
-Prints lifecycles/s, p50/p99 per action and the worker's peak RSS.
+SQLite read model, or with ``--postgres`` a throwaway PostgreSQL cluster's), loads the demo tree,
+then flags N problems and walks each to closure as the people involved would: flag, confirm,
+plan, approve-plan, evidence upload, completion, verify. Prints lifecycles/s, p50/p99 per action
+and the worker's peak RSS. First, unless ``--no-raw``, the same lifecycles' server round trips as
+a minimal raw-Temporal program on a fresh dev server (bench/raw_rectification.py), and the ratio.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any
 import httpx
 
 from bench.harness import Latencies, PeakRss, embedded_stack, run_main
+from bench.raw_rectification import run_on_fresh_server
 from services.accounts.models import Role
 from services.demo import demo_tree
+from tests.support.postgres import PostgresCluster, postgres_available
 
 OWNER = "p-009"
 
@@ -73,9 +77,36 @@ async def lifecycle(
     assert done["state"] == "closed"
 
 
-async def run(n: int, concurrency: int) -> None:
+async def run(n: int, concurrency: int, raw: bool, postgres: bool) -> None:
+    baseline = await run_on_fresh_server(n, concurrency) if raw else None
+    if baseline is not None:
+        print(
+            f"raw Temporal (bench/raw_rectification.py, same round trips, fresh dev server): "
+            f"{n} lifecycles in {baseline.elapsed:.1f} s = {baseline.rate:.2f} lifecycles/s",
+            flush=True,
+        )
+        for line in baseline.latencies.lines():
+            print(line)
+    if not postgres:
+        rate = await lifecycles(None, n, concurrency)
+    else:
+        if not postgres_available():
+            raise SystemExit("--postgres needs initdb and pg_ctl (make test installs them)")
+        cluster = PostgresCluster()
+        cluster.start()
+        try:
+            with cluster.database() as url:
+                rate = await lifecycles(url, n, concurrency)
+        finally:
+            cluster.stop()
+    if baseline is not None:
+        print(f"ratio to raw: lifecycles/s {rate / baseline.rate:.2f}")
+
+
+async def lifecycles(database_url: str | None, n: int, concurrency: int) -> float:
+    """N lifecycles through the API on a stack of its own; returns lifecycles/s."""
     async with (
-        embedded_stack() as stack,
+        embedded_stack(database_url) as stack,
         httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http,
     ):
         r = await http.post(
@@ -100,22 +131,27 @@ async def run(n: int, concurrency: int) -> None:
             t0 = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(n)))
             elapsed = time.perf_counter() - t0
+        on = "PostgreSQL" if database_url else "SQLite"
         print(
-            f"rectification lifecycles: {n} in {elapsed:.1f} s = {n / elapsed:.2f} lifecycles/s "
-            f"({n * 7 / elapsed:.1f} requests/s), concurrency {concurrency}"
+            f"rectification lifecycles ({on} read model): {n} in {elapsed:.1f} s = "
+            f"{n / elapsed:.2f} lifecycles/s ({n * 7 / elapsed:.1f} requests/s), "
+            f"concurrency {concurrency}"
         )
         print("per action (HTTP round trip, including the workflow update and its DB write):")
         for line in lat.lines():
             print(line)
         print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
+    return n / elapsed
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--problems", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--no-raw", action="store_true", help="skip the raw-Temporal baseline")
+    ap.add_argument("--postgres", action="store_true", help="PostgreSQL as the read model")
     args = ap.parse_args()
-    asyncio.run(run(args.problems, args.concurrency))
+    asyncio.run(run(args.problems, args.concurrency, not args.no_raw, args.postgres))
 
 
 if __name__ == "__main__":
