@@ -144,6 +144,7 @@ def build_worker(
         # Deadline slots run as local activities on the same threads: take no more at once
         # than there are threads, so none waits for one inside its own timeout.
         max_concurrent_local_activities=max_activity_threads,
+        max_cached_workflows=deps.settings.worker_cached_workflows,
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

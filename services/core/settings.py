@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # only queue on its lock; PostgreSQL takes them in parallel).
     worker_activity_threads: int = Field(default=0, ge=0, le=256)
     worker_human_threads: int = Field(default=8, ge=1, le=256)
+    # Open workflows a worker keeps in memory between their tasks. One evicted from this cache
+    # is replayed from its whole history at its next task (a timer firing, a signature): a burst
+    # of deadlines or a cascade over more open workflows than this replays most of them.
+    worker_cached_workflows: int = Field(default=1000, ge=1, le=1_000_000)
     # OpenTelemetry traces to an OTLP/HTTP collector (e.g. http://collector:4318); empty: off.
     otlp_endpoint: str = ""
 
