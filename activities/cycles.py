@@ -50,6 +50,7 @@ from services.cycle.store import (
     persist_letter_change,
     record_cycle,
 )
+from services.evaluation.defaults import plan_rubric_errors
 from services.notify.links import letter_link
 from services.notify.models import NotificationIn
 from services.notify.store import notify
@@ -165,6 +166,8 @@ class CycleActivities:
             )
             with session_scope(d.engine) as session:
                 _, plan = checked_plan(session, body)
+            if errors := plan_rubric_errors(plan):
+                raise Invalid("the plan's rubric is not valid", errors=errors)
         except (NotFound, Invalid, ValidationError) as exc:
             # The tree changed under the plan: retrying will not mend it; the failure is
             # visible on the scheduled workflow.

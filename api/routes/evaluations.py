@@ -87,7 +87,8 @@ async def start_evaluation(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> EvaluationStarted:
     """The committee of the cycle's root evaluates orgs of its tree at the given levels (the
-    shipped rubric when none is given). Send ``Idempotency-Key`` to retry safely."""
+    cycle plan's rubric, else the shipped one, when none is given). Send ``Idempotency-Key`` to
+    retry safely."""
     row = await begin_evaluation(
         session, temporal, state.settings, principal, body, idempotency_key
     )
@@ -110,7 +111,8 @@ def live(
 ) -> LiveView:
     """The dynamic evaluation, any day (``as_of``, default today in the cycle's timezone): for
     ``org`` and its children (ranked), the ledger part and the deductions by the end of that
-    day, per aspect, by the rubric of the cycle's latest evaluation (or the shipped one)."""
+    day, per aspect, by the rubric of the cycle's latest evaluation (else the plan's, else the
+    shipped one)."""
     c = visible_cycle(session, principal, cycle)
     o = get_org(session, org)
     principal.require_scope(o)

@@ -87,7 +87,7 @@ class Plan(BaseModel):
     extra_items: dict[str, list[ItemTemplate]] = Field(default_factory=dict)
     reminders: ReminderPolicy = Field(default_factory=ReminderPolicy)
     # The rubric this cycle's evaluations use when they name none (checked by
-    # ``services.evaluation.contracts.plan_rubric_errors`` when the cycle is launched, as the
+    # ``services.evaluation.defaults.plan_rubric_errors`` when the cycle is launched, as the
     # cycle domain does not know rubrics); None: the shipped one.
     rubric: dict[str, Any] | None = None
 

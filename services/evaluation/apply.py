@@ -2,8 +2,9 @@
 evaluation, the subject and the aspect, so a retried publication repeats nothing):
 
 - every aspect of a subject below 60 % becomes a problem (source ``evaluation``, category the
-  aspect, in the subject's org), assigned to the subject's head at once (the published verdict
-  is the committee's finding; an org without a head leaves it for a committee to confirm),
+  aspect, in the subject's org), assigned at once to whoever heads the org then (the published
+  verdict is the committee's finding; an org without a head, or whose head has left, leaves it
+  for a committee to confirm),
   rectified like any other;
 - a ``poor`` grade becomes an accountability record for the subject's head.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from statistics import fmean
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from services.core.ids import keyed_id
 from services.core.labels import label
@@ -24,6 +25,7 @@ from services.core.text import as_line, as_text
 from services.deadlines.accountability import AccountabilityIn, record_accountability
 from services.evaluation.contracts import Grade
 from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
+from services.org.models import Org, Person
 from services.rectification.contracts import (
     EVALUATION_FLAGGER,
     Category,
@@ -47,6 +49,20 @@ def evaluation_problem_id(evaluation_id: str, org_id: str, aspect: str) -> str:
     return keyed_id("P", f"evaluation:{evaluation_id}", f"{org_id}:{aspect}")
 
 
+def current_heads(session: Session, org_ids: list[str]) -> dict[str, str]:
+    """Who heads each org now and has not left: a head may have changed since the evaluation
+    started, and a problem goes to whoever answers for the org when it opens."""
+    out: dict[str, str] = {}
+    for i in range(0, len(org_ids), 500):
+        for org_id, head in session.exec(
+            select(Org.id, Org.head_person_id)
+            .join(Person, col(Person.id) == col(Org.head_person_id))
+            .where(col(Org.id).in_(org_ids[i : i + 500]), col(Person.left_on).is_(None))
+        ).all():
+            out[org_id] = str(head)
+    return out
+
+
 def weak_aspects(session: Session, row: Evaluation, at: datetime) -> list[FlagProblemInput]:
     """A problem to flag for every aspect below 60 % of every subject of the published results."""
     subjects = {
@@ -55,6 +71,7 @@ def weak_aspects(session: Session, row: Evaluation, at: datetime) -> list[FlagPr
             select(EvaluationSubject).where(EvaluationSubject.evaluation_id == row.id)
         )
     }
+    heads = current_heads(session, list(subjects))
     out = []
     for r in session.exec(select(EvaluationResult).where(EvaluationResult.evaluation_id == row.id)):
         for aspect, figures in sorted(r.detail.get("aspects", {}).items()):
@@ -81,7 +98,7 @@ def weak_aspects(session: Session, row: Evaluation, at: datetime) -> list[FlagPr
                     ),
                     created_by=f"{EVALUATION_FLAGGER}{row.id}",
                     at=at,
-                    owner_person_id=subject.head_person_id,
+                    owner_person_id=heads.get(r.org_id),
                 )
             )
     return out

@@ -194,7 +194,7 @@ class EvaluationIn(BaseModel):
     kind: Kind
     title: Line = Field(min_length=1, max_length=300)
     subjects: Subjects
-    rubric: Rubric | None = None  # None: the shipped rubric (services.evaluation.defaults)
+    rubric: Rubric | None = None  # None: the cycle plan's, else the shipped one (defaults.py)
     groups: list[GroupSpec] = Field(default_factory=lambda: list(DEFAULT_GROUPS), min_length=1)
     opens_on: date
     rating_deadline: date

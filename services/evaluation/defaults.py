@@ -15,7 +15,7 @@ from services.evaluation.contracts import Rubric
 
 DEFAULT_RUBRIC = Rubric.model_validate(
     {
-        "version": 1,
+        "version": 2,  # 2: institutions rated on oversight beside its weak link
         "weak_link_factor": 1.5,
         "aspects": {
             "ideology": {

@@ -11,13 +11,17 @@ from datetime import date
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from services.core.clock import deadline_instant
 from services.cycle.models import Cycle
 from services.evaluation import formula
 from services.evaluation.contracts import Rubric
 from services.evaluation.defaults import cycle_rubric
 from services.evaluation.models import Evaluation
-from services.evaluation.results import achievement_rate, decided_items_of, deduction_events_of
+from services.evaluation.results import (
+    achievement_rate,
+    day_cut,
+    decided_items_of,
+    deduction_events_of,
+)
 from services.org.models import Org
 
 
@@ -55,10 +59,10 @@ def live_view(session: Session, cycle: Cycle, org: Org, rubric: Rubric, day: dat
         select(Org).where(Org.parent_id == org.id).order_by(col(Org.path))
     ).all()
     orgs = [org, *children]
-    until = deadline_instant(day, cycle.timezone)
-    decided_of = decided_items_of(session, cycle.id, [o.id for o in orgs], until)
+    cut = day_cut(day, cycle.timezone)
+    decided_of = decided_items_of(session, cycle.id, [o.id for o in orgs], cut)
     events_of = deduction_events_of(
-        session, [(o.id, o.path) for o in orgs], cycle.launched_at, until
+        session, [(o.id, o.path) for o in orgs], cycle.launched_at, cut.until
     )
     rows = []
     for o in orgs:

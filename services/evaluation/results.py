@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from statistics import fmean
 from typing import Any
 
@@ -53,31 +54,55 @@ def decided_items(session: Session, cycle_id: str, org_id: str) -> dict[str, tup
     return decided_items_of(session, cycle_id, [org_id]).get(org_id, {})
 
 
-def cut_off(row: Evaluation, cycle: Cycle) -> datetime | None:
-    """The instant a result's ledger figures stop counting: a mid-year evaluation is the live
-    view frozen at the end of the cycle's ``midyear`` day; the others count what was recorded
-    when rating closed, so that calibrating and publishing recompute the very figures the
-    organizer reviewed (None: not closed yet, everything so far)."""
-    if row.kind != Kind.midyear.value:
-        return as_utc(row.rating_closed_at) if row.rating_closed_at is not None else None
-    return deadline_instant(Calendar.model_validate(cycle.plan["calendar"]).midyear, cycle.timezone)
+@dataclass(frozen=True)
+class LedgerCut:
+    """Where a result's ledger figures stop counting. ``until``: deduction events, confirmations
+    and (without ``due_by``) decisions recorded by then. ``due_by``: a day's view instead counts
+    the items due by that day once decided, as each is decided when its due day has ended, just
+    after ``until``."""
+
+    until: datetime
+    due_by: date | None = None
+
+
+def day_cut(day: date, timezone: str) -> LedgerCut:
+    """The view of ``day``: what was recorded by its end in ``timezone``."""
+    return LedgerCut(until=deadline_instant(day, timezone), due_by=day)
+
+
+def cut_off(row: Evaluation, cycle: Cycle) -> LedgerCut | None:
+    """A mid-year evaluation is the live view frozen on the cycle's ``midyear`` day (or at the
+    close of rating, if that came first); the others count what was recorded when rating
+    closed, so that calibrating and publishing recompute the very figures the organizer
+    reviewed (None: not closed yet, everything so far)."""
+    closed = as_utc(row.rating_closed_at) if row.rating_closed_at is not None else None
+    if row.kind == Kind.midyear.value:
+        midyear = day_cut(Calendar.model_validate(cycle.plan["calendar"]).midyear, cycle.timezone)
+        if closed is None or closed >= midyear.until:
+            return midyear
+    return LedgerCut(until=closed) if closed is not None else None
 
 
 def decided_items_of(
-    session: Session, cycle_id: str, org_ids: Sequence[str], until: datetime | None = None
+    session: Session, cycle_id: str, org_ids: Sequence[str], cut: LedgerCut | None = None
 ) -> dict[str, dict[str, tuple[int, int]]]:
     """Per org, aspect → (achieved, decided) of its own items in the cycle, in one grouped query
     per chunk of orgs; an achievement counts only once the issuer confirmed it (reported figures
-    alone are not trusted). ``until``: only items decided by then, and achievements confirmed
-    by then (one confirmed before confirmations existed counts from its decision)."""
+    alone are not trusted). ``cut``: only items decided by then (``LedgerCut``), and
+    achievements confirmed by then (one confirmed before confirmations were recorded counts)."""
     achieved = (col(Item.state) == "achieved") & (col(Item.confirmation) == Confirmation.confirmed)
     wanted: list[ColumnElement[bool]] = [
         col(Item.cycle_id) == cycle_id,
         col(Item.state).in_(DECIDED),
     ]
-    if until is not None:
-        achieved = achieved & (func.coalesce(col(Item.confirmed_at), col(Item.decided_at)) <= until)
-        wanted.append(col(Item.decided_at) <= until)
+    if cut is not None:
+        achieved = achieved & (
+            col(Item.confirmed_at).is_(None) | (col(Item.confirmed_at) <= cut.until)
+        )
+        if cut.due_by is not None:
+            wanted.append(col(Item.due) <= cut.due_by)
+        else:
+            wanted.append(col(Item.decided_at) <= cut.until)
     confirmed = case((achieved, 1), else_=0)
     out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for chunk in _chunks(org_ids):
@@ -260,10 +285,13 @@ def compute_results(
     for b in session.exec(select(EvaluationBallot).where(EvaluationBallot.evaluation_id == row.id)):
         ballots[b.subject_org_id].append(b)
     tick()
-    until = cut_off(row, cycle)
-    decided = decided_items_of(session, row.cycle_id, [s.org_id for s in subjects], until)
+    cut = cut_off(row, cycle)
+    decided = decided_items_of(session, row.cycle_id, [s.org_id for s in subjects], cut)
     events = deduction_events_of(
-        session, [(s.org_id, s.org_path) for s in subjects], cycle.launched_at, until
+        session,
+        [(s.org_id, s.org_path) for s in subjects],
+        cycle.launched_at,
+        cut.until if cut else None,
     )
     rubric = Rubric.model_validate(row.rubric)
     computed: dict[str, dict[str, Any]] = {}
@@ -272,7 +300,7 @@ def compute_results(
             row, s, ballots[s.org_id], decided.get(s.org_id, {}), events[s.org_id], rubric
         )
         # what the ledger figures counted up to (a mid-year evaluation's frozen day)
-        computed[s.org_id]["ledger_until"] = until.isoformat() if until else None
+        computed[s.org_id]["ledger_until"] = cut.until.isoformat() if cut else None
         if n % 100 == 0:
             tick()
     by_level: dict[int, dict[str, float | None]] = defaultdict(dict)

@@ -31,7 +31,9 @@ from services.evaluation.models import (
     EvaluationSubject,
 )
 from services.evaluation.results import (
+    LedgerCut,
     cut_off,
+    day_cut,
     decided_items,
     decided_items_of,
     deduction_events_of,
@@ -538,15 +540,17 @@ def test_only_confirmed_achievements_count_in_the_ledger_part(engine: Engine) ->
 
 
 def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
-    """The live view of a day and a mid-year evaluation count items decided by then, an
-    achievement only once confirmed by then (one confirmed before confirmations existed from its
-    decision), and deduction events until then."""
-    cut = datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)  # end of 30 June in Asia/Shanghai
-    before, after = cut - timedelta(days=1), cut + timedelta(seconds=1)
+    """A day's view (the live view of a day, a mid-year evaluation) counts the items due by then
+    once decided (each is decided just after its due day ends), an achievement only once
+    confirmed by then (one confirmed before confirmations were recorded, always), and deduction
+    events until then. Cut at an instant instead (rating closed), only decisions made by then."""
+    day = date(2027, 6, 30)
+    cut = day_cut(day, "Asia/Shanghai")
+    assert cut.until == datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)
+    before, after = cut.until - timedelta(days=1), cut.until + timedelta(seconds=1)
 
-    def row(
-        seq: int, decided: datetime, confirmed: datetime | None, state: str = "achieved"
-    ) -> Item:
+    def row(seq: int, due: date, decided: datetime, confirmed: datetime | None) -> Item:
+        state = "achieved" if seq != 5 else "missed"
         return Item(
             id=f"c-2027:o:{seq}",
             cycle_id="c-2027",
@@ -560,7 +564,7 @@ def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
             metric="m",
             target=1,
             unit="u",
-            due=decided.date(),
+            due=due,
             state=state,
             decided_at=decided,
             confirmation="confirmed" if state == "achieved" else None,
@@ -580,20 +584,23 @@ def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
     with Session(engine) as s:
         s.add_all(
             [
-                row(1, before, before),  # counts as achieved
-                row(2, before, after),  # decided by then, confirmed only after: not achieved
-                row(3, before, None),  # confirmed before confirmations existed: achieved
-                row(4, after, after),  # decided after the day: not counted
-                row(5, before, None, "missed"),
+                row(1, date(2027, 6, 29), before, before),  # achieved
+                row(2, date(2027, 6, 29), before, after),  # confirmed only after: not achieved
+                row(3, date(2027, 6, 29), before, None),  # confirmed before records: achieved
+                row(4, day, after, before),  # due that day, decided as it ended: achieved
+                row(5, date(2027, 6, 28), before, None),  # missed
+                row(6, date(2027, 7, 1), after, before),  # due after the day: not counted
                 escalation(1, before),
                 escalation(2, after),
             ]
         )
         s.commit()
-        assert decided_items_of(s, "c-2027", ["o"], cut) == {"o": {"ideology": (2, 4)}}
-        assert decided_items_of(s, "c-2027", ["o"]) == {"o": {"ideology": (4, 5)}}
+        assert decided_items_of(s, "c-2027", ["o"], cut) == {"o": {"ideology": (3, 5)}}
+        at_instant = LedgerCut(until=cut.until)  # rating closed then: decisions made by then
+        assert decided_items_of(s, "c-2027", ["o"], at_instant) == {"o": {"ideology": (2, 4)}}
+        assert decided_items_of(s, "c-2027", ["o"]) == {"o": {"ideology": (5, 6)}}
         since = before - timedelta(days=1)
-        at_cut = deduction_events_of(s, [("o", "/o/")], since, cut)["o"]
+        at_cut = deduction_events_of(s, [("o", "/o/")], since, cut.until)["o"]
         assert at_cut[DeductionEvent.escalation] == 1
         assert deduction_events_of(s, [("o", "/o/")], since)["o"][DeductionEvent.escalation] == 2
 
@@ -633,12 +640,18 @@ def test_a_midyear_evaluation_is_frozen_on_midyear_and_the_others_when_rating_cl
             organizer_account_id="a",
         )
 
-    assert cut_off(evaluation("midyear"), cycle) == datetime(2027, 6, 30, 15, 59, 59, tzinfo=UTC)
+    assert cut_off(evaluation("midyear"), cycle) == day_cut(date(2027, 6, 30), "Asia/Shanghai")
     assert cut_off(evaluation("yearend"), cycle) is None  # rating not closed: everything so far
     closed = evaluation("adhoc")
     closed.rating_closed_at = datetime(2027, 7, 20, 16, 0, tzinfo=UTC)
     # what the organizer reviewed at calibration is what publishing recomputes
-    assert cut_off(closed, cycle) == closed.rating_closed_at
+    assert cut_off(closed, cycle) == LedgerCut(until=closed.rating_closed_at)
+    early = evaluation("midyear")  # rating closed before the mid-year day was over
+    early.rating_closed_at = datetime(2027, 6, 20, tzinfo=UTC)
+    assert cut_off(early, cycle) == LedgerCut(until=early.rating_closed_at)
+    late = evaluation("midyear")
+    late.rating_closed_at = datetime(2027, 7, 20, tzinfo=UTC)
+    assert cut_off(late, cycle) == day_cut(date(2027, 6, 30), "Asia/Shanghai")
 
 
 def test_a_ballot_after_the_deadline_is_refused_even_before_rating_closes(engine: Engine) -> None:
