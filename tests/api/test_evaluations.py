@@ -501,28 +501,33 @@ async def test_the_organizer_names_raters_until_rating_opens(w: World) -> None:
     assert progress["subjects"][0]["groups"]["external"] == {"invited": 1, "voted": 0}
 
 
+def item_row(seq: int, **over: Any) -> Item:
+    """An item of org ``o`` in cycle ``c-2027`` as the read model holds it."""
+    fields: dict[str, Any] = {
+        "id": f"c-2027:o:{seq}",
+        "cycle_id": "c-2027",
+        "org_id": "o",
+        "org_path": "/o/",
+        "letter_id": "c-2027:o",
+        "seq": seq,
+        "category": "ideology",
+        "responsibility": "primary",
+        "title": f"item {seq}",
+        "metric": "m",
+        "target": 1,
+        "unit": "u",
+        "due": date(2027, 6, 30),
+        **over,
+    }
+    return Item(**fields)
+
+
 def test_only_confirmed_achievements_count_in_the_ledger_part(engine: Engine) -> None:
     """Achieved items count once the issuer confirmed them; rejected or unconfirmed ones count
     as decided but not achieved."""
 
     def row(seq: int, state: str, confirmation: str | None, category: str = "ideology") -> Item:
-        return Item(
-            id=f"c-2027:o:{seq}",
-            cycle_id="c-2027",
-            org_id="o",
-            org_path="/o/",
-            letter_id="c-2027:o",
-            seq=seq,
-            category=category,
-            responsibility="primary",
-            title=f"item {seq}",
-            metric="m",
-            target=1,
-            unit="u",
-            due=date(2027, 6, 30),
-            state=state,
-            confirmation=confirmation,
-        )
+        return item_row(seq, state=state, confirmation=confirmation, category=category)
 
     with Session(engine) as s:
         s.add_all(
@@ -551,23 +556,13 @@ def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
 
     def row(seq: int, due: date, decided: datetime, confirmed: datetime | None) -> Item:
         state = "achieved" if seq != 5 else "missed"
-        return Item(
-            id=f"c-2027:o:{seq}",
-            cycle_id="c-2027",
-            org_id="o",
-            org_path="/o/",
-            letter_id="c-2027:o",
-            seq=seq,
-            category="ideology",
-            responsibility="primary",
-            title=f"item {seq}",
-            metric="m",
-            target=1,
-            unit="u",
+        confirmation = "confirmed" if state == "achieved" else None
+        return item_row(
+            seq,
             due=due,
             state=state,
             decided_at=decided,
-            confirmation="confirmed" if state == "achieved" else None,
+            confirmation=confirmation,
             confirmed_at=confirmed,
         )
 
@@ -606,15 +601,7 @@ def test_a_day_counts_what_was_recorded_by_its_end(engine: Engine) -> None:
 
 
 def test_a_midyear_evaluation_is_frozen_on_midyear_and_the_others_when_rating_closed() -> None:
-    plan = {
-        "calendar": {
-            "sign_by": "2027-01-31",
-            "commitments_by": "2027-02-28",
-            "midyear": "2027-06-30",
-            "yearend": "2027-12-15",
-            "closes_on": "2027-12-31",
-        }
-    }
+    plan = small_plan(YEAR)  # midyear 2027-06-30, in Asia/Shanghai
     cycle = Cycle(
         id="c",
         root_org_id="city",
