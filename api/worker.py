@@ -13,7 +13,8 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.changes import ChangeActivities
 from activities.cycles import CycleActivities
@@ -24,6 +25,7 @@ from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
 from services.core.queues import human_queue_of
+from services.core.settings import Settings
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.change import ChangeWorkflow
@@ -117,6 +119,22 @@ def activity_threads(deps: ActivityDeps) -> int:
 SQLITE_THREADS = 2
 
 
+def workflow_runner(settings: Settings) -> WorkflowRunner:
+    """The SDK's sandbox, with dutyledger's own workflow modules shared or not.
+
+    The sandbox imports a workflow's modules again for every run, compiling their source where
+    no bytecode is cached (``PYTHONDONTWRITEBYTECODE``, a read-only image): bench/cascade.py
+    measured that a sixth of the worker's time and about 70 KiB per cached workflow. "shared"
+    passes ``workflows`` through: imported once, each run still in its own sandboxed event loop,
+    replay still checked command by command. What it gives up is the sandbox refusing a
+    non-deterministic call inside those modules; the replay tests and the in-process workflow
+    tests run them "strict", where every such call fails."""
+    if settings.worker_sandbox == "strict":
+        return SandboxedWorkflowRunner()
+    shared = SandboxRestrictions.default.with_passthrough_modules("workflows")
+    return SandboxedWorkflowRunner(restrictions=shared)
+
+
 def build_worker(
     client: Client,
     deps: ActivityDeps,
@@ -145,6 +163,7 @@ def build_worker(
         # than there are threads, so none waits for one inside its own timeout.
         max_concurrent_local_activities=max_activity_threads,
         max_cached_workflows=deps.settings.worker_cached_workflows,
+        workflow_runner=workflow_runner(deps.settings),
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.
         graceful_shutdown_timeout=timedelta(seconds=20),
     )

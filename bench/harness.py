@@ -8,6 +8,7 @@ on free loopback ports and a temporary data dir. Benchmarks drive it over HTTP l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -37,8 +38,14 @@ from tests.support.ports import free_port
 EXE = str(Path(sys.executable).parent / "dutyledger")
 
 
+@dataclass
+class RawServer:
+    client: Client
+    pid: int  # the dev server's process
+
+
 @asynccontextmanager
-async def fresh_dev_server() -> AsyncIterator[Client]:
+async def fresh_dev_server() -> AsyncIterator[RawServer]:
     """A dev server of its own, started as dutyledger starts its embedded one (the same binary
     and WAL pragmas), for the raw-Temporal baselines; yields a client connected to it."""
     data = Path(tempfile.mkdtemp(prefix="dl-raw-"))
@@ -52,7 +59,9 @@ async def fresh_dev_server() -> AsyncIterator[Client]:
     server.start()
     try:
         await server.wait_ready()
-        yield await Client.connect(f"127.0.0.1:{settings.temporal_port}")
+        assert server.proc is not None
+        client = await Client.connect(f"127.0.0.1:{settings.temporal_port}")
+        yield RawServer(client, server.proc.pid)
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
@@ -101,6 +110,39 @@ class PeakRss:
         self._thread.join()
 
 
+class CpuTime:
+    """CPU seconds (user + system) that named processes spend inside the block: less noisy
+    than throughput on a shared 2-core machine, and it says which process the time went to."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.procs = {name: [psutil.Process(p) for p in ps] for name, ps in pids.items()}
+        self._start = self._now()
+        self.seconds: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        total: dict[str, float] = {}
+        for name, procs in self.procs.items():
+            for proc in procs:
+                with contextlib.suppress(psutil.Error):  # a process killed on purpose
+                    t = proc.cpu_times()
+                    total[name] = total.get(name, 0.0) + t.user + t.system
+        return total
+
+    def __enter__(self) -> CpuTime:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        self.seconds = {k: end.get(k, 0.0) - v for k, v in self._start.items()}
+
+    def per(self, n: int, unit: str) -> str:
+        """One line: "CPU per org: server 60 ms, worker 51 ms … = 126 ms"."""
+        parts = [f"{k} {1000 * v / n:.0f} ms" for k, v in self.seconds.items()]
+        total = 1000 * sum(self.seconds.values()) / n
+        return f"CPU per {unit}: {', '.join(parts)} = {total:.0f} ms"
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -109,6 +151,18 @@ class Stack:
     workers: list[subprocess.Popen[bytes]]
     apis: list[subprocess.Popen[bytes]]
     admin_token: str
+    server_pid: int  # the Temporal dev server's process
+
+    def cpu_time(self) -> CpuTime:
+        """The stack's processes and this one (the benchmark's clients)."""
+        return CpuTime(
+            {
+                "server": [self.server_pid],
+                "worker": [w.pid for w in self.workers],
+                "API": [a.pid for a in self.apis],
+                "client": [os.getpid()],
+            }
+        )
 
     @property
     def base_url(self) -> str:
@@ -193,7 +247,8 @@ async def embedded_stack(
         procs = [*api_procs, *worker_procs]
         bases = [f"http://127.0.0.1:{port}" for port in api_ports]
         await _until_ready(bases)
-        stack = Stack(settings, env, bases, worker_procs, api_procs, admin)
+        assert server.proc is not None
+        stack = Stack(settings, env, bases, worker_procs, api_procs, admin, server.proc.pid)
         try:
             yield stack
         except BaseException:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.harness import Latencies, fresh_dev_server, run_main
+from bench.harness import CpuTime, Latencies, fresh_dev_server, run_main
 from bench.raw_workflow import RawOrg
 from services.demo import synthetic_tree
 
@@ -33,6 +34,7 @@ class RawResult:
     orgs: int
     elapsed: float
     latencies: Latencies
+    cpu: CpuTime | None = None
 
     @property
     def rate(self) -> float:
@@ -101,8 +103,11 @@ async def raw_cascade(client: Client, n: int, concurrency: int) -> RawResult:
 
 async def run_on_fresh_server(n: int, concurrency: int) -> RawResult:
     """On a dev server of its own, started as dutyledger starts its embedded one."""
-    async with fresh_dev_server() as client:
-        return await raw_cascade(client, n, concurrency)
+    async with fresh_dev_server() as server:
+        with CpuTime({"server": [server.pid], "worker and client": [os.getpid()]}) as cpu:
+            result = await raw_cascade(server.client, n, concurrency)
+        result.cpu = cpu
+        return result
 
 
 def main() -> None:
@@ -114,6 +119,8 @@ def main() -> None:
     print(f"raw Temporal: {result.orgs} orgs in {result.elapsed:.1f} s = {result.rate:.1f} orgs/s")
     for line in result.latencies.lines():
         print(line)
+    if result.cpu is not None:
+        print(result.cpu.per(result.orgs, "org"))
 
 
 if __name__ == "__main__":

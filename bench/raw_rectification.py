@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.harness import Latencies, fresh_dev_server, run_main
+from bench.harness import CpuTime, Latencies, fresh_dev_server, run_main
 from bench.raw_rect_workflow import STEPS, RawRectification
 
 QUEUE = "raw-rectification"
@@ -33,6 +34,7 @@ class RawLifecycles:
     n: int
     elapsed: float
     latencies: Latencies
+    cpu: CpuTime | None = None
 
     @property
     def rate(self) -> float:
@@ -69,8 +71,11 @@ async def raw_lifecycles(client: Client, n: int, concurrency: int) -> RawLifecyc
 
 
 async def run_on_fresh_server(n: int, concurrency: int) -> RawLifecycles:
-    async with fresh_dev_server() as client:
-        return await raw_lifecycles(client, n, concurrency)
+    async with fresh_dev_server() as server:
+        with CpuTime({"server": [server.pid], "worker and client": [os.getpid()]}) as cpu:
+            result = await raw_lifecycles(server.client, n, concurrency)
+        result.cpu = cpu
+        return result
 
 
 def main() -> None:
@@ -82,6 +87,8 @@ def main() -> None:
     print(f"raw Temporal: {result.n} lifecycles in {result.elapsed:.1f} s = {result.rate:.2f}/s")
     for line in result.latencies.lines():
         print(line)
+    if result.cpu is not None:
+        print(result.cpu.per(result.n, "lifecycle"))
 
 
 if __name__ == "__main__":

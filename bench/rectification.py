@@ -87,6 +87,8 @@ async def run(n: int, concurrency: int, raw: bool, postgres: bool) -> None:
         )
         for line in baseline.latencies.lines():
             print(line)
+        if baseline.cpu is not None:
+            print(baseline.cpu.per(n, "lifecycle"))
     if not postgres:
         rate = await lifecycles(None, n, concurrency)
     else:
@@ -127,7 +129,11 @@ async def lifecycles(database_url: str | None, n: int, concurrency: int) -> floa
             async with sem:
                 await lifecycle(http, i, tokens, lat)
 
-        with PeakRss(stack.worker.pid) as rss, PeakRss(stack.api.pid) as api_rss:
+        with (
+            PeakRss(stack.worker.pid) as rss,
+            PeakRss(stack.api.pid) as api_rss,
+            stack.cpu_time() as cpu,
+        ):
             t0 = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(n)))
             elapsed = time.perf_counter() - t0
@@ -141,6 +147,7 @@ async def lifecycles(database_url: str | None, n: int, concurrency: int) -> floa
         for line in lat.lines():
             print(line)
         print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
+        print(cpu.per(n, "lifecycle") + (" (PostgreSQL's own not counted)" if database_url else ""))
     return n / elapsed
 
 

@@ -75,10 +75,13 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # The time-skipping test server has no custom search attributes: tests that want them (on
-    # the dev server, which registers them) ask for them.
+    # the dev server, which registers them) ask for them. Workers built in the test process run
+    # the workflows in the strict sandbox, where a non-deterministic call fails the test; the
+    # worker processes of tests/e2e run the shared one, as production does.
     return Settings(
         data_dir=tmp_path / "var",
         temporal_search_attributes=False,
+        worker_sandbox="strict",
         _env_file=None,  # type: ignore[call-arg]
     )
 

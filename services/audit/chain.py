@@ -111,10 +111,27 @@ def event_hash(
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def _ensure_head(session: Session) -> None:
-    if session.get(AuditChainHead, 1) is None:
+def _take_next(session: Session) -> tuple[int, str]:
+    """Move the head to the next seq and return (that seq, the hash before it) in one statement.
+
+    The UPDATE takes the chain's lock first (PostgreSQL row lock, SQLite write lock), so
+    concurrent appenders serialize on the head row; the first append creates the head."""
+    bump = (
+        update(AuditChainHead)
+        .where(col(AuditChainHead.id) == 1)
+        .values(seq=AuditChainHead.seq + 1)
+        .returning(col(AuditChainHead.seq), col(AuditChainHead.last_hash))
+    )
+    row = session.execute(bump).first()
+    if row is None:
         session.add(AuditChainHead(id=1))
         session.flush()
+        row = session.execute(bump).one()
+    # A head the caller loaded earlier in this transaction is stale now: read it again if used.
+    cached = session.identity_map.get(Session.identity_key(AuditChainHead, 1))
+    if cached is not None:
+        session.expire(cached)
+    return int(row[0]), str(row[1])
 
 
 def append_event(
@@ -138,18 +155,12 @@ def append_event(
     ).first()
     if existing is not None:
         return existing, False
-    _ensure_head(session)
-    # Take the chain's lock first: the UPDATE serializes concurrent appenders on the head row.
-    session.execute(
-        update(AuditChainHead).where(col(AuditChainHead.id) == 1).values(seq=AuditChainHead.seq + 1)
-    )
-    head_query = select(AuditChainHead).where(AuditChainHead.id == 1)
-    head = session.exec(head_query.execution_options(populate_existing=True)).one()
+    seq, prev_hash = _take_next(session)
     at = _utc(at).replace(microsecond=0)
     payload = json.loads(canonical(payload))  # what is stored is exactly what was hashed
     digest = event_hash(
-        head.last_hash,
-        seq=head.seq,
+        prev_hash,
+        seq=seq,
         actor=actor,
         action=action,
         entity_type=entity_type,
@@ -159,7 +170,7 @@ def append_event(
         at=at,
     )
     event = AuditEvent(
-        seq=head.seq,
+        seq=seq,
         idempotency_key=idempotency_key,
         actor=actor,
         action=action,
@@ -168,12 +179,13 @@ def append_event(
         org_path=org_path,
         payload=payload,
         at=at,
-        prev_hash=head.last_hash,
+        prev_hash=prev_hash,
         hash=digest,
     )
-    head.last_hash = digest
     session.add(event)
-    session.add(head)
+    session.execute(
+        update(AuditChainHead).where(col(AuditChainHead.id) == 1).values(last_hash=digest)
+    )
     session.flush()
     return event, True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,10 @@ class Settings(BaseSettings):
     # is replayed from its whole history at its next task (a timer firing, a signature): a burst
     # of deadlines or a cascade over more open workflows than this replays most of them.
     worker_cached_workflows: int = Field(default=1000, ge=1, le=1_000_000)
+    # How the SDK's sandbox treats dutyledger's own workflow modules (api/worker.py): "shared"
+    # imports them once per process, "strict" again for every workflow run, refusing any
+    # non-deterministic call inside them (what the replay tests always do).
+    worker_sandbox: Literal["shared", "strict"] = "shared"
     # OpenTelemetry traces to an OTLP/HTTP collector (e.g. http://collector:4318); empty: off.
     otlp_endpoint: str = ""
 

@@ -48,10 +48,13 @@ def deliver(
             failed[channel] = exc
             continue
         session.add(NotificationDelivery(notification_id=n.id, channel=channel))
-        session.commit()
         done.add(channel)
+        if n.sent_at is None and all(c in done for c in settings.notify_channels):
+            n.sent_at = utcnow()  # the last channel: its delivery and this in one commit
+            session.add(n)
+        session.commit()
     if n.sent_at is None and all(c in done for c in settings.notify_channels):
-        n.sent_at = utcnow()
+        n.sent_at = utcnow()  # every channel had been delivered before this call
         session.add(n)
         session.commit()
     return failed

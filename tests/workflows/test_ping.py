@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import ActivityDeps
 from api.worker import build_worker
 from services.core.health import PingInput
+from services.core.settings import Settings
 from tests.support.histories import record
 from workflows.ping import PingWorkflow
 
@@ -27,8 +29,11 @@ async def _round_trip(env: WorkflowEnvironment, settings, engine) -> None:
     assert result.dialect == engine.dialect.name
 
 
-async def test_ping_time_skipping(ts_env: WorkflowEnvironment, settings, engine) -> None:
-    await _round_trip(ts_env, settings, engine)
+@pytest.mark.parametrize("sandbox", ["strict", "shared"])
+async def test_ping_time_skipping(
+    ts_env: WorkflowEnvironment, settings: Settings, engine, sandbox: str
+) -> None:
+    await _round_trip(ts_env, settings.model_copy(update={"worker_sandbox": sandbox}), engine)
 
 
 async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_engine) -> None:
@@ -38,8 +43,6 @@ async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_en
 async def test_two_workers_in_one_process_keep_their_own_database(
     ts_env: WorkflowEnvironment, settings, sqlite_engine, pg_cluster
 ) -> None:
-    import pytest
-
     from services.core.db import make_engine
     from services.schema import migrate
 

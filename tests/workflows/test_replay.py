@@ -1,4 +1,6 @@
-"""Every recorded history replays against today's workflow code (determinism across changes)."""
+"""Every recorded history replays against today's workflow code (determinism across changes), in
+the strict sandbox, where a non-deterministic call in a workflow module fails, and in the shared
+one production workers run (api/worker.workflow_runner)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from api.worker import WORKFLOWS
+from api.worker import WORKFLOWS, workflow_runner
+from services.core.settings import Settings
 from services.core.temporal import DATA_CONVERTER
 from tests.support.histories import HISTORIES
 
@@ -19,8 +22,14 @@ def test_histories_are_recorded() -> None:
     assert RECORDED, f"no recorded histories in {HISTORIES}"
 
 
+@pytest.mark.parametrize("sandbox", ["strict", "shared"])
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
-async def test_replay(path: Path) -> None:
+async def test_replay(path: Path, sandbox: str) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
+    settings = Settings(worker_sandbox=sandbox, _env_file=None)  # type: ignore[call-arg]
+    replayer = Replayer(
+        workflows=list(WORKFLOWS),
+        data_converter=DATA_CONVERTER,
+        workflow_runner=workflow_runner(settings),
+    )
     await replayer.replay_workflow(history)
