@@ -121,6 +121,9 @@ def _take_next(session: Session) -> tuple[int, str]:
         .where(col(AuditChainHead.id) == 1)
         .values(seq=AuditChainHead.seq + 1)
         .returning(col(AuditChainHead.seq), col(AuditChainHead.last_hash))
+        # Not matched against the session's objects (expired below instead): that evaluation
+        # cost more than the statement.
+        .execution_options(synchronize_session=False)
     )
     row = session.execute(bump).first()
     if row is None:
@@ -184,7 +187,10 @@ def append_event(
     )
     session.add(event)
     session.execute(
-        update(AuditChainHead).where(col(AuditChainHead.id) == 1).values(last_hash=digest)
+        update(AuditChainHead)
+        .where(col(AuditChainHead.id) == 1)
+        .values(last_hash=digest)
+        .execution_options(synchronize_session=False)
     )
     session.flush()
     return event, True
