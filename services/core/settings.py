@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     worker_cached_workflows: int = Field(default=1000, ge=1, le=1_000_000)
     # How the SDK's sandbox treats dutyledger's own workflow modules (api/worker.py): "shared"
     # imports them once per process, "strict" again for every workflow run, refusing any
-    # non-deterministic call inside them (what the replay tests always do).
+    # non-deterministic call inside them (the test settings; the replay tests run both).
     worker_sandbox: Literal["shared", "strict"] = "shared"
     # OpenTelemetry traces to an OTLP/HTTP collector (e.g. http://collector:4318); empty: off.
     otlp_endpoint: str = ""
