@@ -25,6 +25,7 @@ from services.core.text import as_line, as_text
 from services.deadlines.accountability import AccountabilityIn, record_accountability
 from services.evaluation.contracts import Grade
 from services.evaluation.models import Evaluation, EvaluationResult, EvaluationSubject
+from services.evaluation.results import in_chunks
 from services.org.models import Org, Person
 from services.rectification.contracts import (
     EVALUATION_FLAGGER,
@@ -53,11 +54,11 @@ def current_heads(session: Session, org_ids: list[str]) -> dict[str, str]:
     """Who heads each org now and has not left: a head may have changed since the evaluation
     started, and a problem goes to whoever answers for the org when it opens."""
     out: dict[str, str] = {}
-    for i in range(0, len(org_ids), 500):
+    for chunk in in_chunks(org_ids):
         for org_id, head in session.exec(
             select(Org.id, Org.head_person_id)
             .join(Person, col(Person.id) == col(Org.head_person_id))
-            .where(col(Org.id).in_(org_ids[i : i + 500]), col(Person.left_on).is_(None))
+            .where(col(Org.id).in_(chunk), col(Person.left_on).is_(None))
         ).all():
             out[org_id] = str(head)
     return out

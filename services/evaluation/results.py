@@ -44,7 +44,8 @@ LOW_AGREEMENT = 0.5
 IN_CHUNK = 500  # org ids per IN (...) list
 
 
-def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+def in_chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` a bounded IN (...) list at a time."""
     for i in range(0, len(ids), IN_CHUNK):
         yield ids[i : i + IN_CHUNK]
 
@@ -105,7 +106,7 @@ def decided_items_of(
             wanted.append(col(Item.decided_at) <= cut.until)
     confirmed = case((achieved, 1), else_=0)
     out: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for chunk in _chunks(org_ids):
+    for chunk in in_chunks(org_ids):
         for org_id, category, n_achieved, decided in session.exec(
             select(Item.org_id, Item.category, func.sum(confirmed), func.count())
             .where(*wanted, col(Item.org_id).in_(chunk))
@@ -132,7 +133,7 @@ def deduction_events_of(
     out: dict[str, dict[Any, int]] = {
         org_id: dict.fromkeys(DeductionEvent, 0) for org_id, _ in orgs
     }
-    for chunk in _chunks(list(by_path)):
+    for chunk in in_chunks(list(by_path)):
         for path, n in session.exec(
             select(Notification.org_path, func.count())
             .where(
@@ -143,7 +144,7 @@ def deduction_events_of(
             .group_by(col(Notification.org_path))
         ).all():
             out[by_path[path]][DeductionEvent.escalation] = int(n)
-    for chunk in _chunks([o for o, _ in orgs]):
+    for chunk in in_chunks([o for o, _ in orgs]):
         for org_id, n in session.exec(
             select(Accountability.org_id, func.count())
             .where(
