@@ -43,11 +43,16 @@ class RawServer:
     client: Client
     pid: int  # the dev server's process
 
+    def cpu_time(self) -> CpuTime:
+        """The server and this process (a raw baseline's worker and clients)."""
+        return CpuTime({"server": [self.pid], "worker and client": [os.getpid()]})
+
 
 @asynccontextmanager
 async def fresh_dev_server() -> AsyncIterator[RawServer]:
     """A dev server of its own, started as dutyledger starts its embedded one (the same binary
-    and WAL pragmas), for the raw-Temporal baselines; yields a client connected to it."""
+    and WAL pragmas), for the raw-Temporal baselines; yields a client connected to it and the
+    server's pid."""
     data = Path(tempfile.mkdtemp(prefix="dl-raw-"))
     settings = Settings(
         data_dir=data,
@@ -118,7 +123,7 @@ class CpuTime:
 
     def __init__(self, pids: dict[str, list[int]]) -> None:
         self.procs = {name: [psutil.Process(p) for p in ps] for name, ps in pids.items()}
-        self._start = self._now()
+        self._start: dict[tuple[str, int], float] = {}  # read on entering the block
         self.seconds: dict[str, float | None] = {}
 
     def _now(self) -> dict[tuple[str, int], float]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 
@@ -104,7 +103,7 @@ async def raw_cascade(client: Client, n: int, concurrency: int) -> RawResult:
 async def run_on_fresh_server(n: int, concurrency: int) -> RawResult:
     """On a dev server of its own, started as dutyledger starts its embedded one."""
     async with fresh_dev_server() as server:
-        with CpuTime({"server": [server.pid], "worker and client": [os.getpid()]}) as cpu:
+        with server.cpu_time() as cpu:
             result = await raw_cascade(server.client, n, concurrency)
         result.cpu = cpu
         return result

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from dataclasses import dataclass
 
@@ -72,7 +71,7 @@ async def raw_lifecycles(client: Client, n: int, concurrency: int) -> RawLifecyc
 
 async def run_on_fresh_server(n: int, concurrency: int) -> RawLifecycles:
     async with fresh_dev_server() as server:
-        with CpuTime({"server": [server.pid], "worker and client": [os.getpid()]}) as cpu:
+        with server.cpu_time() as cpu:
             result = await raw_lifecycles(server.client, n, concurrency)
         result.cpu = cpu
         return result

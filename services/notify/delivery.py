@@ -49,12 +49,17 @@ def deliver(
             continue
         session.add(NotificationDelivery(notification_id=n.id, channel=channel))
         done.add(channel)
-        if n.sent_at is None and all(c in done for c in settings.notify_channels):
-            n.sent_at = utcnow()  # the last channel: its delivery and this in one commit
-            session.add(n)
+        _mark_sent(session, n, done, settings)  # the last channel: both in one commit
         session.commit()
-    if n.sent_at is None and all(c in done for c in settings.notify_channels):
-        n.sent_at = utcnow()  # every channel had been delivered before this call
-        session.add(n)
+    if _mark_sent(session, n, done, settings):  # every channel delivered before this call
         session.commit()
     return failed
+
+
+def _mark_sent(session: OrmSession, n: Notification, done: set[str], settings: Settings) -> bool:
+    """Set ``sent_at`` once every configured channel is in ``done``; True if it was set now."""
+    if n.sent_at is not None or not all(c in done for c in settings.notify_channels):
+        return False
+    n.sent_at = utcnow()
+    session.add(n)
+    return True
