@@ -127,8 +127,8 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     measured that a sixth of the worker's time and about 70 KiB per cached workflow. "shared"
     passes ``workflows`` through: imported once, each run still in its own sandboxed event loop,
     replay still checked command by command. What it gives up is the sandbox refusing a
-    non-deterministic call inside those modules; the replay tests and the in-process workflow
-    tests run them "strict", where every such call fails."""
+    non-deterministic call inside those modules; the replay tests run both, and workers built
+    in the test process run "strict", where every such call fails."""
     if settings.worker_sandbox == "strict":
         return SandboxedWorkflowRunner()
     shared = SandboxRestrictions.default.with_passthrough_modules("workflows")
