@@ -1,13 +1,14 @@
 """The annual cycle's cascade through the HTTP API on the embedded default.
 
-    uv run python -m bench.cascade --orgs 1000 [--no-raw] [--workers 2]
+    uv run python -m bench.cascade --orgs 1000 [--no-raw] [--workers 2] [--postgres]
 
 Starts its own stack (Temporal dev server with WAL pragmas, one worker process, one API process,
 SQLite read model), imports a synthetic tree of N orgs on 4 levels, launches the cycle and signs
 every letter as the heads would: each head, once its letter is issued, reads it and signs the
 content hash it read. Heads sign as soon as their letters appear (levels overlap, as in real
 life). Prints orgs/s from launch to the last signature, p50/p99 of the API calls and the peak
-RSS of the worker and the API. First, unless ``--no-raw``, the same cascade's server round trips
+RSS of the worker and the API; ``--postgres`` uses a throwaway PostgreSQL cluster's database as
+the read model instead. First, unless ``--no-raw``, the same cascade's server round trips
 as a minimal raw-Temporal program on a fresh dev server (bench/raw_cascade.py), and the ratios
 of throughput and signature latency to it. ``drive`` is the same cascade for other benchmarks
 (bench/topology.py runs it across several API and worker processes).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Latencies, PeakRss, Stack, embedded_stack, run_main
+from bench.harness import Latencies, PeakRss, Stack, embedded_stack, read_model, run_main
 from bench.raw_cascade import run_on_fresh_server
 from services.accounts.models import Role
 from services.cycle.plan import default_plan
@@ -136,7 +138,7 @@ async def _issued(call: Callable[..., Any], cid: str, committee: str) -> set[str
         page += 1
 
 
-async def run(n: int, concurrency: int, raw: bool, workers: int) -> None:
+async def run(n: int, concurrency: int, raw: bool, workers: int, postgres: bool) -> None:
     baseline = await run_on_fresh_server(n, concurrency) if raw else None
     if baseline is not None:
         print(
@@ -148,22 +150,27 @@ async def run(n: int, concurrency: int, raw: bool, workers: int) -> None:
             print(line)
         if baseline.cpu is not None:
             print(baseline.cpu.per(n, "org"))
-    async with embedded_stack(workers=workers) as stack:
-        with (
-            PeakRss(stack.worker.pid) as rss,
-            PeakRss(stack.api.pid) as api_rss,
-            stack.cpu_time() as cpu,
-        ):
-            result = await drive(stack, n, concurrency)
+    with read_model(postgres) as database_url:
+        async with embedded_stack(database_url, workers=workers) as stack:
+            rss = [PeakRss(w.pid) for w in stack.workers]
+            with contextlib.ExitStack() as watching:
+                for r in rss:
+                    watching.enter_context(r)
+                api_rss = watching.enter_context(PeakRss(stack.api.pid))
+                cpu = watching.enter_context(stack.cpu_time())
+                result = await drive(stack, n, concurrency)
     print(
         f"cascade: {n} orgs on 4 levels ({result.levels}) signed in {result.elapsed:.1f} s "
-        f"= {result.rate:.1f} orgs/s, {concurrency} signers at once, {workers} worker(s)"
+        f"= {result.rate:.1f} orgs/s, {concurrency} signers at once, {workers} worker(s), "
+        f"{'PostgreSQL' if postgres else 'SQLite'} read model"
     )
     print("API calls (HTTP round trip; sign includes the workflow update and its DB write):")
     for line in result.latencies.lines():
         print(line)
-    print(f"peak RSS: worker {rss.peak:.0f} MiB, API {api_rss.peak:.0f} MiB")
-    print(cpu.per(n, "org") + " (the import, sign-ins and the letter lists included)")
+    workers_rss = ", ".join(f"{r.peak:.0f}" for r in rss)
+    print(f"peak RSS: worker(s) {workers_rss} MiB, API {api_rss.peak:.0f} MiB")
+    db = "; PostgreSQL's own processes not counted" if postgres else ""
+    print(cpu.per(n, "org") + f" (the import, sign-ins and the letter lists included{db})")
     if baseline is not None:
         ours, theirs = result.latencies.samples["sign"], baseline.latencies.samples["sign (Update)"]
         print(
@@ -182,8 +189,9 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--no-raw", action="store_true", help="skip the raw-Temporal baseline")
     ap.add_argument("--workers", type=int, default=1, help="worker processes")
+    ap.add_argument("--postgres", action="store_true", help="PostgreSQL as the read model")
     args = ap.parse_args()
-    asyncio.run(run(args.orgs, args.concurrency, not args.no_raw, args.workers))
+    asyncio.run(run(args.orgs, args.concurrency, not args.no_raw, args.workers, args.postgres))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from services.core.settings import Settings
 from services.ledger.aggregates import percentile
 from services.schema import migrate
 from tests.support.ports import free_port
+from tests.support.postgres import PostgresCluster, postgres_available
 
 EXE = str(Path(sys.executable).parent / "dutyledger")
 
@@ -300,6 +301,24 @@ async def _until_ready(bases: list[str]) -> None:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.5)
+
+
+@contextmanager
+def read_model(postgres: bool) -> Iterator[str | None]:
+    """The database URL a stack should use: None for the embedded SQLite, or a fresh database on
+    a throwaway PostgreSQL cluster (the one the tests start), stopped afterwards."""
+    if not postgres:
+        yield None
+        return
+    if not postgres_available():
+        raise SystemExit("--postgres needs initdb and pg_ctl (make test installs them)")
+    cluster = PostgresCluster()
+    cluster.start()
+    try:
+        with cluster.database() as url:
+            yield url
+    finally:
+        cluster.stop()
 
 
 @contextmanager

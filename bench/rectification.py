@@ -19,11 +19,10 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Latencies, PeakRss, embedded_stack, run_main
+from bench.harness import Latencies, PeakRss, embedded_stack, read_model, run_main
 from bench.raw_rectification import run_on_fresh_server
 from services.accounts.models import Role
 from services.demo import demo_tree
-from tests.support.postgres import PostgresCluster, postgres_available
 
 OWNER = "p-009"
 
@@ -89,18 +88,8 @@ async def run(n: int, concurrency: int, raw: bool, postgres: bool) -> None:
             print(line)
         if baseline.cpu is not None:
             print(baseline.cpu.per(n, "lifecycle"))
-    if not postgres:
-        rate = await lifecycles(None, n, concurrency)
-    else:
-        if not postgres_available():
-            raise SystemExit("--postgres needs initdb and pg_ctl (make test installs them)")
-        cluster = PostgresCluster()
-        cluster.start()
-        try:
-            with cluster.database() as url:
-                rate = await lifecycles(url, n, concurrency)
-        finally:
-            cluster.stop()
+    with read_model(postgres) as database_url:
+        rate = await lifecycles(database_url, n, concurrency)
     if baseline is not None:
         print(f"ratio to raw: lifecycles/s {rate / baseline.rate:.2f}")
 
