@@ -14,7 +14,7 @@ from services.core.db import session_scope
 from services.cycle.store import raise_item_overdue, raise_letter_overdue
 from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
 from services.deadlines.store import fire_slot
-from services.notify.store import notify
+from services.notify.store import send_recorded
 from services.rectification.store import raise_overdue as raise_problem_overdue
 
 # The entities whose rows carry an overdue level, by ``DeadlineTarget.entity_type``.
@@ -33,11 +33,11 @@ class DeadlineActivities:
     def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
         d = self.deps
         with session_scope(d.engine) as session:
-            result, message = fire_slot(session, inp)
+            result, notification = fire_slot(session, inp)
             raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
             if inp.slot.kind is SlotKind.escalation and raise_level is not None:
                 raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
-            # The inbox row commits with the slot's effects (notify's first commit); delivery
-            # follows, once per channel, each committed as it is made.
-            notify(session, message, d.settings)
+            # The inbox row commits with the slot's effects; delivery follows, once per
+            # channel, each committed as it is made.
+            send_recorded(session, notification, d.settings)
         return result

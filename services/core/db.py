@@ -8,14 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def normalize_url(url: str) -> str:
@@ -58,6 +62,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 50)
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def insert_new(session: OrmSession, row: M, key: str) -> M | None:
+    """Insert ``row`` unless a row with its unique ``key`` column's value exists; return the
+    inserted row (in the session) or None. One ``INSERT … ON CONFLICT DO NOTHING RETURNING``,
+    no savepoint: a duplicate (a retried or concurrent attempt) is no error, and nothing else the
+    caller's transaction wrote can be taken for one. Values are the row's own, its defaults
+    (pydantic's) included."""
+    table = type(row).__table__  # type: ignore[attr-defined]
+    # Columns left None (the id) take the database's default.
+    values = {c.name: getattr(row, c.name) for c in table.columns}
+    values = {name: v for name, v in values.items() if v is not None}
+    dialect_insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    stmt = (
+        dialect_insert(type(row))
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(type(row))
+    )
+    return session.scalars(stmt).first()
 
 
 def rows_changed(result: object) -> int:

@@ -10,10 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Text, UniqueConstraint, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from services.core.clock import utcnow
+from services.core.db import insert_new
 from services.org.queries import under_path
 
 
@@ -73,20 +73,14 @@ class AccountabilityOut(BaseModel):
 
 
 def record_accountability(session: Session, spec: AccountabilityIn) -> tuple[Accountability, bool]:
-    existing = session.exec(
+    """The record of ``spec`` and whether this call created it (not: an earlier or a concurrent
+    attempt had)."""
+    inserted = insert_new(session, Accountability(**spec.model_dump()), "dedupe_key")
+    if inserted is not None:
+        return inserted, True
+    return session.exec(
         select(Accountability).where(Accountability.dedupe_key == spec.dedupe_key)
-    ).first()
-    if existing is not None:
-        return existing, False
-    row = Accountability(**spec.model_dump())
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return session.exec(
-            select(Accountability).where(Accountability.dedupe_key == spec.dedupe_key)
-        ).one(), False
-    return row, True
+    ).one(), False
 
 
 def list_accountability(

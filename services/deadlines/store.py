@@ -16,15 +16,16 @@ from services.deadlines.accountability import AccountabilityIn, record_accountab
 from services.deadlines.contracts import FireSlotInput, FireSlotResult, SlotKind
 from services.deadlines.rules import escalation_chain
 from services.notify import texts
-from services.notify.models import NotificationIn
+from services.notify.models import Notification, NotificationIn
 from services.notify.store import record_notification
 from services.org.models import Org
 from services.org.queries import chain_of_heads, get_org
 
 
-def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, NotificationIn]:
+def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Notification]:
     """Record the slot's inbox row (and, for an escalation, its accountability record and audit
-    event) in the caller's transaction; the caller delivers the returned notification after."""
+    event) in the caller's transaction; the caller commits and delivers the inbox row after
+    (``services.notify.store.send_recorded``)."""
     t, slot = inp.target, inp.slot
     org = get_org(session, t.org_id)
     chain = escalation_chain(inp.owner_person_id, [h for _, h in chain_of_heads(session, t.org_id)])
@@ -50,10 +51,10 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
         scheduled_for=slot.at,
         fired_at=inp.fired_at,
     )
-    record_notification(session, spec)
-    return FireSlotResult(
+    result = FireSlotResult(
         recipient_person_id=recipient, accountability_created=accountability_created
-    ), spec
+    )
+    return result, record_notification(session, spec)
 
 
 def _record_escalation(

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
-from services.core.db import rows_changed
+from services.core.db import insert_new, rows_changed
 from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.notify.delivery import deliver
@@ -32,23 +31,16 @@ log = get_logger(__name__)
 
 
 def record_notification(session: Session, spec: NotificationIn) -> Notification:
-    """Insert the inbox row unless its dedupe key exists; return the stored row either way."""
-    existing = session.exec(
-        select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
-    ).first()
-    if existing is not None:
-        return existing
+    """Insert the inbox row unless its dedupe key exists (an earlier or a concurrent attempt
+    wrote it); return the stored row either way."""
     row = Notification(**spec.model_dump())
     row.link = spec.link or console_link(spec.entity_type, spec.entity_id)
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # a concurrent retry won the race
-        return session.exec(
-            select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
-        ).one()
-    session.flush()
-    return row
+    inserted = insert_new(session, row, "dedupe_key")
+    if inserted is not None:
+        return inserted
+    return session.exec(
+        select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
+    ).one()
 
 
 def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notification:
@@ -56,13 +48,19 @@ def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notifi
     recorded and retried later on its own schedule (``services.notify.retries``): whoever
     notifies — a deadline above all — never waits on a receiver, nor fails because of one."""
     n = record_notification(session, spec)
+    send_recorded(session, n, settings)
+    return n
+
+
+def send_recorded(session: Session, n: Notification, settings: Settings) -> None:
+    """Commit the caller's transaction with the inbox row in it, then deliver through every
+    channel not yet delivered."""
     session.commit()
     if n.sent_at is None:
         failed = deliver(session, n, settings)
         if failed:
             record_failures(session, n, failed, utcnow())
             session.commit()
-    return n
 
 
 def inbox(
