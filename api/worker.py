@@ -1,5 +1,7 @@
-"""The worker: every workflow and activity of dutyledger on one task queue, and the activities
-again on its human twin, where people's steps are written (``services.core.queues``).
+"""The worker: every workflow and activity of dutyledger on one task queue (people's steps and
+deadline slots as local activities, on threads of their own), and the activities again on its
+human twin, where runs begun before those were local write people's steps
+(``workflows/queues.py``).
 
 Stateless and horizontally scalable: run as many as the load needs against the same Temporal
 namespace and database."""
@@ -78,8 +80,8 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
 
 class Workers:
     """The two workers of a process: every workflow and activity on the task queue, and the
-    activities again on its human twin (people's steps), with threads of their own. Run, shut
-    down or entered together."""
+    activities again on its human twin (people's steps of older runs), with threads of their
+    own. Run, shut down or entered together."""
 
     def __init__(self, main: Worker, human: Worker) -> None:
         self.main = main
@@ -156,12 +158,14 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=activities(deps),
         interceptors=[LogContextInterceptor()],
-        # Activities are synchronous (SQLAlchemy); they run on this pool.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
+        # Activities are synchronous (SQLAlchemy); they run on this pool. Local activities
+        # (people's steps, deadline slots) have threads of their own in it, so a signature
+        # never waits for a thread behind the bulk activities, nor one inside its timeout.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(
+            max_activity_threads + human_activity_threads
+        ),
         max_concurrent_activities=max_activity_threads,
-        # Deadline slots run as local activities on the same threads: take no more at once
-        # than there are threads, so none waits for one inside its own timeout.
-        max_concurrent_local_activities=max_activity_threads,
+        max_concurrent_local_activities=human_activity_threads,
         max_cached_workflows=deps.settings.worker_cached_workflows,
         workflow_runner=workflow_runner(deps.settings),
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.

@@ -24,3 +24,20 @@ async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     history = await handle.fetch_history()
     HISTORIES.mkdir(parents=True, exist_ok=True)
     (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def activities_run(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], int]:
+    """What ``handle``'s history ran: the activity types scheduled through the server, in order,
+    and how many local activities it recorded (the SDK's marker for each)."""
+    scheduled: list[str] = []
+    local = 0
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.HasField("marker_recorded_event_attributes"):
+            local += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    return scheduled, local
+
+
+# The marker name the SDK's core records a local activity's result under.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
