@@ -113,7 +113,9 @@ class CycleActivities:
                 self._notify(notice, session)
         return issued
 
-    @activity.defn(name=PERSIST_LETTER_ACTIVITY)
+    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
+    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
+    @activity.defn(name=PERSIST_LETTER_ACTIVITY, no_thread_cancel_exception=True)
     def persist_letter(self, ch: LetterChange) -> bool:
         with session_scope(self.deps.engine) as session:
             created = persist_letter_change(session, ch)
@@ -123,7 +125,9 @@ class CycleActivities:
                 self._tell(ch.key, s.org_path, ("letter", s.letter_id), link, ch.notify, session)
         return created
 
-    @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY)
+    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
+    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
+    @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY, no_thread_cancel_exception=True)
     def persist_commitment(self, ch: CommitmentChange) -> bool:
         with session_scope(self.deps.engine) as session:
             created = persist_commitment_change(session, ch)

@@ -29,7 +29,9 @@ class DeadlineActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
 
-    @activity.defn(name=FIRE_SLOT_ACTIVITY)
+    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
+    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
+    @activity.defn(name=FIRE_SLOT_ACTIVITY, no_thread_cancel_exception=True)
     def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
         d = self.deps
         with session_scope(d.engine) as session:

@@ -42,7 +42,9 @@ class RectificationActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
 
-    @activity.defn(name=PERSIST_ACTIVITY)
+    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
+    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
+    @activity.defn(name=PERSIST_ACTIVITY, no_thread_cancel_exception=True)
     def persist_rectification(self, t: Transition) -> bool:
         """Row + audit event in one transaction; a retry after a commit finds its key."""
         with session_scope(self.deps.engine) as session:

@@ -1,8 +1,9 @@
 """Where the write of a person's step runs (a signature, a commitment, a rectification step).
 
-Now: a local activity, in the worker running the Update's workflow task, on slots of its own
-(``api/worker.py``): no activity task through the server and no second workflow task, so the
-Update answers in one round trip and never queues behind a cascade's bulk activities.
+Now: a local activity, in the worker running the Update's workflow task, on the threads the
+worker keeps for local activities (``api/worker.py``; deadline slots share them): no activity
+task through the server and no second workflow task, so the Update answers in one round trip
+and never queues behind a cascade's bulk activities.
 
 Runs begun before that keep what they did: the write as an activity on the workflow's queue's
 ``-human`` twin (``services.core.queues``), or, older still, on the workflow's own queue.
@@ -25,8 +26,12 @@ HUMAN_QUEUE_PATCH = "human-task-queue"
 # Runs recorded before people's steps were local activities keep their activity tasks.
 LOCAL_STEP_PATCH = "person-step-local"
 
-# A write takes milliseconds; a lost worker's attempt is retried after this long.
+# A write takes milliseconds; a lost worker's attempt is retried after this long. Runs begun
+# before the local activities keep 10 s. A local one is given longer than SQLite's busy wait
+# (30 s, ``services/core/db.py``): its attempt would otherwise time out while its thread still
+# waits on the database, and the retry take another thread beside it.
 STEP_WRITE_TIMEOUT = timedelta(seconds=10)
+LOCAL_STEP_WRITE_TIMEOUT = timedelta(seconds=40)
 
 
 async def write_persons_step(activity: str, change: BaseModel) -> None:
@@ -36,7 +41,7 @@ async def write_persons_step(activity: str, change: BaseModel) -> None:
         await workflow.execute_local_activity(
             activity,
             change,
-            start_to_close_timeout=STEP_WRITE_TIMEOUT,
+            start_to_close_timeout=LOCAL_STEP_WRITE_TIMEOUT,
             retry_policy=retries.PERSIST,
         )
         return

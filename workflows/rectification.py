@@ -182,8 +182,8 @@ class RectificationWorkflow:
     @act.validator
     def _validate(self, req: ActionRequest) -> None:
         # While an earlier step is being written its state is not adopted yet, but the read
-        # model may already show it (the write landed; its activity's completion did not, say
-        # the server died). Judging now would refuse a step that follows it correctly: the
+        # model may already show it (the write landed; its completion did not, say the worker
+        # or the server died). Judging now would refuse a step that follows it correctly: the
         # handler judges under the lock, once the earlier step is in.
         # Likewise while the flag itself is being written (the API answered 201 from the read
         # model): the handler waits for it.

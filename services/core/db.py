@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -56,6 +56,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "savepoint")
+        def _begin_before_savepoint(conn: Connection, _name: str) -> None:
+            # The driver opens a transaction only before a write statement, not before a
+            # SAVEPOINT; a SAVEPOINT outside one opens it itself, and its RELEASE then commits
+            # at once, so a savepoint that was a transaction's first write would outlive the
+            # transaction's rollback. Open it first.
+            dbapi_conn = conn.connection.dbapi_connection
+            if dbapi_conn is not None and not dbapi_conn.in_transaction:
+                dbapi_conn.execute("BEGIN")
+
         return engine
     # Above what one process can hold at once (anyio's 40 threads, the event loop, a background
     # loop), so the event loop never waits for a connection (see the SQLite case above).
@@ -71,9 +81,12 @@ def insert_new(session: OrmSession, row: M, key: str) -> M | None:
     caller's transaction wrote can be taken for one. Values are the row's own, its defaults
     (pydantic's) included."""
     table = type(row).__table__  # type: ignore[attr-defined]
-    # Columns left None (the id) take the database's default.
-    values = {c.name: getattr(row, c.name) for c in table.columns}
-    values = {name: v for name, v in values.items() if v is not None}
+    # An unset primary key is the database's to choose; every other column as the row has it.
+    values = {
+        c.name: getattr(row, c.name)
+        for c in table.columns
+        if not (c.primary_key and getattr(row, c.name) is None)
+    }
     dialect_insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
     stmt = (
         dialect_insert(type(row))

@@ -1,8 +1,9 @@
 """Retry policies of workflow steps, named once.
 
-A human step's write (``PERSIST``) gives up after about a minute, so the API answers 503 and
-nothing changed; a workflow's own steps (``STEP``: issuing, deciding, closing) must not fail an
-org's year because the database was away for a while, so they retry until it is back.
+A human step's write (``PERSIST``) gives up after 12 attempts (about 75 s of backoff between
+them), so the API answers 503 and nothing changed; a workflow's own steps (``STEP``: issuing,
+deciding, closing) must not fail an org's year because the database was away for a while, so
+they retry until it is back.
 """
 
 from __future__ import annotations

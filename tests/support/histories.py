@@ -8,6 +8,7 @@ completed a workflow, when ``DUTYLEDGER_RECORD_HISTORIES=1``.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,19 @@ async def record(handle: WorkflowHandle[Any, Any], name: str) -> None:
     (HISTORIES / f"{name}.json").write_text(history.to_json())
 
 
-async def activities_run(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], int]:
-    """What ``handle``'s history ran: the activity types scheduled through the server, in order,
-    and how many local activities it recorded (the SDK's marker for each)."""
+async def activities_run(handle: WorkflowHandle[Any, Any]) -> tuple[list[str], list[str]]:
+    """What ``handle``'s history ran: the activity types scheduled through the server and those
+    run as local activities (from the SDK's marker of each), both in order."""
     scheduled: list[str] = []
-    local = 0
+    local: list[str] = []
     async for event in handle.fetch_history_events():
         if event.HasField("activity_task_scheduled_event_attributes"):
             scheduled.append(event.activity_task_scheduled_event_attributes.activity_type.name)
         elif event.HasField("marker_recorded_event_attributes"):
-            local += event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == LOCAL_ACTIVITY_MARKER:
+                data = json.loads(marker.details["data"].payloads[0].data)
+                local.append(data["activity_type"])
     return scheduled, local
 
 
