@@ -1,7 +1,5 @@
-"""The worker: every workflow and activity of dutyledger on one task queue (people's steps and
-deadline slots as local activities, on threads of their own), and the activities again on its
-human twin, where runs begun before those were local write people's steps
-(``workflows/queues.py``).
+"""The worker: every workflow and activity of dutyledger on one task queue, and the activities
+again on its human twin, where people's steps are written (``services.core.queues``).
 
 Stateless and horizontally scalable: run as many as the load needs against the same Temporal
 namespace and database."""
@@ -80,8 +78,8 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
 
 class Workers:
     """The two workers of a process: every workflow and activity on the task queue, and the
-    activities again on its human twin (people's steps of older runs), with threads of their
-    own. Run, shut down or entered together."""
+    activities again on its human twin (people's steps), with threads of their own. Run, shut
+    down or entered together."""
 
     def __init__(self, main: Worker, human: Worker) -> None:
         self.main = main
@@ -114,7 +112,8 @@ def activity_threads(deps: ActivityDeps) -> int:
     database when 0). bench/cascade.py measured both: on SQLite's one writer fewer threads were
     faster; on PostgreSQL 4, 8 and 16 threads issued letters as fast (11.7, 12.4, 11.6 orgs/s)
     but a signature's p50 went 380, 662, 1,048 ms: the activities are mostly Python, and each
-    thread more only takes the interpreter's lock from the loop that answers people's Updates.
+    thread more only takes the interpreter's lock from the loop that answers people's Updates
+    (measured while people's steps were local activities, since reverted).
     Raise it for a database far away, where the threads wait on the network instead."""
     chosen = deps.settings.worker_activity_threads
     if chosen:
@@ -163,14 +162,12 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=activities(deps),
         interceptors=[LogContextInterceptor()],
-        # Activities are synchronous (SQLAlchemy); they run on this pool. Local activities
-        # (people's steps, deadline slots) have threads of their own in it, so a signature
-        # never waits for a thread behind the bulk activities, nor one inside its timeout.
-        activity_executor=concurrent.futures.ThreadPoolExecutor(
-            max_activity_threads + human_activity_threads
-        ),
+        # Activities are synchronous (SQLAlchemy); they run on this pool.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
         max_concurrent_activities=max_activity_threads,
-        max_concurrent_local_activities=human_activity_threads,
+        # Deadline slots run as local activities on the same threads: take no more at once
+        # than there are threads, so none waits for one inside its own timeout.
+        max_concurrent_local_activities=max_activity_threads,
         max_cached_workflows=deps.settings.worker_cached_workflows,
         workflow_runner=workflow_runner(deps.settings),
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.

@@ -16,6 +16,7 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from services.core import retries
     from services.core.clock import deadline_instant
     from services.core.errors import Conflict
     from services.core.failures import as_failure
@@ -42,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.rectification.transitions import Clock, apply_action
     from workflows.deadline_watch import DeadlineWatch
-    from workflows.queues import write_persons_step
+    from workflows.queues import human_queue
     from workflows.search import keep_current
 
 
@@ -182,8 +183,8 @@ class RectificationWorkflow:
     @act.validator
     def _validate(self, req: ActionRequest) -> None:
         # While an earlier step is being written its state is not adopted yet, but the read
-        # model may already show it (the write landed; its completion did not, say the worker
-        # or the server died). Judging now would refuse a step that follows it correctly: the
+        # model may already show it (the write landed; its activity's completion did not, say
+        # the server died). Judging now would refuse a step that follows it correctly: the
         # handler judges under the lock, once the earlier step is in.
         # Likewise while the flag itself is being written (the API answered 201 from the read
         # model): the handler waits for it.
@@ -230,12 +231,15 @@ class RectificationWorkflow:
     async def _persist(
         self, new: ProblemSnapshot, action: str, actor: str, payload: dict[str, Any]
     ) -> None:
-        # Every step of a rectification is a person's (the flag included).
-        await write_persons_step(
+        await workflow.execute_activity(
             PERSIST_ACTIVITY,
             Transition(
                 snapshot=new, action=action, actor=actor, at=workflow.now(), payload=payload
             ),
+            # A write takes milliseconds; a lost worker's attempt is retried after this long.
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=retries.PERSIST,
+            task_queue=human_queue(),  # every step of a rectification is a person's
         )
         if action == "flag":
             self.s = new.model_copy(update={"overdue_level": None})

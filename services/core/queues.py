@@ -1,7 +1,7 @@
 """The task queues a worker serves: the configured one for the workflows and their own steps,
-and its ``-human`` twin, where runs begun before people's steps were local activities write
-those steps (signatures, rectification steps, commitments) on slots of their own
-(``workflows/queues.py``, ``api/worker.py``)."""
+and its ``-human`` twin for the writes of people's steps (signatures, rectification steps,
+commitments), which a worker serves with slots of their own so they never queue behind bulk
+work (``workflows/queues.py``, ``api/worker.py``)."""
 
 from __future__ import annotations
 

@@ -51,9 +51,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # host:port where a worker answers /livez and /readyz (probes); empty: not served.
     worker_health_address: str = ""
-    # Threads a worker runs activities on: the workflows' own steps (issuing letters, deciding
-    # items) and, apart, the local activities (people's steps, deadline slots). 0: chosen by
-    # the database (``api/worker.activity_threads``).
+    # Threads a worker runs activities on: its own steps (issuing letters, deadlines) and, apart,
+    # people's steps. 0: chosen by the database (``api/worker.activity_threads``).
     worker_activity_threads: int = Field(default=0, ge=0, le=256)
     worker_human_threads: int = Field(default=8, ge=1, le=256)
     # Open workflows a worker keeps in memory between their tasks. One evicted from this cache

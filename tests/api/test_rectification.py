@@ -14,10 +14,9 @@ from temporalio.testing import WorkflowEnvironment
 from services.accounts.models import Role
 from services.audit.chain import AuditEvent
 from services.core.clock import local_date
-from services.rectification.contracts import PERSIST_ACTIVITY
 from services.rectification.models import Problem
 from services.rectification.rules import RULES, Action, Flags, RectState, allowed_actions
-from tests.support.histories import activities_run, record
+from tests.support.histories import record
 from tests.support.world import OWNER, World, world
 
 
@@ -96,13 +95,7 @@ async def test_walk_to_closed_then_reopen_and_close_again(w: World) -> None:
         "drift": [],
         "drift_truncated": False,
     }
-    handle = w.stack.client.get_workflow_handle(f"rect:{pid}")
-    # Each step's write ran as a local activity in the worker running its Update: none went
-    # through the server as an activity task.
-    scheduled, local = await activities_run(handle)
-    assert PERSIST_ACTIVITY not in scheduled
-    assert local.count(PERSIST_ACTIVITY) == len(actions)
-    await record(handle, "rectification-lifecycle")
+    await record(w.stack.client.get_workflow_handle(f"rect:{pid}"), "rectification-lifecycle")
 
 
 VALID_BODIES: dict[Action, dict[str, Any]] = {

@@ -7,7 +7,6 @@ import sqlite3
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
@@ -22,19 +21,17 @@ from tests.support.worker_process import worker_process
 from tests.support.world import OWNER
 
 
-async def _write_started(env: WorkflowEnvironment, wid: str, timeout: float = 20) -> None:
-    """Until the step's write is running: a person's step is a local activity, inside the
-    workflow task that carries the Update, so that task has started (and the write blocks on
-    the database's lock held by the test)."""
+async def _activity_started(env: WorkflowEnvironment, wid: str, timeout: float = 20) -> None:
     handle = env.client.get_workflow_handle(wid)
-    started = PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED
     for _ in range(int(timeout * 10)):
         desc = await handle.describe()
-        if desc.raw_description.pending_workflow_task.state == started:
-            await asyncio.sleep(0.5)  # the handler's validator and the write's start
+        if any(
+            a.attempt >= 1 and a.last_started_time.seconds
+            for a in desc.raw_description.pending_activities
+        ):
             return
         await asyncio.sleep(0.1)
-    raise AssertionError("the step's workflow task never started")
+    raise AssertionError("the persist activity never started")
 
 
 async def test_worker_killed_mid_transition_applies_it_once(
@@ -73,7 +70,7 @@ async def test_worker_killed_mid_transition_applies_it_once(
                     json={"owner_person_id": OWNER},
                 )
             )
-            await _write_started(dev_env, f"rect:{pid}")
+            await _activity_started(dev_env, f"rect:{pid}")
             worker.kill()
             lock.rollback()
             lock.close()
