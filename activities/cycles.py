@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 from temporalio import activity
 
-from activities.deps import ActivityDeps
+from activities.deps import ActivityDeps, write_activity
 from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
 from services.core.failures import permanent
@@ -113,9 +113,7 @@ class CycleActivities:
                 self._notify(notice, session)
         return issued
 
-    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
-    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
-    @activity.defn(name=PERSIST_LETTER_ACTIVITY, no_thread_cancel_exception=True)
+    @write_activity(PERSIST_LETTER_ACTIVITY)
     def persist_letter(self, ch: LetterChange) -> bool:
         with session_scope(self.deps.engine) as session:
             created = persist_letter_change(session, ch)
@@ -125,9 +123,7 @@ class CycleActivities:
                 self._tell(ch.key, s.org_path, ("letter", s.letter_id), link, ch.notify, session)
         return created
 
-    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
-    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
-    @activity.defn(name=PERSIST_COMMITMENT_ACTIVITY, no_thread_cancel_exception=True)
+    @write_activity(PERSIST_COMMITMENT_ACTIVITY)
     def persist_commitment(self, ch: CommitmentChange) -> bool:
         with session_scope(self.deps.engine) as session:
             created = persist_commitment_change(session, ch)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlmodel import Session
-from temporalio import activity
 
-from activities.deps import ActivityDeps
+from activities.deps import ActivityDeps, write_activity
 from services.core.db import session_scope
 from services.cycle.store import raise_item_overdue, raise_letter_overdue
 from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
@@ -29,9 +28,7 @@ class DeadlineActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
 
-    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
-    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
-    @activity.defn(name=FIRE_SLOT_ACTIVITY, no_thread_cancel_exception=True)
+    @write_activity(FIRE_SLOT_ACTIVITY)
     def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
         d = self.deps
         with session_scope(d.engine) as session:

@@ -8,12 +8,24 @@ process (on different databases, say) never see each other's.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
+from temporalio import activity
 from temporalio.client import Client
 
 from services.core.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def write_activity(name: str) -> Callable[[F], F]:
+    """An activity that writes one keyed change: never interrupted halfway when its attempt is
+    given up (timed out or cancelled), its transaction ends on its own, and being keyed, a retry
+    writes nothing twice."""
+    return activity.defn(name=name, no_thread_cancel_exception=True)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import structlog
 from temporalio import activity
 
-from activities.deps import ActivityDeps
+from activities.deps import ActivityDeps, write_activity
 from services.core.clock import local_date
 from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
@@ -42,9 +42,7 @@ class RectificationActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
 
-    # Never interrupted halfway when its attempt is given up (timed out or cancelled):
-    # the transaction ends on its own, and being keyed, a retry writes nothing twice.
-    @activity.defn(name=PERSIST_ACTIVITY, no_thread_cancel_exception=True)
+    @write_activity(PERSIST_ACTIVITY)
     def persist_rectification(self, t: Transition) -> bool:
         """Row + audit event in one transaction; a retry after a commit finds its key."""
         with session_scope(self.deps.engine) as session:

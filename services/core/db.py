@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, SQLModel, create_engine, select
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -74,13 +74,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def insert_new(session: OrmSession, row: M, key: str) -> M | None:
-    """Insert ``row`` unless a row with its unique ``key`` column's value exists; return the
-    inserted row (in the session) or None. One ``INSERT … ON CONFLICT DO NOTHING RETURNING``,
-    no savepoint: a duplicate (a retried or concurrent attempt) is no error, and nothing else the
-    caller's transaction wrote can be taken for one. Values are the row's own, its defaults
-    (pydantic's) included."""
-    table = type(row).__table__  # type: ignore[attr-defined]
+def insert_once(session: OrmSession, row: M, key: str) -> tuple[M, bool]:
+    """The stored row with ``row``'s unique ``key`` value, and whether this call inserted it
+    (not: an earlier or a concurrent attempt had). One ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING``, no savepoint: a duplicate is no error, and nothing else the caller's
+    transaction wrote can be taken for one; only then a lookup. Values are the row's own, its
+    defaults (pydantic's) included."""
+    model = type(row)
+    table = model.__table__  # type: ignore[attr-defined]
     # An unset primary key is the database's to choose; every other column as the row has it.
     values = {
         c.name: getattr(row, c.name)
@@ -89,12 +90,16 @@ def insert_new(session: OrmSession, row: M, key: str) -> M | None:
     }
     dialect_insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
     stmt = (
-        dialect_insert(type(row))
+        dialect_insert(model)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[key])
-        .returning(type(row))
+        .returning(model)
     )
-    return session.scalars(stmt).first()
+    inserted = session.scalars(stmt).first()
+    if inserted is not None:
+        return inserted, True
+    stored = session.scalars(select(model).where(table.c[key] == values[key])).one()
+    return stored, False
 
 
 def rows_changed(result: object) -> int:

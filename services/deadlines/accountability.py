@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Column, Text, UniqueConstraint, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from services.core.clock import utcnow
-from services.core.db import insert_new
+from services.core.db import insert_once
 from services.org.queries import under_path
 
 
@@ -75,12 +75,7 @@ class AccountabilityOut(BaseModel):
 def record_accountability(session: Session, spec: AccountabilityIn) -> tuple[Accountability, bool]:
     """The record of ``spec`` and whether this call created it (not: an earlier or a concurrent
     attempt had)."""
-    inserted = insert_new(session, Accountability(**spec.model_dump()), "dedupe_key")
-    if inserted is not None:
-        return inserted, True
-    return session.exec(
-        select(Accountability).where(Accountability.dedupe_key == spec.dedupe_key)
-    ).one(), False
+    return insert_once(session, Accountability(**spec.model_dump()), "dedupe_key")
 
 
 def list_accountability(

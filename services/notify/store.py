@@ -13,7 +13,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from services.core.clock import utcnow
-from services.core.db import insert_new, rows_changed
+from services.core.db import insert_once, rows_changed
 from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.notify.delivery import deliver
@@ -35,12 +35,7 @@ def record_notification(session: Session, spec: NotificationIn) -> Notification:
     wrote it); return the stored row either way."""
     row = Notification(**spec.model_dump())
     row.link = spec.link or console_link(spec.entity_type, spec.entity_id)
-    inserted = insert_new(session, row, "dedupe_key")
-    if inserted is not None:
-        return inserted
-    return session.exec(
-        select(Notification).where(Notification.dedupe_key == spec.dedupe_key)
-    ).one()
+    return insert_once(session, row, "dedupe_key")[0]
 
 
 def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notification:
