@@ -1,5 +1,6 @@
-"""The worker: every workflow and activity of dutyledger on one task queue, and the activities
-again on its human twin, where people's steps are written (``services.core.queues``).
+"""The worker: every workflow and activity of dutyledger on one task queue, and on its human
+twin the rectification workflows and the activities again, where people's steps are written
+(``services.core.queues``).
 
 Stateless and horizontally scalable: run as many as the load needs against the same Temporal
 namespace and database."""
@@ -13,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.changes import ChangeActivities
@@ -42,6 +43,8 @@ WORKFLOWS: Sequence[type] = (
     EvaluationWorkflow,
     ChangeWorkflow,
 )
+# The workflows started on the human twin: every step of a rectification is a person's.
+HUMAN_WORKFLOWS: Sequence[type] = (RectificationWorkflow,)
 
 
 def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
@@ -78,8 +81,8 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
 
 class Workers:
     """The two workers of a process: every workflow and activity on the task queue, and the
-    activities again on its human twin (people's steps), with threads of their own. Run, shut
-    down or entered together."""
+    rectification workflows and the activities again on its human twin (people's steps), with
+    threads and a workflow cache of their own. Run, shut down or entered together."""
 
     def __init__(self, main: Worker, human: Worker) -> None:
         self.main = main
@@ -123,6 +126,11 @@ def activity_threads(deps: ActivityDeps) -> int:
 
 SQLITE_THREADS = 2
 POSTGRES_THREADS = 4
+# The human worker's activity polls. Each waiting poll holds one of the worker's activity slots,
+# so these are counted on top of its threads: a rectification step's write then finds a slot
+# free in the worker that accepted the step, which is what eager dispatch needs (with the SDK's
+# 5 polls and as many slots as threads, 3 of 4 writes went through the server's matching).
+ACTIVITY_POLLS = 2
 
 
 def workflow_runner(settings: Settings) -> WorkflowRunner:
@@ -176,10 +184,18 @@ def build_worker(
     human = Worker(
         client,
         task_queue=human_queue_of(queue),
+        # Rectifications started since they moved here; older runs finish on the main queue.
+        workflows=list(HUMAN_WORKFLOWS),
         activities=activities(deps),
         interceptors=[LogContextInterceptor()],
         activity_executor=concurrent.futures.ThreadPoolExecutor(human_activity_threads),
-        max_concurrent_activities=human_activity_threads,
+        max_concurrent_activities=human_activity_threads + ACTIVITY_POLLS,
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),
+        # A rectification's deadline slots run here as local activities: no more at once than
+        # the main worker allows, so a burst of escalations leaves threads for people's writes.
+        max_concurrent_local_activities=min(max_activity_threads, human_activity_threads),
+        max_cached_workflows=deps.settings.worker_cached_workflows,
+        workflow_runner=workflow_runner(deps.settings),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
     return Workers(main, human)

@@ -1,10 +1,19 @@
 """The task queues a worker serves: the configured one for the workflows and their own steps,
-and its ``-human`` twin for the writes of people's steps (signatures, rectification steps,
-commitments), which a worker serves with slots of their own so they never queue behind bulk
-work (``workflows/queues.py``, ``api/worker.py``)."""
+and its ``-human`` twin, which a worker serves with slots of their own so people's work never
+queues behind bulk work (``workflows/queues.py``, ``api/worker.py``).
+
+The twin carries the writes of people's steps (signatures, commitments) and the rectification
+workflows themselves, whose every step is a person's (or a deadline's): there a step's write is
+scheduled on the workflow's own queue, so the worker that accepted the Update runs it at once
+(the SDK's eager activity dispatch) instead of the server queueing it for a poller."""
 
 from __future__ import annotations
 
+HUMAN_SUFFIX = "-human"
+
 
 def human_queue_of(task_queue: str) -> str:
-    return f"{task_queue}-human"
+    """The people's twin of ``task_queue`` (itself when it is one already)."""
+    if task_queue.endswith(HUMAN_SUFFIX):
+        return task_queue
+    return f"{task_queue}{HUMAN_SUFFIX}"

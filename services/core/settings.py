@@ -55,8 +55,9 @@ class Settings(BaseSettings):
     # people's steps. 0: chosen by the database (``api/worker.activity_threads``).
     worker_activity_threads: int = Field(default=0, ge=0, le=256)
     worker_human_threads: int = Field(default=8, ge=1, le=256)
-    # Open workflows a worker keeps in memory between their tasks. One evicted from this cache
-    # is replayed from its whole history at its next task (a timer firing, a signature): a burst
+    # Open workflows a worker keeps in memory between their tasks, on each of its two queues (the
+    # orgs of cycles on one, rectifications on the other). One evicted from this cache is
+    # replayed from its whole history at its next task (a timer firing, a signature): a burst
     # of deadlines or a cascade over more open workflows than this replays most of them.
     worker_cached_workflows: int = Field(default=1000, ge=1, le=1_000_000)
     # How the SDK's sandbox treats dutyledger's own workflow modules (api/worker.py): "shared"

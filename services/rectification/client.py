@@ -23,6 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.core.clock import utcnow
 from services.core.errors import Conflict, Unavailable
 from services.core.failures import domain_error
+from services.core.queues import human_queue_of
 from services.core.settings import Settings
 from services.deadlines.contracts import ReminderPolicy
 from services.org.queries import get_org
@@ -67,7 +68,9 @@ async def start_rectification(
             WORKFLOW,
             inp,
             id=wid,
-            task_queue=settings.temporal_task_queue,
+            # On the people's queue, where each step's write runs in the worker that accepted
+            # the step (services.core.queues); runs started before stay where they are.
+            task_queue=human_queue_of(settings.temporal_task_queue),
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             # What the Temporal UI lists beside the bare id.
             static_summary=f"Rectification {s.problem_id} of {s.org_id}: {s.title}"[:200],
