@@ -59,10 +59,6 @@ class DevTemporalServer:
             "--log-level",
             "warn",
             *dev_server_flags(),  # the search attributes the workflows keep current
-            # They are registered above, before anything runs: no need for the dev server's
-            # default of reading them again from its database at every use.
-            "--dynamic-config-value",
-            "system.forceSearchAttributesCacheRefreshOnRead=false",
             # Measured ~2x faster on 2 cores, and still crash-safe (docs/design.md §4).
             "--sqlite-pragma",
             "journal_mode=wal",

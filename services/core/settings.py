@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.core.queues import HUMAN_SUFFIX
 
 
 class Settings(BaseSettings):
@@ -41,6 +43,7 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
+
     # The namespace knows dutyledger's search attributes (services.core.search; the embedded
     # server registers them, `dutyledger temporal-setup` a cluster's): workflows keep them current.
     temporal_search_attributes: bool = True
@@ -140,6 +143,17 @@ class Settings(BaseSettings):
     audit_trusted_keys: list[str] = Field(default_factory=list)
     checkpoint_every_events: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=3600, gt=0)
+
+    @field_validator("temporal_task_queue")
+    @classmethod
+    def _not_a_human_twin(cls, queue: str) -> str:
+        # Workers also serve the queue's -human twin; a queue that is a twin already would be
+        # served twice by workers registering different workflows.
+        if queue.endswith(HUMAN_SUFFIX):
+            raise ValueError(
+                f"must not end in {HUMAN_SUFFIX!r}: workers serve <queue>{HUMAN_SUFFIX} too"
+            )
+        return queue
 
     @property
     def resolved_console_url(self) -> str:

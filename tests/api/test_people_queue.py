@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from services.core.queues import human_queue_of
@@ -26,6 +27,12 @@ async def w(
 def test_the_people_twin_of_a_people_queue_is_itself() -> None:
     assert human_queue_of("dutyledger") == "dutyledger-human"
     assert human_queue_of("dutyledger-human") == "dutyledger-human"
+
+
+def test_the_configured_queue_is_never_a_twin_itself() -> None:
+    # Else the main and the human worker would serve one queue with different workflows.
+    with pytest.raises(ValidationError, match="temporal_task_queue"):
+        Settings(temporal_task_queue="dutyledger-human", _env_file=None)  # type: ignore[call-arg]
 
 
 async def test_a_rectification_and_its_writes_share_the_people_queue(w: World) -> None:

@@ -59,6 +59,15 @@ def test_temporal_is_the_server_alone_with_its_schemas_set_up_first() -> None:
     assert needs == {"temporal-schema": {"condition": "service_completed_successfully"}}
 
 
+def test_temporal_dispatches_activities_eagerly() -> None:
+    """A rectification step's write is eager only where the server allows it (off by default)."""
+    temporal = compose()["temporal"]
+    path = temporal["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in temporal["volumes"]}
+    config = yaml.safe_load((DEPLOY / mounts[path]).read_text())
+    assert config["system.enableActivityEagerExecution"] == [{"value": True}]
+
+
 def test_the_image_leaves_the_dev_server_out() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     assert "rm -f .venv/bin/temporal .venv/bin/temporal-test-server" in dockerfile
