@@ -127,9 +127,10 @@ def activity_threads(deps: ActivityDeps) -> int:
 SQLITE_THREADS = 2
 POSTGRES_THREADS = 4
 # The human worker's activity polls. Each waiting poll holds one of the worker's activity slots,
-# so these are counted on top of its threads: a rectification step's write then finds a slot
-# free in the worker that accepted the step, which is what eager dispatch needs (with the SDK's
-# 5 polls and as many slots as threads, 3 of 4 writes went through the server's matching).
+# so these are counted on top of its threads (DUTYLEDGER_WORKER_HUMAN_THREADS): a rectification
+# step's write then finds a slot free in the worker that accepted the step, which is what eager
+# dispatch needs (with the SDK's 5 polls and as many slots as threads, 3 of 4 writes went
+# through the server's matching).
 ACTIVITY_POLLS = 2
 
 
@@ -164,6 +165,7 @@ def build_worker(
     queue = task_queue or deps.settings.temporal_task_queue
     max_activity_threads = activity_threads(deps)
     human_activity_threads = deps.settings.worker_human_threads
+    human_slots = human_activity_threads + ACTIVITY_POLLS
     main = Worker(
         client,
         task_queue=queue,
@@ -188,8 +190,9 @@ def build_worker(
         workflows=list(HUMAN_WORKFLOWS),
         activities=activities(deps),
         interceptors=[LogContextInterceptor()],
-        activity_executor=concurrent.futures.ThreadPoolExecutor(human_activity_threads),
-        max_concurrent_activities=human_activity_threads + ACTIVITY_POLLS,
+        # As many threads as slots: a poll that returns a task runs it at once.
+        activity_executor=concurrent.futures.ThreadPoolExecutor(human_slots),
+        max_concurrent_activities=human_slots,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),
         # A rectification's deadline slots run here as local activities: no more at once than
         # the main worker allows, so a burst of escalations leaves threads for people's writes.
