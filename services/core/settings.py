@@ -43,7 +43,6 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
     temporal_api_key: SecretStr | None = None
-
     # The namespace knows dutyledger's search attributes (services.core.search; the embedded
     # server registers them, `dutyledger temporal-setup` a cluster's): workflows keep them current.
     temporal_search_attributes: bool = True
@@ -54,8 +53,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     # host:port where a worker answers /livez and /readyz (probes); empty: not served.
     worker_health_address: str = ""
-    # Threads a worker runs activities on: its own steps (issuing letters, deadlines) and, apart,
-    # people's steps. 0: chosen by the database (``api/worker.activity_threads``).
+    # Threads a worker runs activities on: its own steps (issuing letters, an org's deadlines)
+    # and, apart, people's steps and a rectification's deadlines (2 more there, one per activity
+    # poll: ``api/worker.ACTIVITY_POLLS``). 0: chosen by the database
+    # (``api/worker.activity_threads``).
     worker_activity_threads: int = Field(default=0, ge=0, le=256)
     worker_human_threads: int = Field(default=8, ge=1, le=256)
     # Open workflows a worker keeps in memory between their tasks, on each of its two queues (the
