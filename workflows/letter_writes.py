@@ -3,12 +3,10 @@ a retry or a replay writes nothing twice, then the workflow's state moves on. Wo
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.queues import human_queue
+from workflows.queues import STEP_WRITE_TIMEOUT, write_persons_step
 
 with workflow.unsafe.imports_passed_through():
     from services.core import retries
@@ -29,25 +27,28 @@ async def write_letter(
     actor: str,
     retry: RetryPolicy = retries.PERSIST,
 ) -> LetterSnapshot:
-    """Write the step; a human step's write gives up after a while (the API answers 503 and
-    nothing changed) and runs on the human queue; the workflow's own steps pass
-    ``retries.STEP`` and run on its own queue."""
-    await workflow.execute_activity(
-        names.PERSIST_LETTER_ACTIVITY,
-        LetterChange(
-            key=f"letter:{step.new.letter_id}:e{st.events + 1}",
-            snapshot=step.new,
-            action=step.action,
-            actor=actor,
-            at=workflow.now(),
-            payload=step.payload,
-            item_ids=step.item_ids,
-            notify=step.tell,
-        ),
-        start_to_close_timeout=timedelta(seconds=10),
-        retry_policy=retry,
-        task_queue=human_queue() if retry is retries.PERSIST else None,
+    """Write the step: a person's step (``retries.PERSIST``) through ``write_persons_step``;
+    the workflow's own steps pass ``retries.STEP`` and run on its own queue until the database
+    is back."""
+    change = LetterChange(
+        key=f"letter:{step.new.letter_id}:e{st.events + 1}",
+        snapshot=step.new,
+        action=step.action,
+        actor=actor,
+        at=workflow.now(),
+        payload=step.payload,
+        item_ids=step.item_ids,
+        notify=step.tell,
     )
+    if retry is retries.PERSIST:
+        await write_persons_step(names.PERSIST_LETTER_ACTIVITY, change)
+    else:
+        await workflow.execute_activity(
+            names.PERSIST_LETTER_ACTIVITY,
+            change,
+            start_to_close_timeout=STEP_WRITE_TIMEOUT,
+            retry_policy=retry,
+        )
     st.events += 1
     st.letter = step.new
     return step.new
@@ -57,7 +58,7 @@ async def write_commitment(
     st: CycleOrgState, step: transitions.CommitmentStep, actor: str
 ) -> CommitmentSnapshot:
     new = step.new
-    await workflow.execute_activity(
+    await write_persons_step(
         names.PERSIST_COMMITMENT_ACTIVITY,
         CommitmentChange(
             key=f"commitment:{new.commitment_id}:v{new.version}",
@@ -68,9 +69,6 @@ async def write_commitment(
             payload=step.payload,
             notify=step.tell,
         ),
-        start_to_close_timeout=timedelta(seconds=10),
-        retry_policy=retries.PERSIST,
-        task_queue=human_queue(),
     )
     st.commitments[new.commitment_id] = new
     return new

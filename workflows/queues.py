@@ -5,13 +5,33 @@ cascade issuing a thousand letters queues a thousand activities). Workflow code.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from services.core import retries
     from services.core.queues import human_queue_of
 
 # Runs recorded before the human queue existed keep scheduling on the workflow's own queue.
 HUMAN_QUEUE_PATCH = "human-task-queue"
+
+# A write takes milliseconds; a lost worker's attempt is retried after this long.
+STEP_WRITE_TIMEOUT = timedelta(seconds=10)
+
+
+async def write_persons_step(activity: str, change: BaseModel) -> None:
+    """Run the activity writing one person's step (a signature, a commitment, a rectification
+    step) on the human queue; it gives up after ``retries.PERSIST`` (the API answers 503 and
+    nothing changed)."""
+    await workflow.execute_activity(
+        activity,
+        change,
+        start_to_close_timeout=STEP_WRITE_TIMEOUT,
+        retry_policy=retries.PERSIST,
+        task_queue=human_queue(),
+    )
 
 
 def human_queue() -> str | None:

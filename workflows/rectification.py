@@ -16,7 +16,6 @@ from typing import Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from services.core import retries
     from services.core.clock import deadline_instant
     from services.core.errors import Conflict
     from services.core.failures import as_failure
@@ -43,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.rectification.transitions import Clock, apply_action
     from workflows.deadline_watch import DeadlineWatch
-    from workflows.queues import human_queue
+    from workflows.queues import write_persons_step
     from workflows.search import keep_current
 
 
@@ -231,15 +230,12 @@ class RectificationWorkflow:
     async def _persist(
         self, new: ProblemSnapshot, action: str, actor: str, payload: dict[str, Any]
     ) -> None:
-        await workflow.execute_activity(
+        # Every step of a rectification is a person's (the flag included).
+        await write_persons_step(
             PERSIST_ACTIVITY,
             Transition(
                 snapshot=new, action=action, actor=actor, at=workflow.now(), payload=payload
             ),
-            # A write takes milliseconds; a lost worker's attempt is retried after this long.
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=retries.PERSIST,
-            task_queue=human_queue(),  # every step of a rectification is a person's
         )
         if action == "flag":
             self.s = new.model_copy(update={"overdue_level": None})
