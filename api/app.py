@@ -7,11 +7,9 @@ by ``dutyledger dev``, which shares them with the worker).
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -30,9 +28,10 @@ from api.console import work as console_work
 from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
 from api.limits import BodyLimit, SlidingWindow
-from api.metrics import ApiMetrics
+from api.metrics import ApiMetrics, RequestMetrics
 from api.reconnect import attach_temporal
 from api.reconnect import stop as stop_attaching
+from api.request_context import RequestContext
 from api.routes import (
     accountability,
     accounts,
@@ -106,11 +105,6 @@ CONSOLE_ROUTERS = [
     console_accountability.router,
     console_orgs.router,
 ]
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-}
 
 
 def _bootstrap_admin(settings: Settings, engine: Engine) -> None:
@@ -158,7 +152,7 @@ def create_app(
         lifespan=lifespan,
     )
     problem_json.install(app)
-    app.middleware("http")(_request_context)
+    app.add_middleware(RequestContext)
     _observed(app, settings, tracing)
     for router in ROUTERS:
         app.include_router(router, responses=problem_json.ERROR_RESPONSES)
@@ -174,25 +168,12 @@ def create_app(
     return app
 
 
-async def _request_context(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """A request id in every log line of the request and in its answer; the security headers."""
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
-    response = await call_next(request)
-    response.headers["x-request-id"] = request_id
-    response.headers.update(SECURITY_HEADERS)
-    return response
-
-
 def _observed(app: FastAPI, settings: Settings, tracing: Tracing | None) -> None:
     """Traces (when configured) and ``/metrics``: requests, latencies and the work owed."""
     if tracing is not None:
         tracing.instrument_app(app)
     metrics = ApiMetrics(lambda: app.state.dutyledger.engine)
-    app.middleware("http")(metrics.middleware)
+    app.add_middleware(RequestMetrics, metrics=metrics)
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
 
     @app.get("/metrics", include_in_schema=False)

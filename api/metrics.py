@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.core.clock import deadline_instant
 from services.cycle.models import Cycle, Letter
@@ -56,24 +57,6 @@ class ApiMetrics:
         )
         self.registry.register(WorkGauges(engine))
 
-    async def middleware(
-        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = "500"  # what the outer error handler answers for an exception raised below
-        try:
-            response = await call_next(request)
-            status = str(response.status_code)
-            return response
-        finally:
-            route = request.scope.get("route")
-            # The template, never the path (a series per problem id), and a known method
-            # (any token is a method to the HTTP parser: a series per invented one).
-            template = getattr(route, "path", None) or "unmatched"
-            method = request.method if request.method in METHODS else "other"
-            self.requests.labels(template, method, status).inc()
-            self.latency.labels(template, method).observe(time.perf_counter() - started)
-
     def exposition(self, request: Request, token: str | None) -> Response:
         """The text format; with ``DUTYLEDGER_METRICS_TOKEN`` set, only for that bearer."""
         if token is not None:
@@ -81,6 +64,41 @@ class ApiMetrics:
             if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
                 return Response("metrics need the metrics token\n", status_code=401)
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE)
+
+
+class RequestMetrics:
+    """Counts and times every HTTP answer into an app's ``ApiMetrics``: a plain ASGI middleware
+    (see api/request_context.py for why not ``BaseHTTPMiddleware``), timed to the answer's
+    last byte."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = "500"  # what the outer error handler answers for an exception raised below
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = str(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            # The router leaves the matched route in the scope it was handed (this one).
+            route = scope.get("route")
+            # The template, never the path (a series per problem id), and a known method
+            # (any token is a method to the HTTP parser: a series per invented one).
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            self.metrics.requests.labels(template, method, status).inc()
+            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
 
 
 class WorkGauges(Collector):

@@ -14,8 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorSimpleMaximum, Worker, WorkflowRunner
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.changes import ChangeActivities
 from activities.cycles import CycleActivities
@@ -25,8 +24,8 @@ from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
+from api.workflow_runner import workflow_runner
 from services.core.queues import human_queue_of
-from services.core.settings import Settings
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.change import ChangeWorkflow
@@ -132,22 +131,6 @@ POSTGRES_THREADS = 4
 # dispatch needs (with the SDK's 5 polls and as many slots as threads, 3 of 4 writes went
 # through the server's matching).
 ACTIVITY_POLLS = 2
-
-
-def workflow_runner(settings: Settings) -> WorkflowRunner:
-    """The SDK's sandbox, with dutyledger's own workflow modules shared or not.
-
-    The sandbox imports a workflow's modules again for every run, compiling their source where
-    no bytecode is cached (``PYTHONDONTWRITEBYTECODE``, a read-only image): bench/cascade.py
-    measured that a sixth of the worker's time and about 70 KiB per cached workflow. "shared"
-    passes ``workflows`` through: imported once, each run still in its own sandboxed event loop,
-    replay still checked command by command. What it gives up is the sandbox refusing a
-    non-deterministic call inside those modules; the replay tests run both, and workers built
-    in the test process run "strict", where every such call fails."""
-    if settings.worker_sandbox == "strict":
-        return SandboxedWorkflowRunner()
-    shared = SandboxRestrictions.default.with_passthrough_modules("workflows")
-    return SandboxedWorkflowRunner(restrictions=shared)
 
 
 def build_worker(

@@ -9,6 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import ActivityDeps
 from api.worker import build_worker
+from api.workflow_runner import compiled
 from services.core.health import PingInput
 from services.core.settings import Settings
 from tests.support.histories import record
@@ -92,3 +93,17 @@ async def test_worker_subprocess_runs_workflows_and_survives_sigkill(
         )
         w.start()
         assert (await handle.result()).probe == "two"
+
+
+async def test_the_sandbox_compiles_its_snippets_once(
+    ts_env: WorkflowEnvironment, settings: Settings, engine
+) -> None:
+    """api/workflow_runner: a second run executes the sandbox's snippets without compiling any
+    (exec of source compiled them at every activation and every payload's context)."""
+    strict = settings.model_copy(update={"worker_sandbox": "strict"})
+    await _round_trip(ts_env, strict, engine)
+    first = compiled.cache_info()
+    await _round_trip(ts_env, strict, engine)
+    second = compiled.cache_info()
+    assert second.misses == first.misses
+    assert second.hits > first.hits

@@ -1,6 +1,6 @@
 """Every recorded history replays against today's workflow code (determinism across changes), in
 the strict sandbox, where a non-deterministic call in a workflow module fails, and in the shared
-one production workers run (api/worker.workflow_runner)."""
+one production workers run (api/workflow_runner.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from api.worker import WORKFLOWS, workflow_runner
+from api.worker import WORKFLOWS
+from api.workflow_runner import workflow_runner
 from services.core.settings import Settings
 from services.core.temporal import DATA_CONVERTER
 from tests.support.histories import HISTORIES
