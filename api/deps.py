@@ -45,7 +45,14 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def get_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Session]:
+# The dependencies that only look things up are coroutines: FastAPI runs a plain function
+# dependency on its thread pool, and each such hop cost a request more than the lookup itself
+# (py-spy on bench/rectification.py: waking pool threads was the API's largest single cost).
+async def current_state(request: Request) -> AppState:
+    return app_state(request)
+
+
+def get_session(state: Annotated[AppState, Depends(current_state)]) -> Iterator[Session]:
     """A session that commits when the handler returns normally and rolls back otherwise."""
     with Session(state.engine, expire_on_commit=False) as session:
         try:
@@ -56,7 +63,11 @@ def get_session(state: Annotated[AppState, Depends(app_state)]) -> Iterator[Sess
             raise
 
 
-def get_temporal(state: Annotated[AppState, Depends(app_state)]) -> Client:
+async def temporal_client(state: Annotated[AppState, Depends(current_state)]) -> Client:
+    return get_temporal(state)
+
+
+def get_temporal(state: AppState) -> Client:
     if state.temporal is None:
         raise Unavailable(f"Temporal is not connected yet: {state.temporal_status or 'starting'}")
     return state.temporal
@@ -77,7 +88,7 @@ _BEARER = HTTPBearer(auto_error=False, description="an account's token (dl_…)"
 
 def get_principal(
     request: Request,
-    state: Annotated[AppState, Depends(app_state)],
+    state: Annotated[AppState, Depends(current_state)],
     _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
 ) -> Principal:
     # Its own short session: authentication must not share the handler's transaction.
@@ -110,7 +121,7 @@ class PageParams:
         return (self.page - 1) * self.page_size
 
 
-def page_params(
+async def page_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PageParams:
@@ -121,11 +132,11 @@ def page_params(
 # reads its own write on the very next request (with the default scope it would race the commit).
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-StateDep = Annotated[AppState, Depends(app_state)]
+StateDep = Annotated[AppState, Depends(current_state)]
 # Routes name the client's type through this alias and hand it to a domain client; they never
 # import temporalio themselves (checked by the import contract in pyproject.toml).
 TemporalClient = Client
-TemporalDep = Annotated[TemporalClient, Depends(get_temporal)]
+TemporalDep = Annotated[TemporalClient, Depends(temporal_client)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
