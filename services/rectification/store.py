@@ -135,13 +135,17 @@ def closing_figures(
 
 def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     """Write the snapshot and its audit event in the caller's transaction; False if already done.
-    ``timezone`` is the installation's, in which a due day ends."""
+    ``timezone`` is the installation's, in which a due day ends.
+
+    Plain statements rather than loaded objects (a step's write runs at every step of every
+    rectification): the org's path alone, and the row updated in place, inserted only when the
+    update found none (the flag's write)."""
     s = t.snapshot
     key = f"rect:{s.problem_id}:v{s.version}"
     # Where the org is now: the workflow's snapshot keeps the path it started with, and the org
     # may have moved since (services/changes).
-    org = session.get(Org, s.org_id)
-    path = org.path if org is not None else s.org_path
+    org_path = session.execute(select(Org.path).where(col(Org.id) == s.org_id)).scalar()
+    path = org_path if org_path is not None else s.org_path
     payload = {
         **t.payload,
         "state": s.state.value,
@@ -162,7 +166,6 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     )
     if not created:
         return False
-    row = session.get(Problem, s.problem_id)
     values = s.model_dump(exclude={"problem_id", "overdue_level"})
     values["org_path"] = path
     values["state"] = s.state.value
@@ -171,14 +174,20 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     values["close_days"], values["closed_on_time"] = closing_figures(
         values["state"], s.opened_at, s.closed_at, s.due, timezone
     )
-    if row is None:
-        row = Problem(id=s.problem_id, overdue_level=s.overdue_level or 0, **values)
-    else:
-        for k, v in values.items():
-            setattr(row, k, v)
-        if s.overdue_level is not None:
-            row.overdue_level = s.overdue_level
-    session.add(row)
+    if s.overdue_level is not None:  # else the level stays what the escalations raised it to
+        values["overdue_level"] = s.overdue_level
+    updated = session.execute(
+        update(Problem)
+        .where(col(Problem.id) == s.problem_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if updated.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(Problem(id=s.problem_id, **{"overdue_level": 0, **values}))
+    # A row the caller loaded earlier in this transaction is stale now: read it again if used.
+    cached = session.identity_map.get(Session.identity_key(Problem, s.problem_id))
+    if cached is not None:
+        session.expire(cached)
     session.flush()
     return True
 
