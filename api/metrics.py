@@ -69,7 +69,7 @@ class ApiMetrics:
 class RequestMetrics:
     """Counts and times every HTTP answer into an app's ``ApiMetrics``: a plain ASGI middleware
     (see api/request_context.py for why not ``BaseHTTPMiddleware``), timed to the answer's
-    last byte."""
+    start, as before (a download's transfer is not the time to answer)."""
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
@@ -80,12 +80,14 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        answered: float | None = None
         status = "500"  # what the outer error handler answers for an exception raised below
 
         async def observed(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = str(message["status"])
+                answered = time.perf_counter()
             await send(message)
 
         try:
@@ -98,7 +100,8 @@ class RequestMetrics:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"] if scope["method"] in METHODS else "other"
             self.metrics.requests.labels(template, method, status).inc()
-            self.metrics.latency.labels(template, method).observe(time.perf_counter() - started)
+            ended = answered if answered is not None else time.perf_counter()
+            self.metrics.latency.labels(template, method).observe(ended - started)
 
 
 class WorkGauges(Collector):

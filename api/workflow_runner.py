@@ -19,13 +19,17 @@ import functools
 from types import CodeType
 from typing import Any
 
+import temporalio
 from temporalio.converter import SerializationContext, StorageDriverStoreContext
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
 from temporalio.worker._command_aware_visitor import CommandInfo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.worker.workflow_sandbox._runner import _Instance
 
+from services.core.logging import get_logger
 from services.core.settings import Settings
+
+log = get_logger(__name__)
 
 
 @functools.cache
@@ -69,6 +73,19 @@ class CompiledSandboxRunner(SandboxedWorkflowRunner):
         return _CompiledInstance(det, self.runner_class, self.restrictions)
 
 
+# The SDK release whose private sandbox internals (``_Instance._run_code``, the
+# ``__temporal_in_sandbox`` global) the runner above was written against; on any other the
+# workers run the SDK's own runner, as fast as it is, until this module is checked again.
+CHECKED_SDK = "1.35."
+
+
+def sandbox_runner(restrictions: SandboxRestrictions) -> SandboxedWorkflowRunner:
+    if temporalio.__version__.startswith(CHECKED_SDK):
+        return CompiledSandboxRunner(restrictions=restrictions)
+    log.warning("sandbox_runner_unchecked", sdk=temporalio.__version__, checked=CHECKED_SDK)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
 def workflow_runner(settings: Settings) -> WorkflowRunner:
     """The sandbox, with dutyledger's own workflow modules shared or not.
 
@@ -80,6 +97,5 @@ def workflow_runner(settings: Settings) -> WorkflowRunner:
     non-deterministic call inside those modules; the replay tests run both, and workers built
     in the test process run "strict", where every such call fails."""
     if settings.worker_sandbox == "strict":
-        return CompiledSandboxRunner()
-    shared = SandboxRestrictions.default.with_passthrough_modules("workflows")
-    return CompiledSandboxRunner(restrictions=shared)
+        return sandbox_runner(SandboxRestrictions.default)
+    return sandbox_runner(SandboxRestrictions.default.with_passthrough_modules("workflows"))

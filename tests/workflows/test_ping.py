@@ -1,4 +1,8 @@
-"""The wiring: a workflow runs through a real worker and reaches the real DB, on both servers."""
+"""The wiring: a workflow runs through a real worker and reaches the real DB, on both servers.
+
+The time-skipping runs use a server of their own (``ts_fresh``): waiting on a result there let
+the server skip 20 years ahead, and later tests on the shared one then saw their deadlines pass
+at once (an escalation in test_rectification's timelines)."""
 
 from __future__ import annotations
 
@@ -32,9 +36,9 @@ async def _round_trip(env: WorkflowEnvironment, settings, engine) -> None:
 
 @pytest.mark.parametrize("sandbox", ["strict", "shared"])
 async def test_ping_time_skipping(
-    ts_env: WorkflowEnvironment, settings: Settings, engine, sandbox: str
+    ts_fresh: WorkflowEnvironment, settings: Settings, engine, sandbox: str
 ) -> None:
-    await _round_trip(ts_env, settings.model_copy(update={"worker_sandbox": sandbox}), engine)
+    await _round_trip(ts_fresh, settings.model_copy(update={"worker_sandbox": sandbox}), engine)
 
 
 async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_engine) -> None:
@@ -42,7 +46,7 @@ async def test_ping_dev_server(dev_env: WorkflowEnvironment, settings, sqlite_en
 
 
 async def test_two_workers_in_one_process_keep_their_own_database(
-    ts_env: WorkflowEnvironment, settings, sqlite_engine, pg_cluster
+    ts_fresh: WorkflowEnvironment, settings, sqlite_engine, pg_cluster
 ) -> None:
     from services.core.db import make_engine
     from services.schema import migrate
@@ -59,13 +63,13 @@ async def test_two_workers_in_one_process_keep_their_own_database(
         engines = {"sqlite": sqlite_engine, "postgresql": pg_engine}
         workers = [
             build_worker(
-                ts_env.client, ActivityDeps(engine=engines[k], settings=settings), task_queue=q
+                ts_fresh.client, ActivityDeps(engine=engines[k], settings=settings), task_queue=q
             )
             for k, q in queues.items()
         ]
         async with workers[0], workers[1]:
             for dialect, queue in queues.items():
-                result = await ts_env.client.execute_workflow(
+                result = await ts_fresh.client.execute_workflow(
                     PingWorkflow.run,
                     PingInput(probe=dialect),
                     id=f"ping:{uuid.uuid4()}",
@@ -96,14 +100,14 @@ async def test_worker_subprocess_runs_workflows_and_survives_sigkill(
 
 
 async def test_the_sandbox_compiles_its_snippets_once(
-    ts_env: WorkflowEnvironment, settings: Settings, engine
+    ts_fresh: WorkflowEnvironment, settings: Settings, engine
 ) -> None:
     """api/workflow_runner: a second run executes the sandbox's snippets without compiling any
     (exec of source compiled them at every activation and every payload's context)."""
     strict = settings.model_copy(update={"worker_sandbox": "strict"})
-    await _round_trip(ts_env, strict, engine)
+    await _round_trip(ts_fresh, strict, engine)
     first = compiled.cache_info()
-    await _round_trip(ts_env, strict, engine)
+    await _round_trip(ts_fresh, strict, engine)
     second = compiled.cache_info()
     assert second.misses == first.misses
     assert second.hits > first.hits
