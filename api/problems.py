@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -13,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from api.request_context import SECURITY_HEADERS
 from services.core.errors import DomainError
 from services.core.logging import get_logger
 
@@ -180,7 +182,16 @@ async def _temporal_down(request: Request, exc: RPCError) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled_error", path=request.url.path)
-    return problem(500, "Internal error", "an unexpected error occurred; it was logged", request)
+    response = problem(
+        500, "Internal error", "an unexpected error occurred; it was logged", request
+    )
+    # Starlette answers this one from its outermost layer, outside RequestContext: the same
+    # headers here, and the request id it bound for the log line just written.
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        response.headers["x-request-id"] = str(request_id)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 def install(app: FastAPI) -> None:

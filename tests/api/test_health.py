@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import httpx
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
@@ -63,3 +64,24 @@ def test_the_openapi_document_has_no_dangling_references() -> None:
         for part in ref.removeprefix("#/").split("/"):
             assert isinstance(node, dict) and part in node, f"dangling {ref}"
             node = node[part]
+
+
+async def test_an_unexpected_error_is_a_500_problem_with_the_request_headers(
+    settings: Settings, sqlite_engine: Engine
+) -> None:
+    """Starlette answers it from outside the request-context middleware: the handler adds the
+    request id and the security headers itself."""
+    app = create_app(settings, engine=sqlite_engine)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        r = await http.get("/boom", headers={"x-request-id": "req-500"})
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["x-request-id"] == "req-500"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["x-content-type-options"] == "nosniff"
