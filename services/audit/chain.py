@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, update
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
+from services.core.db import expire_loaded
+
 GENESIS_HASH = "0" * 64
 
 
@@ -131,9 +133,7 @@ def _take_next(session: Session) -> tuple[int, str]:
         session.flush()
         row = session.execute(bump).one()
     # A head the caller loaded earlier in this transaction is stale now: read it again if used.
-    cached = session.identity_map.get(Session.identity_key(AuditChainHead, 1))
-    if cached is not None:
-        session.expire(cached)
+    expire_loaded(session, AuditChainHead, 1)
     return int(row[0]), str(row[1])
 
 

@@ -102,6 +102,14 @@ def insert_once(session: OrmSession, row: M, key: str) -> tuple[M, bool]:
     return stored, False
 
 
+def expire_loaded(session: OrmSession, model: type[Any], ident: Any) -> None:
+    """Expire the session's copy of a row a statement just changed behind it (an UPDATE run
+    with ``synchronize_session=False``), if the session had loaded one: read again when used."""
+    cached = session.identity_map.get(OrmSession.identity_key(model, ident))
+    if cached is not None:
+        session.expire(cached)
+
+
 def rows_changed(result: object) -> int:
     """How many rows an UPDATE or DELETE matched (its result is a CursorResult; typed loosely
     by ``Session.execute``)."""

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from services.audit.chain import AuditEventOut, append_event, entity_timeline
 from services.core.clock import as_utc, deadline_instant, today_in
-from services.core.db import rows_changed
+from services.core.db import expire_loaded, rows_changed
 from services.core.errors import Invalid, absent
 from services.core.ids import keyed_id
 from services.core.settings import Settings
@@ -185,10 +185,7 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     )
     if rows_changed(updated) == 0:
         session.add(Problem(id=s.problem_id, **{"overdue_level": 0, **values}))
-    # A row the caller loaded earlier in this transaction is stale now: read it again if used.
-    cached = session.identity_map.get(Session.identity_key(Problem, s.problem_id))
-    if cached is not None:
-        session.expire(cached)
+    expire_loaded(session, Problem, s.problem_id)
     session.flush()
     return True
 
