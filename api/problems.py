@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
-from api.request_context import SECURITY_HEADERS
+from api.request_context import stamp
 from services.core.errors import DomainError
 from services.core.logging import get_logger
 
@@ -188,9 +188,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette answers this one from its outermost layer, outside RequestContext: the same
     # headers here, and the request id it bound for the log line just written.
     request_id = structlog.contextvars.get_contextvars().get("request_id")
-    if request_id:
-        response.headers["x-request-id"] = str(request_id)
-    response.headers.update(SECURITY_HEADERS)
+    stamp(response.headers, str(request_id) if request_id else None)
     return response
 
 

@@ -22,6 +22,14 @@ SECURITY_HEADERS = {
 }
 
 
+def stamp(headers: MutableHeaders, request_id: str | None) -> None:
+    """An answer's request id (when there is one) and security headers; also on the 500s
+    Starlette answers from outside this middleware (``api/problems``)."""
+    if request_id:
+        headers["x-request-id"] = request_id
+    headers.update(SECURITY_HEADERS)
+
+
 class RequestContext:
     """The caller's ``X-Request-Id`` (or a new one) bound for the request's log lines and sent
     back, with the security headers, on every HTTP answer."""
@@ -39,9 +47,7 @@ class RequestContext:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                headers.update(SECURITY_HEADERS)
+                stamp(MutableHeaders(scope=message), request_id)
             await send(message)
 
         await self.app(scope, receive, with_headers)
