@@ -1,6 +1,6 @@
 """Deadline timers at scale on the embedded default: N open rectifications, then their deadline.
 
-    uv run python -m bench.reminders --problems 10000 [--workers 2]
+    uv run python -m bench.reminders --problems 10000 [--workers 2] [--no-raw]
 
 Deadlines are whole days (the end of the due day in the configured timezone) and reminders are
 whole days before it, so no honest set of staggered due dates fires inside a benchmark run.
@@ -16,7 +16,9 @@ fired), an audit event and the overdue level, so the lag of each is read from th
 - delivered lag = created_at (the notification row's commit) - scheduled_for.
 
 Prints the flagging rate, the worker's RSS with N open workflows at rest, p50/p99/max of both
-lags and the time until the last escalation was written.
+lags and the time until the last escalation was written. First, unless ``--no-raw``, the same
+burst's server round trips as a minimal raw-Temporal program on a fresh dev server
+(bench/raw_reminders.py), and the ratio of the two drain rates.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import psutil
 from sqlalchemy import create_engine, text
 
 from bench.harness import PeakRss, embedded_stack, run_main
+from bench.raw_reminders import BurstResult, run_on_fresh_server
 from services.accounts.models import Role
 from services.demo import demo_tree
 from services.ledger.aggregates import percentile
@@ -55,7 +58,16 @@ def soonest_midnight(after: datetime) -> tuple[str, datetime]:
     return best
 
 
-async def run(n: int, concurrency: int, setup_rate: float, workers: int) -> None:
+async def run(n: int, concurrency: int, setup_rate: float, workers: int, raw: bool) -> None:
+    baseline = await run_on_fresh_server(n, concurrency) if raw else None
+    if baseline is not None:
+        print(
+            f"raw Temporal (bench/raw_reminders.py, same round trips, fresh dev server): "
+            f"{len(baseline.lags)} of {n} slots, the last written {baseline.drained_in:.1f} s "
+            f"after the deadline = {baseline.rate:.0f}/s; {_lags(baseline)}"
+        )
+        if baseline.cpu is not None:
+            print("  " + baseline.cpu.per(len(baseline.lags), "slot (the burst only)"))
     # Flagging runs at roughly ``setup_rate`` problems/s; leave a margin before the deadline.
     ready_by = datetime.now(UTC) + timedelta(seconds=90 + n / setup_rate)
     zone, deadline = soonest_midnight(ready_by)
@@ -120,13 +132,14 @@ async def run(n: int, concurrency: int, setup_rate: float, workers: int) -> None
             await asyncio.sleep(max(0.0, wait))
             rows: list[tuple[datetime, datetime, datetime]] = []
             quiet_since = time.monotonic()
-            while len(rows) < n and time.monotonic() - quiet_since < 300:
-                await asyncio.sleep(2)
-                with engine.connect() as conn:
-                    got = [(_utc(a), _utc(b), _utc(c)) for a, b, c in conn.execute(query)]
-                if len(got) > len(rows):
-                    quiet_since = time.monotonic()
-                rows = got
+            with stack.cpu_time() as cpu:  # the burst alone: from the deadline until drained
+                while len(rows) < n and time.monotonic() - quiet_since < 300:
+                    await asyncio.sleep(2)
+                    with engine.connect() as conn:
+                        got = [(_utc(a), _utc(b), _utc(c)) for a, b, c in conn.execute(query)]
+                    if len(got) > len(rows):
+                        quiet_since = time.monotonic()
+                    rows = got
         engine.dispose()
 
     def ms(xs: list[float]) -> str:
@@ -139,12 +152,22 @@ async def run(n: int, concurrency: int, setup_rate: float, workers: int) -> None
     if rows:
         print(f"  timer lag (fired_at - scheduled)       {ms(timer)}")
         print(f"  delivered lag (row written - scheduled) {ms(delivered)}")
+        rate = len(rows) / max(max(delivered), 1e-9)
         print(
             f"  last escalation written {max(delivered):.1f} s after the deadline "
-            f"= {len(rows) / max(max(delivered), 1e-9):.0f} escalations/s"
+            f"= {rate:.0f} escalations/s"
         )
+        print("  " + cpu.per(len(rows), "escalation (the burst only)"))
+        if baseline is not None:
+            print(f"ratio to raw: drain rate {rate / baseline.rate:.2f}")
     which = "the worker" if workers == 1 else "the first of the workers"
     print(f"peak RSS of {which} during the burst: {rss.peak:.0f} MiB")
+
+
+def _lags(r: BurstResult) -> str:
+    fired = [f for f, _ in r.lags] or [0.0]
+    p50, p99 = percentile(fired, 50) or 0, percentile(fired, 99) or 0
+    return f"timer lag p50 {p50:.1f} s, p99 {p99:.1f} s"
 
 
 def _utc(v: datetime | str) -> datetime:
@@ -158,8 +181,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--setup-rate", type=float, default=20.0, help="expected flags/s (planning)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes")
+    ap.add_argument("--no-raw", action="store_true", help="skip the raw-Temporal baseline")
     args = ap.parse_args()
-    asyncio.run(run(args.problems, args.concurrency, args.setup_rate, args.workers))
+    asyncio.run(
+        run(args.problems, args.concurrency, args.setup_rate, args.workers, not args.no_raw)
+    )
 
 
 if __name__ == "__main__":
