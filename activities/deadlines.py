@@ -1,19 +1,29 @@
 """The deadline activity: fire one slot (message, accountability, audit event) and raise the
-overdue level of the entity it belongs to, in one transaction with the inbox row; then deliver
-the message."""
+overdue level of the entity it belongs to, in one transaction with the inbox row and its
+delivery through the local channels; then deliver through the others.
+
+Slots fire in bursts (thousands of deadlines end at the same midnight), so their writes are
+group-committed: every slot waiting when the writer comes round shares one transaction
+(``services.core.group_commit``). The activity is a coroutine that waits for its batch, holding
+no thread, so many slots can wait together.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from sqlmodel import Session
 
 from activities.deps import ActivityDeps, write_activity
 from services.core.db import session_scope
+from services.core.group_commit import GroupCommit
 from services.cycle.store import raise_item_overdue, raise_letter_overdue
 from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
 from services.deadlines.store import fire_slot
-from services.notify.store import send_recorded
+from services.notify.delivery import deliver_local, needs_sending
+from services.notify.models import Notification
+from services.notify.store import send_rest
 from services.rectification.store import raise_overdue as raise_problem_overdue
 
 # The entities whose rows carry an overdue level, by ``DeadlineTarget.entity_type``.
@@ -23,20 +33,37 @@ RAISE_OVERDUE: dict[str, Callable[[Session, str, int], None]] = {
     "item": raise_item_overdue,
 }
 
+# Slots in one transaction at most: the batch holds the database's write lock (SQLite's only
+# writer, the audit chain's head on PostgreSQL) while it runs, and people's steps wait for it.
+SLOT_BATCH = 64
+
 
 class DeadlineActivities:
     def __init__(self, deps: ActivityDeps) -> None:
         self.deps = deps
+        self.writer: GroupCommit[FireSlotInput, tuple[FireSlotResult, Notification]] = GroupCommit(
+            deps.engine, self._write_slot, name="deadline-slots", max_batch=SLOT_BATCH
+        )
 
     @write_activity(FIRE_SLOT_ACTIVITY)
-    def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
-        d = self.deps
-        with session_scope(d.engine) as session:
-            result, notification = fire_slot(session, inp)
-            raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
-            if inp.slot.kind is SlotKind.escalation and raise_level is not None:
-                raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
-            # The inbox row commits with the slot's effects; delivery follows, once per
-            # channel, each committed as it is made.
-            send_recorded(session, notification, d.settings)
+    async def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
+        result, notification = await self.writer.submit(inp)
+        if needs_sending(notification):  # a remote channel (SMTP, webhook): on a thread
+            await asyncio.to_thread(self._send_rest, notification.id)
         return result
+
+    def _write_slot(
+        self, session: Session, inp: FireSlotInput
+    ) -> tuple[FireSlotResult, Notification]:
+        result, notification = fire_slot(session, inp)
+        raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
+        if inp.slot.kind is SlotKind.escalation and raise_level is not None:
+            raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
+        deliver_local(session, notification, self.deps.settings)
+        return result, notification
+
+    def _send_rest(self, notification_id: int | None) -> None:
+        with session_scope(self.deps.engine) as session:
+            notification = session.get(Notification, notification_id)
+            if notification is not None:
+                send_rest(session, notification, self.deps.settings)

@@ -18,7 +18,7 @@ from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.changes import ChangeActivities
 from activities.cycles import CycleActivities
-from activities.deadlines import DeadlineActivities
+from activities.deadlines import SLOT_BATCH, DeadlineActivities
 from activities.deps import ActivityDeps
 from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
@@ -158,9 +158,9 @@ def build_worker(
         # Activities are synchronous (SQLAlchemy); they run on this pool.
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_activity_threads),
         max_concurrent_activities=max_activity_threads,
-        # Deadline slots run as local activities on the same threads: take no more at once
-        # than there are threads, so none waits for one inside its own timeout.
-        max_concurrent_local_activities=max_activity_threads,
+        # Deadline slots run as local activities, coroutines waiting for a group commit: let
+        # a batch's worth wait at once (they hold no thread).
+        max_concurrent_local_activities=SLOT_BATCH,
         max_cached_workflows=deps.settings.worker_cached_workflows,
         workflow_runner=workflow_runner(deps.settings),
         # On SIGTERM, let in-flight activities finish before the worker lets go of them.
@@ -177,9 +177,9 @@ def build_worker(
         activity_executor=concurrent.futures.ThreadPoolExecutor(human_slots),
         max_concurrent_activities=human_slots,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),
-        # A rectification's deadline slots run here as local activities: no more at once than
-        # the main worker allows, so a burst of escalations leaves threads for people's writes.
-        max_concurrent_local_activities=min(max_activity_threads, human_activity_threads),
+        # A rectification's deadline slots run here as local activities, on no thread: a burst
+        # of escalations leaves the threads to people's writes.
+        max_concurrent_local_activities=SLOT_BATCH,
         max_cached_workflows=deps.settings.worker_cached_workflows,
         workflow_runner=workflow_runner(deps.settings),
         graceful_shutdown_timeout=timedelta(seconds=20),

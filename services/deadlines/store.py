@@ -24,11 +24,11 @@ from services.org.queries import chain_of_heads, get_org
 
 def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Notification]:
     """Record the slot's inbox row (and, for an escalation, its accountability record and audit
-    event) in the caller's transaction; the caller commits and delivers the inbox row after
-    (``services.notify.store.send_recorded``)."""
+    event) in the caller's transaction; the caller commits it and delivers the inbox row
+    (``activities.deadlines``)."""
     t, slot = inp.target, inp.slot
-    org = get_org(session, t.org_id)
-    chain = escalation_chain(inp.owner_person_id, [h for _, h in chain_of_heads(session, t.org_id)])
+    org, heads = _org_and_heads(session, t.org_id)
+    chain = escalation_chain(inp.owner_person_id, heads)
     recipient = chain[min(slot.chain_level, len(chain) - 1)]
     ref = f"{t.entity_type} {t.entity_id}"
     if slot.kind is SlotKind.reminder:
@@ -55,6 +55,16 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
         recipient_person_id=recipient, accountability_created=accountability_created
     )
     return result, record_notification(session, spec)
+
+
+def _org_and_heads(session: Session, org_id: str) -> tuple[Org, list[str | None]]:
+    """The org and its chain of heads, read once per transaction: a batch of slots
+    (``activities.deadlines``) shares one, and a burst's slots share few orgs."""
+    read: dict[str, tuple[Org, list[str | None]]] = session.info.setdefault("slot_orgs", {})
+    if org_id not in read:
+        heads = [h for _, h in chain_of_heads(session, org_id)]
+        read[org_id] = (get_org(session, org_id), heads)
+    return read[org_id]
 
 
 def _record_escalation(

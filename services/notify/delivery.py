@@ -15,6 +15,11 @@ from services.notify.channels import SENDERS, DeliveryError
 from services.notify.models import Notification, NotificationDelivery
 from services.org.models import Person
 
+# Channels that reach no peer (a line in the process's own log): sending cannot fail, so their
+# delivery rows go into the transaction that writes the inbox row. A rolled-back transaction
+# then repeats the line on its retry, as a crash between sending and committing always could.
+LOCAL_CHANNELS = frozenset({"log"})
+
 
 def deliver(
     session: OrmSession,
@@ -27,6 +32,31 @@ def deliver(
 
     Commits after each channel so a later failure does not undo a delivery already made.
     """
+    return _deliver(session, n, settings, channels, commit=True)
+
+
+def deliver_local(session: OrmSession, n: Notification, settings: Settings) -> None:
+    """Send through the configured local channels not yet delivered, recording the deliveries
+    in the caller's transaction (no commit): they commit with the inbox row."""
+    local = [c for c in settings.notify_channels if c in LOCAL_CHANNELS]
+    if local and n.sent_at is None:
+        _deliver(session, n, settings, local, commit=False)
+
+
+def needs_sending(n: Notification) -> bool:
+    """Whether a configured channel is still to be delivered (after ``deliver_local``: a
+    remote one)."""
+    return n.sent_at is None
+
+
+def _deliver(
+    session: OrmSession,
+    n: Notification,
+    settings: Settings,
+    channels: Iterable[str] | None,
+    *,
+    commit: bool,
+) -> dict[str, DeliveryError]:
     assert n.id is not None
     done = set(
         session.execute(
@@ -50,8 +80,9 @@ def deliver(
         session.add(NotificationDelivery(notification_id=n.id, channel=channel))
         done.add(channel)
         _mark_sent(session, n, done, settings)  # the last channel: both in one commit
-        session.commit()
-    if _mark_sent(session, n, done, settings):  # every channel delivered before this call
+        if commit:
+            session.commit()
+    if _mark_sent(session, n, done, settings) and commit:  # all delivered before this call
         session.commit()
     return failed
 

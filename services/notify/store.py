@@ -16,7 +16,7 @@ from services.core.clock import utcnow
 from services.core.db import insert_once, rows_changed
 from services.core.logging import get_logger
 from services.core.settings import Settings
-from services.notify.delivery import deliver
+from services.notify.delivery import deliver, deliver_local, needs_sending
 from services.notify.links import console_link
 from services.notify.models import (
     Notification,
@@ -48,10 +48,17 @@ def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notifi
 
 
 def send_recorded(session: Session, n: Notification, settings: Settings) -> None:
-    """Commit the caller's transaction with the inbox row in it, then deliver through every
-    channel not yet delivered."""
+    """Deliver the local channels in the caller's transaction (the inbox row in it) and commit
+    it, then deliver through every other channel not yet delivered."""
+    deliver_local(session, n, settings)
     session.commit()
-    if n.sent_at is None:
+    send_rest(session, n, settings)
+
+
+def send_rest(session: Session, n: Notification, settings: Settings) -> None:
+    """Deliver a committed inbox row through every channel not yet delivered; a failure is
+    recorded for the retries."""
+    if needs_sending(n):
         failed = deliver(session, n, settings)
         if failed:
             record_failures(session, n, failed, utcnow())

@@ -223,7 +223,7 @@ def test_escalation_chain_skips_repeats() -> None:
     assert escalation_chain(None, [None, "p-1"]) == ["p-1"]
 
 
-def test_fire_slot_retried_sends_one_message_and_one_record(
+async def test_fire_slot_retried_sends_one_message_and_one_record(
     tree_engine: Engine, settings: Settings
 ) -> None:
     with smtp_server() as (sink, port):
@@ -251,7 +251,7 @@ def test_fire_slot_retried_sends_one_message_and_one_record(
             fired_at=talk.at,
         )
         env = ActivityEnvironment()
-        results = [env.run(deadlines.fire_deadline_slot, inp) for _ in range(3)]
+        results = [await env.run(deadlines.fire_deadline_slot, inp) for _ in range(3)]
     # chain: owner p-009 → branch head p-008 → gb-1 head p-005 → city head p-001; level 3 = p-001
     assert {r.recipient_person_id for r in results} == {"p-001"}
     assert [r.accountability_created for r in results] == [True, False, False]
@@ -272,7 +272,7 @@ def test_fire_slot_retried_sends_one_message_and_one_record(
         )
 
 
-def test_a_failing_receiver_never_holds_up_a_deadline(
+async def test_a_failing_receiver_never_holds_up_a_deadline(
     tree_engine: Engine, settings: Settings
 ) -> None:
     """The escalation, its accountability record, audit event and inbox row are written and the
@@ -296,7 +296,7 @@ def test_a_failing_receiver_never_holds_up_a_deadline(
             dedupe_key=slot_key("problem:P-1", due, talk),
             fired_at=talk.at,
         )
-        result = ActivityEnvironment().run(deadlines.fire_deadline_slot, inp)
+        result = await ActivityEnvironment().run(deadlines.fire_deadline_slot, inp)
         assert result.accountability_created
         assert count(tree_engine, Notification) == 1 and count(tree_engine, Accountability) == 1
         at = datetime.now(UTC)

@@ -1,0 +1,139 @@
+"""Group commit: many callers' keyed writes share one transaction; each caller is answered after
+its batch committed, and a write that fails fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import event, func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from temporalio.testing import ActivityEnvironment
+
+from activities.deadlines import DeadlineActivities
+from activities.deps import ActivityDeps
+from services.audit.chain import AuditEvent, verify_chain
+from services.core import group_commit
+from services.core.db import session_scope
+from services.core.group_commit import GroupCommit
+from services.core.settings import Settings
+from services.deadlines.accountability import Accountability
+from services.deadlines.contracts import (
+    DeadlineTarget,
+    FireSlotInput,
+    ReminderPolicy,
+    slot_key,
+    slots_for,
+)
+from services.demo import demo_tree
+from services.notify.models import Notification, NotificationDelivery, NotificationIn
+from services.notify.store import record_notification
+from services.org.store import import_tree
+
+
+@pytest.fixture
+def tree_engine(engine: Engine) -> Engine:
+    with session_scope(engine) as s:
+        import_tree(s, demo_tree())
+    return engine
+
+
+def commits_of(engine: Engine) -> list[int]:
+    seen: list[int] = []
+
+    @event.listens_for(engine, "commit")
+    def _count(_conn: Any) -> None:
+        seen.append(1)
+
+    return seen
+
+
+def count(engine: Engine, model: type) -> int:
+    with Session(engine) as s:
+        return int(s.exec(select(func.count()).select_from(model)).one())
+
+
+def talk_slot(i: int) -> FireSlotInput:
+    """Problem P-i's escalation at 7 days, the one with a reminder talk."""
+    due = date(2027, 5, 31)
+    slot = next(s for s in slots_for(due, "UTC", ReminderPolicy()) if s.accountability)
+    return FireSlotInput(
+        target=DeadlineTarget(
+            entity_type="problem", entity_id=f"P-{i}", org_id="gb-1-b1", title="Fix", what="x"
+        ),
+        owner_person_id="p-009",
+        due=due,
+        timezone="UTC",
+        slot=slot,
+        dedupe_key=slot_key(f"problem:P-{i}", due, slot),
+        fired_at=slot.at,
+    )
+
+
+async def test_a_burst_of_slots_shares_transactions_and_writes_each_once(
+    tree_engine: Engine, settings: Settings
+) -> None:
+    deadlines = DeadlineActivities(ActivityDeps(engine=tree_engine, settings=settings))
+    env = ActivityEnvironment()
+    slots = [talk_slot(i) for i in range(60)]
+    commits = commits_of(tree_engine)
+    first = await asyncio.gather(*(env.run(deadlines.fire_deadline_slot, x) for x in slots))
+    assert all(r.accountability_created for r in first)
+    assert len(commits) < len(slots)  # batched: fewer transactions than slots
+    # Every slot again, as retried activities: nothing is written twice.
+    again = await asyncio.gather(*(env.run(deadlines.fire_deadline_slot, x) for x in slots))
+    assert not any(r.accountability_created for r in again)
+    assert [count(tree_engine, m) for m in (Notification, Accountability, AuditEvent)] == [60] * 3
+    # The log channel's delivery committed with its inbox row: one each, every row sent.
+    assert count(tree_engine, NotificationDelivery) == 60
+    with Session(tree_engine) as s:
+        assert all(n.sent_at is not None for n in s.exec(select(Notification)).all())
+        assert verify_chain(s).events_checked == 60
+
+
+def inbox_row(session: Session, key: str) -> str:
+    """A keyed write that fails, after writing, for keys starting with "bad"."""
+    record_notification(
+        session,
+        NotificationIn(
+            dedupe_key=key,
+            recipient_person_id="p-008",
+            kind="reminder",
+            subject="Due soon",
+            body="Body",
+            entity_type="problem",
+            entity_id=key,
+            org_path="/city/gb-1/gb-1-b1/",
+        ),
+    )
+    if key.startswith("bad"):
+        raise ValueError(f"{key} is refused")
+    return key
+
+
+async def test_a_failing_write_fails_alone_and_leaves_nothing(tree_engine: Engine) -> None:
+    writer: GroupCommit[str, str] = GroupCommit(tree_engine, inbox_row, name="test-writer")
+    keys = ["a", "b", "bad-1", "c", "d"]
+    outcomes = await asyncio.gather(*(writer.submit(k) for k in keys), return_exceptions=True)
+    assert outcomes[:2] + outcomes[3:] == ["a", "b", "c", "d"]
+    assert isinstance(outcomes[2], ValueError) and "bad-1 is refused" in str(outcomes[2])
+    with Session(tree_engine) as s:
+        stored = sorted(s.exec(select(Notification.dedupe_key)).all())
+    assert stored == ["a", "b", "c", "d"]  # the failing write's row was rolled back
+
+
+async def test_an_idle_writer_ends_and_the_next_write_starts_another(
+    tree_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(group_commit, "IDLE_SECONDS", 0.05)
+    writer: GroupCommit[str, str] = GroupCommit(tree_engine, inbox_row, name="test-writer")
+    assert await writer.submit("one") == "one"
+    first = writer._thread
+    assert first is not None
+    await asyncio.to_thread(first.join, 5)
+    assert not first.is_alive() and writer._thread is None
+    assert await writer.submit("two") == "two"
+    assert writer._thread is not None and writer._thread is not first
