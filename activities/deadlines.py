@@ -5,13 +5,14 @@ delivery through the local channels; then deliver through the others.
 Slots fire in bursts (thousands of deadlines end at the same midnight), so their writes are
 group-committed: every slot waiting when the writer comes round shares one transaction
 (``services.core.group_commit``). The activity is a coroutine that waits for its batch, holding
-no thread, so many slots can wait together.
+no thread, so many slots can wait together; the remote channels are sent after the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
 
@@ -44,12 +45,16 @@ class DeadlineActivities:
         self.writer: GroupCommit[FireSlotInput, tuple[FireSlotResult, Notification]] = GroupCommit(
             deps.engine, self._write_slot, name="deadline-slots", max_batch=SLOT_BATCH
         )
+        # A thread for each slot the worker runs at once (made only when needed): a send never
+        # waits for a thread inside its slot's timeout, nor takes one from anyone else.
+        self._senders = ThreadPoolExecutor(SLOT_BATCH, thread_name_prefix="slot-send")
 
     @write_activity(FIRE_SLOT_ACTIVITY)
     async def fire_deadline_slot(self, inp: FireSlotInput) -> FireSlotResult:
         result, notification = await self.writer.submit(inp)
-        if needs_sending(notification):  # a remote channel (SMTP, webhook): on a thread
-            await asyncio.to_thread(self._send_rest, notification.id)
+        if needs_sending(notification):  # a remote channel (SMTP, webhook)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._senders, self._send_rest, notification.id)
         return result
 
     def _write_slot(

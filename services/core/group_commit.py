@@ -7,9 +7,9 @@ same transaction (up to ``max_batch``), so the per-transaction cost is paid once
 
 Nothing is weakened: every write is keyed (retrying it changes nothing), each caller is answered
 only after its batch committed, and a write that fails does not take the others with it — the
-batch is rolled back and each write then runs in a transaction of its own, so each caller gets
-its own result or its own error. Side effects a write makes before its commit (a log line)
-can therefore happen twice, as they could on any retry.
+batch is rolled back and run again with each write in a savepoint, so each caller gets its own
+result or its own error. Side effects a write makes before its commit (a log line) can
+therefore happen twice, as they could on any retry.
 """
 
 from __future__ import annotations
@@ -65,15 +65,33 @@ class GroupCommit(Generic[Item, Result]):
         with self._lock:  # queued and a writer running, or neither (see _next_batch)
             self._queue.put((item, future))
             if self._thread is None:
-                # A daemon: a process stopping gracefully waits for its callers, who wait for
-                # the writer; one that exits otherwise is not held up by it.
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-                self._thread.start()
+                self._start_writer()
         return future
 
+    def _start_writer(self) -> None:
+        # A daemon: a process stopping gracefully waits for its callers, who wait for the
+        # writer; one that exits otherwise is not held up by it. Called with the lock held.
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
     def _run(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            self._commit(batch)
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    self._commit(batch)
+                except BaseException as exc:  # the writer itself failed, not one write
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    log.error("group_commit_failed", writer=self.name, error=repr(exc))
+        finally:
+            # Whatever ends this thread (logging itself can fail), what is queued gets a
+            # writer: none is left waiting.
+            with self._lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                if self._thread is None and not self._queue.empty():
+                    self._start_writer()
 
     def _next_batch(self) -> list[tuple[Item, Future[Result]]] | None:
         """Everything waiting (up to ``max_batch``) once something is; None after an idle
@@ -104,18 +122,28 @@ class GroupCommit(Generic[Item, Result]):
             if len(live) == 1:
                 live[0][1].set_exception(exc)
                 return
-            log.warning("group_commit_split", writer=self.name, batch=len(live), error=str(exc))
-            for one in live:
-                self._commit_alone(*one)
+            log.warning("group_commit_retry", writer=self.name, batch=len(live), error=str(exc))
+            self._commit_each_in_savepoint(live)
             return
         for (_, future), result in zip(live, results, strict=True):
             future.set_result(result)
 
-    def _commit_alone(self, item: Item, future: Future[Result]) -> None:
+    def _commit_each_in_savepoint(self, live: list[tuple[Item, Future[Result]]]) -> None:
+        """The batch again, each write in a savepoint of one transaction: a write that fails
+        is rolled back alone and its caller gets its error; the others commit together."""
+        done: list[tuple[Future[Result], Result]] = []
         try:
             with session_scope(self.engine) as session:
-                result = self.write(session, item)
-        except Exception as exc:
-            future.set_exception(exc)
-        else:
+                for item, future in live:
+                    try:
+                        with session.begin_nested():
+                            done.append((future, self.write(session, item)))
+                    except Exception as exc:
+                        future.set_exception(exc)
+        except Exception as exc:  # the commit itself failed: nobody's write is in
+            for _, future in live:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result in done:
             future.set_result(result)

@@ -58,8 +58,8 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
 
 
 def _org_and_heads(session: Session, org_id: str) -> tuple[Org, list[str | None]]:
-    """The org and its chain of heads, read once per transaction: a batch of slots
-    (``activities.deadlines``) shares one, and a burst's slots share few orgs."""
+    """The org and its chain of heads, read once per session: a batch of slots shares one
+    session and one transaction (``activities.deadlines``), and a burst's slots few orgs."""
     read: dict[str, tuple[Org, list[str | None]]] = session.info.setdefault("slot_orgs", {})
     if org_id not in read:
         heads = [h for _, h in chain_of_heads(session, org_id)]

@@ -4,6 +4,7 @@ its batch committed, and a write that fails fails alone."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import date
 from typing import Any
 
@@ -115,14 +116,49 @@ def inbox_row(session: Session, key: str) -> str:
 
 
 async def test_a_failing_write_fails_alone_and_leaves_nothing(tree_engine: Engine) -> None:
-    writer: GroupCommit[str, str] = GroupCommit(tree_engine, inbox_row, name="test-writer")
+    entered, gate = threading.Event(), threading.Event()
+
+    def held_then_inbox_row(session: Session, key: str) -> str:
+        if key == "first":
+            entered.set()
+            gate.wait(10)  # the others queue meanwhile, to be taken as one batch
+        return inbox_row(session, key)
+
+    writer: GroupCommit[str, str] = GroupCommit(tree_engine, held_then_inbox_row, name="t")
+    commits = commits_of(tree_engine)
+    first = asyncio.ensure_future(writer.submit("first"))
+    assert await asyncio.to_thread(entered.wait, 10)
     keys = ["a", "b", "bad-1", "c", "d"]
-    outcomes = await asyncio.gather(*(writer.submit(k) for k in keys), return_exceptions=True)
+    rest = [asyncio.ensure_future(writer.submit(k)) for k in keys]
+    await asyncio.sleep(0)  # each of them queued
+    gate.set()
+    assert await first == "first"
+    outcomes = await asyncio.gather(*rest, return_exceptions=True)
     assert outcomes[:2] + outcomes[3:] == ["a", "b", "c", "d"]
     assert isinstance(outcomes[2], ValueError) and "bad-1 is refused" in str(outcomes[2])
     with Session(tree_engine) as s:
         stored = sorted(s.exec(select(Notification.dedupe_key)).all())
-    assert stored == ["a", "b", "c", "d"]  # the failing write's row was rolled back
+    assert stored == ["a", "b", "c", "d", "first"]  # the failing write's row was rolled back
+    # The first batch, then the other five's: tried together, failed, written again with
+    # each in a savepoint, in one transaction.
+    assert len(commits) == 2
+
+
+async def test_a_writer_that_fails_fails_its_batch_and_goes_on(
+    tree_engine: Engine,
+) -> None:
+    class WriterBroke(BaseException):
+        """Not an Exception: not a write's own failure but the writer's (as MemoryError)."""
+
+    def breaks(session: Session, key: str) -> str:
+        if key == "break":
+            raise WriterBroke()
+        return inbox_row(session, key)
+
+    writer: GroupCommit[str, str] = GroupCommit(tree_engine, breaks, name="t")
+    with pytest.raises(WriterBroke):
+        await writer.submit("break")
+    assert await writer.submit("after") == "after"
 
 
 async def test_an_idle_writer_ends_and_the_next_write_starts_another(
