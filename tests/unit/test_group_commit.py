@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
@@ -18,7 +18,6 @@ from activities.deadlines import DeadlineActivities
 from activities.deps import ActivityDeps
 from services.audit.chain import AuditEvent, verify_chain
 from services.core import group_commit
-from services.core.db import session_scope
 from services.core.group_commit import GroupCommit
 from services.core.settings import Settings
 from services.deadlines.accountability import Accountability
@@ -29,17 +28,9 @@ from services.deadlines.contracts import (
     slot_key,
     slots_for,
 )
-from services.demo import demo_tree
 from services.notify.models import Notification, NotificationDelivery, NotificationIn
 from services.notify.store import record_notification
-from services.org.store import import_tree
-
-
-@pytest.fixture
-def tree_engine(engine: Engine) -> Engine:
-    with session_scope(engine) as s:
-        import_tree(s, demo_tree())
-    return engine
+from tests.unit.conftest import count_rows
 
 
 def commits_of(engine: Engine) -> list[int]:
@@ -50,11 +41,6 @@ def commits_of(engine: Engine) -> list[int]:
         seen.append(1)
 
     return seen
-
-
-def count(engine: Engine, model: type) -> int:
-    with Session(engine) as s:
-        return int(s.exec(select(func.count()).select_from(model)).one())
 
 
 def talk_slot(i: int) -> FireSlotInput:
@@ -87,9 +73,11 @@ async def test_a_burst_of_slots_shares_transactions_and_writes_each_once(
     # Every slot again, as retried activities: nothing is written twice.
     again = await asyncio.gather(*(env.run(deadlines.fire_deadline_slot, x) for x in slots))
     assert not any(r.accountability_created for r in again)
-    assert [count(tree_engine, m) for m in (Notification, Accountability, AuditEvent)] == [60] * 3
+    assert [count_rows(tree_engine, m) for m in (Notification, Accountability, AuditEvent)] == [
+        60
+    ] * 3
     # The log channel's delivery committed with its inbox row: one each, every row sent.
-    assert count(tree_engine, NotificationDelivery) == 60
+    assert count_rows(tree_engine, NotificationDelivery) == 60
     with Session(tree_engine) as s:
         assert all(n.sent_at is not None for n in s.exec(select(Notification)).all())
         assert verify_chain(s).events_checked == 60

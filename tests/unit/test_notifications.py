@@ -6,9 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
 
-import pytest
 from pydantic import SecretStr
-from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
@@ -27,7 +25,6 @@ from services.deadlines.contracts import (
     slots_for,
 )
 from services.deadlines.rules import escalation_chain
-from services.demo import demo_tree
 from services.notify import texts
 from services.notify.models import (
     DeliveryFailure,
@@ -38,15 +35,8 @@ from services.notify.models import (
 from services.notify.retries import MAX_ATTEMPTS, _claim, retry_due
 from services.notify.store import notify
 from services.org.models import Person
-from services.org.store import import_tree
 from tests.support.peers import smtp_server, webhook_server
-
-
-@pytest.fixture
-def tree_engine(engine: Engine) -> Engine:
-    with session_scope(engine) as s:
-        import_tree(s, demo_tree())
-    return engine
+from tests.unit.conftest import count_rows
 
 
 def spec(key: str = "k1", person: str = "p-008") -> NotificationIn:
@@ -78,11 +68,6 @@ def one_failure(engine: Engine) -> DeliveryFailure:
         return s.exec(select(DeliveryFailure)).one()
 
 
-def count(engine: Engine, model: type) -> int:
-    with Session(engine) as s:
-        return s.exec(select(func.count()).select_from(model)).one()
-
-
 def test_smtp_delivers_once_with_stable_message_id(tree_engine: Engine, settings: Settings) -> None:
     with smtp_server() as (sink, port):
         cfg = settings.model_copy(
@@ -97,8 +82,8 @@ def test_smtp_delivers_once_with_stable_message_id(tree_engine: Engine, settings
     first = sink.messages[0]
     assert first["To"] == "p-008@demo.example.org" and first["Subject"] == "Due soon"
     assert first["Message-ID"] != sink.messages[1]["Message-ID"]
-    assert count(tree_engine, Notification) == 2
-    assert count(tree_engine, NotificationDelivery) == 4  # 2 notifications x (log, smtp)
+    assert count_rows(tree_engine, Notification) == 2
+    assert count_rows(tree_engine, NotificationDelivery) == 4  # 2 notifications x (log, smtp)
 
 
 def _parts(message: Message) -> dict[str, str]:
@@ -256,7 +241,7 @@ async def test_fire_slot_retried_sends_one_message_and_one_record(
     assert {r.recipient_person_id for r in results} == {"p-001"}
     assert [r.accountability_created for r in results] == [True, False, False]
     assert len(sink.messages) == 1
-    assert count(tree_engine, Accountability) == 1
+    assert count_rows(tree_engine, Accountability) == 1
     with Session(tree_engine) as s:
         acc = s.exec(select(Accountability)).one()
         assert (acc.kind, acc.person_id, acc.org_id, acc.overdue_days) == (
@@ -298,7 +283,10 @@ async def test_a_failing_receiver_never_holds_up_a_deadline(
         )
         result = await ActivityEnvironment().run(deadlines.fire_deadline_slot, inp)
         assert result.accountability_created
-        assert count(tree_engine, Notification) == 1 and count(tree_engine, Accountability) == 1
+        assert (
+            count_rows(tree_engine, Notification) == 1
+            and count_rows(tree_engine, Accountability) == 1
+        )
         at = datetime.now(UTC)
         with Session(tree_engine) as s:
             for _ in range(MAX_ATTEMPTS + 2):
