@@ -28,9 +28,10 @@ from services.deadlines.contracts import (
     slot_key,
     slots_for,
 )
-from services.notify.models import Notification, NotificationDelivery, NotificationIn
+from services.notify.models import Notification, NotificationDelivery
 from services.notify.store import record_notification
 from tests.unit.conftest import count_rows
+from tests.unit.test_notifications import spec
 
 
 def commits_of(engine: Engine) -> list[int]:
@@ -85,19 +86,7 @@ async def test_a_burst_of_slots_shares_transactions_and_writes_each_once(
 
 def inbox_row(session: Session, key: str) -> str:
     """A keyed write that fails, after writing, for keys starting with "bad"."""
-    record_notification(
-        session,
-        NotificationIn(
-            dedupe_key=key,
-            recipient_person_id="p-008",
-            kind="reminder",
-            subject="Due soon",
-            body="Body",
-            entity_type="problem",
-            entity_id=key,
-            org_path="/city/gb-1/gb-1-b1/",
-        ),
-    )
+    record_notification(session, spec(key))
     if key.startswith("bad"):
         raise ValueError(f"{key} is refused")
     return key
