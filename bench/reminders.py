@@ -35,7 +35,7 @@ import psutil
 from sqlalchemy import create_engine, text
 
 from bench.harness import PeakRss, embedded_stack, run_main
-from bench.raw_reminders import BurstResult, run_on_fresh_server
+from bench.raw_reminders import run_on_fresh_server
 from services.accounts.models import Role
 from services.demo import demo_tree
 from services.ledger.aggregates import percentile
@@ -62,9 +62,8 @@ async def run(n: int, concurrency: int, setup_rate: float, workers: int, raw: bo
     baseline = await run_on_fresh_server(n, concurrency) if raw else None
     if baseline is not None:
         print(
-            f"raw Temporal (bench/raw_reminders.py, same round trips, fresh dev server): "
-            f"{len(baseline.lags)} of {n} slots, the last written {baseline.drained_in:.1f} s "
-            f"after the deadline = {baseline.rate:.0f}/s; {_lags(baseline)}"
+            "raw Temporal (bench/raw_reminders.py, same round trips, fresh dev server): "
+            + baseline.summary()
         )
         if baseline.cpu is not None:
             print("  " + baseline.cpu.per(len(baseline.lags), "slot (the burst only)"))
@@ -162,12 +161,6 @@ async def run(n: int, concurrency: int, setup_rate: float, workers: int, raw: bo
             print(f"ratio to raw: drain rate {rate / baseline.rate:.2f}")
     which = "the worker" if workers == 1 else "the first of the workers"
     print(f"peak RSS of {which} during the burst: {rss.peak:.0f} MiB")
-
-
-def _lags(r: BurstResult) -> str:
-    fired = [f for f, _ in r.lags] or [0.0]
-    p50, p99 = percentile(fired, 50) or 0, percentile(fired, 99) or 0
-    return f"timer lag p50 {p50:.1f} s, p99 {p99:.1f} s"
 
 
 def _utc(v: datetime | str) -> datetime:
