@@ -43,16 +43,10 @@ def notify(session: Session, spec: NotificationIn, settings: Settings) -> Notifi
     recorded and retried later on its own schedule (``services.notify.retries``): whoever
     notifies — a deadline above all — never waits on a receiver, nor fails because of one."""
     n = record_notification(session, spec)
-    send_recorded(session, n, settings)
-    return n
-
-
-def send_recorded(session: Session, n: Notification, settings: Settings) -> None:
-    """Deliver the local channels in the caller's transaction (the inbox row in it) and commit
-    it, then deliver through every other channel not yet delivered."""
-    deliver_local(session, n, settings)
+    deliver_local(session, n, settings)  # committed with the inbox row
     session.commit()
     send_rest(session, n, settings)
+    return n
 
 
 def send_rest(session: Session, n: Notification, settings: Settings) -> None:
