@@ -37,14 +37,12 @@ with workflow.unsafe.imports_passed_through():
         CommitmentRequest,
         CommitmentSnapshot,
         ConfirmRequest,
-        CurrentParties,
         CycleOrgInput,
         CycleOrgState,
         IssuedLetter,
         IssueLetterInput,
         LetterSnapshot,
         LetterState,
-        OrgRef,
         ProgressRequest,
         ReturnRequest,
         SignRequest,
@@ -60,9 +58,10 @@ with workflow.unsafe.imports_passed_through():
         check_sign,
         open_state,
     )
-    from workflows.letter_writes import write_commitment, write_letter
+    from workflows.letter_writes import read_parties, write_commitment, write_letter
     from workflows.missed_items import flag_missed
     from workflows.org_deadlines import OrgDeadlines
+    from workflows.queues import told_queue
     from workflows.search import keep_current
 
 T = TypeVar("T")
@@ -184,9 +183,13 @@ class CycleOrgWorkflow:
     # --- persistence ----------------------------------------------------------------------
 
     async def _persist(
-        self, step: transitions.LetterStep, actor: str, retry: RetryPolicy = retries.PERSIST
+        self,
+        step: transitions.LetterStep,
+        actor: str,
+        retry: RetryPolicy = retries.PERSIST,
+        task_queue: str | None = None,
     ) -> LetterSnapshot:
-        new = await write_letter(self._state(), step, actor, retry)
+        new = await write_letter(self._state(), step, actor, retry, task_queue)
         self._searchable()
         return new
 
@@ -305,16 +308,10 @@ class CycleOrgWorkflow:
             st = self._state()
             if self.closed:
                 return st.letter
-            now: CurrentParties = await workflow.execute_activity(
-                names.READ_PARTIES_ACTIVITY,
-                OrgRef(cycle_id=st.letter.cycle_id, org_id=st.letter.org_id),
-                result_type=CurrentParties,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=retries.STEP,
-            )
-            step = handover.parties_changed(st.letter, now)
+            queue = told_queue()
+            step = handover.parties_changed(st.letter, await read_parties(st, queue))
             if step is not None:
-                await self._persist(step, transitions.SYSTEM, retry=retries.STEP)
+                await self._persist(step, transitions.SYSTEM, retries.STEP, queue)
                 self.deadlines.hand_over(st)
             return st.letter
 

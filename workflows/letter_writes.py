@@ -3,6 +3,8 @@ a retry or a replay writes nothing twice, then the workflow's state moves on. Wo
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
@@ -15,9 +17,11 @@ with workflow.unsafe.imports_passed_through():
     from services.cycle.contracts import (
         CommitmentChange,
         CommitmentSnapshot,
+        CurrentParties,
         CycleOrgState,
         LetterChange,
         LetterSnapshot,
+        OrgRef,
     )
 
 
@@ -26,10 +30,11 @@ async def write_letter(
     step: transitions.LetterStep,
     actor: str,
     retry: RetryPolicy = retries.PERSIST,
+    task_queue: str | None = None,
 ) -> LetterSnapshot:
     """Write the step: a person's step (``retries.PERSIST``) through ``write_persons_step``;
-    the workflow's own steps pass ``retries.STEP`` and run on its own queue until the database
-    is back."""
+    the workflow's own steps pass ``retries.STEP`` and run on ``task_queue`` (its own queue
+    when None) until the database is back."""
     change = LetterChange(
         key=f"letter:{step.new.letter_id}:e{st.events + 1}",
         snapshot=step.new,
@@ -48,10 +53,24 @@ async def write_letter(
             change,
             start_to_close_timeout=STEP_WRITE_TIMEOUT,
             retry_policy=retry,
+            task_queue=task_queue,
         )
     st.events += 1
     st.letter = step.new
     return step.new
+
+
+async def read_parties(st: CycleOrgState, task_queue: str | None) -> CurrentParties:
+    """Who heads the org and its parent now (a head changed mid-year)."""
+    parties: CurrentParties = await workflow.execute_activity(
+        names.READ_PARTIES_ACTIVITY,
+        OrgRef(cycle_id=st.letter.cycle_id, org_id=st.letter.org_id),
+        result_type=CurrentParties,
+        start_to_close_timeout=timedelta(seconds=10),
+        retry_policy=retries.STEP,
+        task_queue=task_queue,
+    )
+    return parties
 
 
 async def write_commitment(

@@ -17,6 +17,12 @@ with workflow.unsafe.imports_passed_through():
 # Runs recorded before the human queue existed keep scheduling on the workflow's own queue.
 HUMAN_QUEUE_PATCH = "human-task-queue"
 
+# The org's reads and writes when an admin's change tells its letter its parties changed. The
+# change waits for them in an activity on the workflow's queue (ChangeWorkflow's, read-your-
+# write); were they on that queue too, two changes telling at once held every slot their own
+# reads needed, and each waited out its heartbeat timeout. Older runs keep their own queue.
+TOLD_ON_HUMAN_QUEUE_PATCH = "parties-on-human-queue"
+
 # A write takes milliseconds; a lost worker's attempt is retried after this long.
 STEP_WRITE_TIMEOUT = timedelta(seconds=10)
 
@@ -39,3 +45,11 @@ def human_queue() -> str | None:
     if not workflow.patched(HUMAN_QUEUE_PATCH):
         return None
     return human_queue_of(workflow.info().task_queue)
+
+
+def told_queue() -> str | None:
+    """The queue for the activities of a step a waiting activity asked for (None: the
+    workflow's own, in runs recorded before TOLD_ON_HUMAN_QUEUE_PATCH)."""
+    if not workflow.patched(TOLD_ON_HUMAN_QUEUE_PATCH):
+        return None
+    return human_queue()

@@ -15,6 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.accounts.models import Role
 from services.audit.chain import AuditEvent
+from services.changes.contracts import TELL_LETTERS_ACTIVITY, change_workflow_id
+from services.core.ids import keyed_id
 from services.notify.models import Notification
 from services.org.models import Org, OrgHead
 from services.rectification.models import Problem
@@ -26,6 +28,14 @@ from tests.support.world import World, world
 @pytest.fixture
 async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
     async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+@pytest.fixture
+async def w_one_thread(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    """A worker with one activity thread (DUTYLEDGER_WORKER_ACTIVITY_THREADS=1)."""
+    one = settings.model_copy(update={"worker_activity_threads": 1})
+    async with world(one, engine, ts_fresh.client) as w:
         yield w
 
 
@@ -175,6 +185,38 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
             .order_by(col(AuditEvent.seq))
         ).all()
     assert actions == ["org_change", "org_change"]
+
+
+async def test_a_change_telling_letters_holds_no_slot_their_reads_need(
+    w_one_thread: World,
+) -> None:
+    """The change waits for the letter it tells in an activity that holds the worker's only
+    activity slot; the letter reads its parties and writes on the human queue, so the first
+    attempt is answered. (On one queue they waited for that slot until the activity's heartbeat
+    timeout, attempt after attempt: CI saw two changes at once stall on SQLite's two slots.)"""
+    w = w_one_thread
+    cycle_id = await launch(w)
+    headers = {"Idempotency-Key": "city-head"}
+    r = await w.call(
+        "PATCH", "/api/v1/orgs/city", w.admin, json={"head_person_id": "p-002"}, headers=headers
+    )
+    assert r.status_code == 200 and r.json()["letters_told"] == 1, r.text
+    assert (await letter(w, w.committee, cycle_id, "city"))["head_person_id"] == "p-002"
+    with Session(w.stack.engine) as s:
+        admin = s.exec(select(AuditEvent.actor).where(AuditEvent.action == "org_change")).one()
+    key = keyed_id("C", admin, headers["Idempotency-Key"])
+    history = await w.stack.client.get_workflow_handle(change_workflow_id(key)).fetch_history()
+    scheduled = {
+        e.event_id
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == TELL_LETTERS_ACTIVITY
+    }
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in history.events
+        if e.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+    assert attempts == [1]
 
 
 async def test_between_cycles_a_move_follows_and_a_leaver_hands_work_back(w: World) -> None:
