@@ -19,7 +19,7 @@ from services.core.db import session_scope
 from services.core.errors import Invalid, NotFound
 from services.core.failures import permanent
 from services.cycle.annual import LaunchInput, LaunchResult
-from services.cycle.client import CycleAlreadyLaunched, start_cycle, start_org_workflows
+from services.cycle.client import CycleAlreadyLaunched, start_org_workflows, start_root
 from services.cycle.contracts import (
     ISSUE_CHILDREN_ACTIVITY,
     ISSUE_LETTER_ACTIVITY,
@@ -158,7 +158,8 @@ class CycleActivities:
     @activity.defn(name=LAUNCH_ACTIVITY)
     async def launch_cycle(self, inp: LaunchInput) -> LaunchResult:
         """What ``POST /api/v1/cycles`` does, for the annual schedule; idempotent per root and
-        year."""
+        year. It does not wait for the root's letter: that letter's activities may need the
+        very slot this one holds (one activity thread, or two schedules firing at once)."""
         d = self.deps
         try:
             body = CycleIn(
@@ -182,7 +183,7 @@ class CycleActivities:
             launched_at=inp.at,
         )
         try:
-            await start_cycle(d.temporal(), d.settings, record)
+            await start_root(d.temporal(), d.settings, record)
         except CycleAlreadyLaunched:
             return LaunchResult(cycle_id=record.cycle_id, launched=False)
         log.info("cycle_launched", cycle_id=record.cycle_id, by=inp.launched_by)

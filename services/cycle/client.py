@@ -65,7 +65,18 @@ def summary(cycle_id: str, org_id: str) -> str:
 
 
 async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -> LetterSnapshot:
-    """Start the root org's workflow (which records the cycle) and wait for the root's letter.
+    """Start the root org's workflow (which records the cycle) and wait for the root's letter
+    (the API's answer is read-your-write)."""
+    wid = await start_root(client, settings, launch)
+    letter: LetterSnapshot = await client.get_workflow_handle(wid).execute_update(
+        ISSUED_UPDATE, result_type=LetterSnapshot
+    )
+    return letter
+
+
+async def start_root(client: Client, settings: Settings, launch: CycleRecord) -> str:
+    """Start the root org's workflow; its id. An activity calls this one, not waiting for the
+    letter: the letter's own activities may need the slot the waiting one would hold.
 
     The workflow id is the business key ``cycle:{root}-{year}:org:{root}`` and ids are never
     reused, so launching the same root and year twice raises ``CycleAlreadyLaunched``.
@@ -88,10 +99,7 @@ async def start_cycle(client: Client, settings: Settings, launch: CycleRecord) -
         )
     except WorkflowAlreadyStartedError:
         raise CycleAlreadyLaunched(launch.cycle_id) from None
-    letter: LetterSnapshot = await client.get_workflow_handle(wid).execute_update(
-        ISSUED_UPDATE, result_type=LetterSnapshot
-    )
-    return letter
+    return wid
 
 
 async def _update(
