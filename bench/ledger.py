@@ -33,7 +33,7 @@ from services.core.db import make_engine
 from services.ledger.aggregates import percentile
 from services.ledger.export import csv_stream, xlsx_stream
 from services.ledger.filters import LedgerFilter
-from services.ledger.keyset import cursor_of, page_after
+from services.ledger.keyset import cursor_of, page_after, page_before
 from services.ledger.queries import iter_ledger, ledger_page
 from services.ledger.stats import stats_report
 from services.org.models import Org
@@ -261,6 +261,10 @@ def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
     q(
         f"whole ledger, keyset page after row {deep}",  # with the total, as the API answers
         lambda s: page_after(s, whole, "/", TZ, cursor, 50),
+    )
+    q(
+        f"whole ledger, keyset page before row {deep}",  # the console's previous page
+        lambda s: page_before(s, whole, "/", TZ, cursor, 50),
     )
     q(
         "text search 'receipts' in a subtree",

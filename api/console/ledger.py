@@ -25,7 +25,8 @@ from services.core.labels import label
 from services.integrity.drift import for_reader, integrity_report
 from services.integrity.keys import trusted_keys
 from services.ledger.aggregates import AGING_BUCKETS
-from services.ledger.filters import LedgerFilter, SortKey
+from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
+from services.ledger.keyset import cursor_of, page_after, page_before
 from services.ledger.queries import ledger_page
 from services.ledger.query_string import VOCABULARY, parse_filter
 from services.ledger.stats import StatsReport, stats_report
@@ -37,7 +38,7 @@ from services.rectification.rules import RectState
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
-NOT_FILTERS = {"page", "lang"}
+NOT_FILTERS = {"page", "after", "before", "lang"}
 ORG_CHOICES = 500  # orgs offered in the filter's list; any other id can still be typed
 RANKED = 12  # child orgs drawn in the ranking chart
 
@@ -117,7 +118,7 @@ def ledger(request: Request) -> Response:
         choices = _choices(who, s)
         try:
             f = _filter(request)
-            rows, total = ledger_page(s, f, pr.scope_path, tz, (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+            rows, total = _rows(request, s, f, pr.scope_path, tz, page_no)
             report = stats_report(s, f, pr.scope_path, tz)
         except DomainError as exc:
             return who.render(
@@ -130,6 +131,7 @@ def ledger(request: Request) -> Response:
                 **choices,
             )
     last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    prev_q, next_q = _paging(request, f, rows, page_no, last_page)
     return who.render(
         request,
         "ledger.html",
@@ -138,8 +140,8 @@ def ledger(request: Request) -> Response:
         rows=rows,
         total=total,
         page_no=page_no,
-        prev_q=_query(request, page=str(page_no - 1)) if page_no > 1 else None,
-        next_q=_query(request, page=str(page_no + 1)) if page_no < last_page else None,
+        prev_q=prev_q,
+        next_q=next_q,
         last_page=last_page,
         report=report,
         charts=_charts(report, language(request)),
@@ -148,6 +150,34 @@ def ledger(request: Request) -> Response:
         may_verify=pr.role in (Role.auditor, Role.admin),
         **choices,
     )
+
+
+def _rows(
+    request: Request, s: Session, f: LedgerFilter, scope_path: str, tz: str, page_no: int
+) -> tuple[list[LedgerRow], int]:
+    """The page's rows: next to a row the previous page named (``after``/``before``, a keyset
+    seek, as fast deep in the ledger as on its first page), else by page number (a typed URL)."""
+    after, before = request.query_params.get("after"), request.query_params.get("before")
+    if after:
+        return page_after(s, f, scope_path, tz, after, PAGE_SIZE)
+    if before:
+        return page_before(s, f, scope_path, tz, before, PAGE_SIZE)
+    return ledger_page(s, f, scope_path, tz, (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+
+
+def _paging(
+    request: Request, f: LedgerFilter, rows: list[LedgerRow], page_no: int, last_page: int
+) -> tuple[str | None, str | None]:
+    """The previous and next pages' links, each seeking from this page's first or last row; the
+    first page is asked for by number, so it is always whole."""
+    prev_q = next_q = None
+    if page_no > 2 and rows:
+        prev_q = _query(request, page=str(page_no - 1), before=cursor_of(f, rows[0]), after="")
+    elif page_no == 2:
+        prev_q = _query(request, page="", before="", after="")
+    if page_no < last_page and rows:
+        next_q = _query(request, page=str(page_no + 1), after=cursor_of(f, rows[-1]), before="")
+    return prev_q, next_q
 
 
 def _page_number(request: Request) -> int:

@@ -89,36 +89,81 @@ def page_after(
 ) -> tuple[list[LedgerRow], int]:
     """The ``limit`` rows after the cursor's row, in the ledger's order, and the number of
     matching rows (as ``ledger_page`` answers)."""
+    return _page(session, f, scope_path, tz, cursor, limit, backward=False)
+
+
+def page_before(
+    session: Session, f: LedgerFilter, scope_path: str, tz: str, cursor: str, limit: int
+) -> tuple[list[LedgerRow], int]:
+    """The ``limit`` rows before the cursor's row (the previous page), in the ledger's order,
+    and the number of matching rows: walked back from the cursor and turned round."""
+    return _page(session, f, scope_path, tz, cursor, limit, backward=True)
+
+
+def _page(
+    session: Session,
+    f: LedgerFilter,
+    scope_path: str,
+    tz: str,
+    cursor: str,
+    limit: int,
+    *,
+    backward: bool,
+) -> tuple[list[LedgerRow], int]:
     value, pid = _decode(f, cursor)
     if f.as_of is not None:  # rebuilt from the history in memory anyway: find the row there
         rebuilt = list(iter_ledger(session, f, scope_path, tz))
         at = next((i for i, r in enumerate(rebuilt) if r.problem_id == pid), len(rebuilt))
+        if backward:
+            return rebuilt[max(at - limit, 0) : at], len(rebuilt)
         return rebuilt[at + 1 : at + 1 + limit], len(rebuilt)
     path, org_id = _scope_path(session, f, scope_path)
     joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
     base: Select[Any] = _filtered(joined, f, path, org_id)
     column, desc = sort_column(f)
-    ident = col(Problem.id)
-    found: list[Any] = []
-    if value is not None:  # the rest of the rows with a value, then those without
-        key = tuple_(column, ident)
-        after = key < (value, pid) if desc else key > (value, pid)
-        order = [column.desc(), ident.desc()] if desc else [column.asc(), ident.asc()]
-        stmt = base.where(column.is_not(None), after).order_by(*order).limit(limit)
-        found = list(session.execute(stmt))
-        if len(found) < limit:
-            found += _without_value(session, base, column, None, desc, limit - len(found))
+    # Walking back is walking forward in the other direction, with the rows without a value
+    # (last in the ledger's order) coming first.
+    toward = desc != backward
+    valued = (value, pid) if value is not None else None
+    without = pid if value is None else None
+    if backward:
+        found = [] if valued else _without_value(session, base, column, without, toward, limit)
+        found += _with_value(session, base, column, valued, toward, limit - len(found))
+        found.reverse()
     else:
-        found = _without_value(session, base, column, pid, desc, limit)
+        found = _with_value(session, base, column, valued, toward, limit) if valued else []
+        found += _without_value(session, base, column, without, toward, limit - len(found))
     today = today_in(tz)
     rows = [_row(p, name, today, tz) for p, name in found]
     return rows, ledger_count(session, f, scope_path)
 
 
+def _with_value(
+    session: Session,
+    base: Select[Any],
+    column: Any,
+    past: tuple[Any, str] | None,
+    desc: bool,
+    limit: int,
+) -> list[Any]:
+    """Rows with a value to sort by, by (value, id), past the ``(value, id)`` pair if given."""
+    if limit <= 0:
+        return []
+    ident = col(Problem.id)
+    stmt = base.where(column.is_not(None))
+    if past is not None:
+        key = tuple_(column, ident)
+        stmt = stmt.where(key < past if desc else key > past)
+    order = [column.desc(), ident.desc()] if desc else [column.asc(), ident.asc()]
+    return list(session.execute(stmt.order_by(*order).limit(limit)))
+
+
 def _without_value(
     session: Session, base: Select[Any], column: Any, pid: str | None, desc: bool, limit: int
 ) -> list[Any]:
-    """Rows with no value to sort by (no due date), by id, after ``pid`` if given."""
+    """Rows with no value to sort by (no due date), by id, past ``pid`` if given."""
+    if limit <= 0:
+        return []
     ident = col(Problem.id)
     stmt = base.where(column.is_(None))
     if pid is not None:

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.ledger.aggregates import aging_bucket
 from services.ledger.filters import LedgerFilter
+from services.ledger.keyset import cursor_of, page_after, page_before
 from services.ledger.queries import iter_ledger
 from services.ledger.stats import StatsReport, Tallies, stats_report
 from services.org.models import Org
@@ -279,6 +280,26 @@ async def test_keyset_pages_follow_the_ledger_order(w: World) -> None:
     assert (await ids(w))[-2:] == ["P2", "P5"]
     assert await walk(w, state="closed,in_progress") == await ids(w, state="closed,in_progress")
     assert await walk(w, as_of="2026-06-30") == await ids(w, as_of="2026-06-30")
+
+
+async def test_keyset_pages_either_way_are_the_rows_beside_any_row(w: World) -> None:
+    """From every row, the two rows after it and the two before it (the console's next and
+    previous links), whatever the sort, across the rows without a due date and the ends."""
+    with Session(w.stack.engine) as s:
+        s.execute(update(Problem).where(col(Problem.id).in_(["P2", "P5"])).values(due=None))
+        s.commit()
+        filters = [LedgerFilter(sort=sort) for sort in SORTS]
+        for f in [*filters, LedgerFilter(as_of=date(2026, 6, 30))]:
+            rows = list(iter_ledger(s, f, "/", TZ))
+            assert len(rows) >= 5, f
+            for i, row in enumerate(rows):
+                cursor = cursor_of(f, row)
+                after, total = page_after(s, f, "/", TZ, cursor, 2)
+                before, _ = page_before(s, f, "/", TZ, cursor, 2)
+                ids_of = [r.problem_id for r in after], [r.problem_id for r in before]
+                expected = rows[i + 1 : i + 3], rows[max(i - 2, 0) : i]
+                assert ids_of == tuple([r.problem_id for r in e] for e in expected), (f, i)
+                assert total == len(rows)
 
 
 @pytest.mark.parametrize(
