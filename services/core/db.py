@@ -54,6 +54,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # LIKE as on PostgreSQL: case-sensitive. Org ids may differ in case only, and a
+            # path prefix (a subtree, a scope) must not match another org's; it also lets a
+            # prefix LIKE read one range of the path's index (a branch's 900 problems among
+            # 100,000: 186 → 2 ms) where the planner otherwise scanned another index whole.
+            cur.execute("PRAGMA case_sensitive_like=ON")
             cur.close()
 
         @event.listens_for(engine, "savepoint")

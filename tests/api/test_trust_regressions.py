@@ -275,3 +275,20 @@ async def test_plan_and_amendment_texts_are_checked_naming_the_field(w: World) -
         "POST", f"/api/v1/letters/{cid}/city/items", w.committee, json={"items": [edit]}
     )
     assert {e["field"] for e in _problem(r, 422)["errors"]} == {"items.0.indicator.metric"}
+
+
+async def test_orgs_whose_ids_differ_in_case_only_are_separate_scopes(w: World) -> None:
+    """SQLite's LIKE ignores ASCII case: a member scoped to ``gb-1`` listed ``GB-1``'s problems
+    as its own subtree's. The read model's connections make LIKE case-sensitive, as on
+    PostgreSQL (and a path prefix then reads one index range)."""
+    body = {"id": "GB-1", "name": "Another branch", "kind": "general_branch", "parent_id": "city"}
+    assert (await w.call("POST", "/api/v1/orgs", w.admin, json=body)).status_code == 201
+    theirs = await w.flag(org_id="GB-1", title="Not gb-1's")
+    ours = await w.flag(org_id="gb-1", title="gb-1's own")
+    member = w.stack.token(Role.member, "gb-1")
+    r = await w.call("GET", "/api/v1/rectifications", member)
+    assert r.status_code == 200, r.text
+    assert [row["problem_id"] for row in r.json()["items"]] == [ours]
+    _problem(await w.call("GET", f"/api/v1/problems/{theirs}", member), 404)
+    r = await w.call("GET", "/api/v1/rectifications/stats", member)
+    assert r.status_code == 200 and r.json()["overall"]["total"] == 1, r.text
