@@ -8,6 +8,7 @@ way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -118,7 +119,7 @@ def ledger(request: Request) -> Response:
         choices = _choices(who, s)
         try:
             f = _filter(request)
-            rows, total = _rows(request, s, f, pr.scope_path, tz, page_no)
+            page = _rows(request, s, f, pr.scope_path, tz, page_no)
             report = stats_report(s, f, pr.scope_path, tz)
         except DomainError as exc:
             return who.render(
@@ -130,53 +131,72 @@ def ledger(request: Request) -> Response:
                 params=request.query_params,
                 **choices,
             )
-    last_page = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-    prev_q, next_q = _paging(request, f, rows, page_no, last_page)
+    prev_q, next_q = _paging(request, f, page)
     return who.render(
         request,
         "ledger.html",
         f=f,
         params=request.query_params,
-        rows=rows,
-        total=total,
-        page_no=page_no,
+        rows=page.rows,
+        total=page.total,
+        page_no=page.number,
         prev_q=prev_q,
         next_q=next_q,
-        last_page=last_page,
+        last_page=max((page.total + PAGE_SIZE - 1) // PAGE_SIZE, page.number, 1),
         report=report,
         charts=_charts(report, language(request)),
         download_q=_query(request, page="", lang=""),
-        query_for_org=lambda org_id: _query(request, org=org_id, page=""),
+        query_for_org=lambda org_id: _query(request, org=org_id, page="", after="", before=""),
         may_verify=pr.role in (Role.auditor, Role.admin),
         **choices,
     )
 
 
+@dataclass
+class _Page:
+    """A page of rows and whether rows lie beyond it either way (asked for one row more)."""
+
+    rows: list[LedgerRow]
+    total: int
+    number: int
+    more_before: bool
+    more_after: bool
+
+
 def _rows(
     request: Request, s: Session, f: LedgerFilter, scope_path: str, tz: str, page_no: int
-) -> tuple[list[LedgerRow], int]:
+) -> _Page:
     """The page's rows: next to a row the previous page named (``after``/``before``, a keyset
-    seek, as fast deep in the ledger as on its first page), else by page number (a typed URL)."""
+    seek, as fast deep in the ledger as on its first page), else by page number (a typed URL).
+    The page's number is a label: rows written or closed since may shift what lies before."""
     after, before = request.query_params.get("after"), request.query_params.get("before")
     if after:
-        return page_after(s, f, scope_path, tz, after, PAGE_SIZE)
+        rows, total = page_after(s, f, scope_path, tz, after, PAGE_SIZE + 1)
+        return _Page(rows[:PAGE_SIZE], total, page_no, True, len(rows) > PAGE_SIZE)
     if before:
-        return page_before(s, f, scope_path, tz, before, PAGE_SIZE)
-    return ledger_page(s, f, scope_path, tz, (page_no - 1) * PAGE_SIZE, PAGE_SIZE)
+        rows, total = page_before(s, f, scope_path, tz, before, PAGE_SIZE + 1)
+        more = len(rows) > PAGE_SIZE  # else this is the ledger's first page, whatever its label
+        return _Page(rows[-PAGE_SIZE:], total, page_no if more else 1, more, True)
+    offset = (page_no - 1) * PAGE_SIZE
+    rows, total = ledger_page(s, f, scope_path, tz, offset, PAGE_SIZE + 1)
+    return _Page(rows[:PAGE_SIZE], total, page_no, page_no > 1, len(rows) > PAGE_SIZE)
 
 
-def _paging(
-    request: Request, f: LedgerFilter, rows: list[LedgerRow], page_no: int, last_page: int
-) -> tuple[str | None, str | None]:
+def _paging(request: Request, f: LedgerFilter, page: _Page) -> tuple[str | None, str | None]:
     """The previous and next pages' links, each seeking from this page's first or last row; the
-    first page is asked for by number, so it is always whole."""
+    first page is asked for by number, so it is always whole, and is the way back from a page
+    found empty (its rows closed or out of the filter since)."""
+    first = _query(request, page="", before="", after="")
+    rows = page.rows
     prev_q = next_q = None
-    if page_no > 2 and rows:
-        prev_q = _query(request, page=str(page_no - 1), before=cursor_of(f, rows[0]), after="")
-    elif page_no == 2:
-        prev_q = _query(request, page="", before="", after="")
-    if page_no < last_page and rows:
-        next_q = _query(request, page=str(page_no + 1), after=cursor_of(f, rows[-1]), before="")
+    if not rows:
+        prev_q = first if page.total else None
+    elif page.more_before:
+        back = _query(request, page=str(page.number - 1), before=cursor_of(f, rows[0]), after="")
+        prev_q = first if page.number <= 2 else back
+    if rows and page.more_after:
+        ahead = _query(request, page=str(page.number + 1), after=cursor_of(f, rows[-1]), before="")
+        next_q = ahead
     return prev_q, next_q
 
 

@@ -68,11 +68,20 @@ async def test_the_ledger_pages_through_many_rows(w: World) -> None:
     text, third, prev, nxt = await page(nxt)
     assert "3 / 3" in text and nxt is None and len(third) == 20 and "Finding 000" in third
     assert prev is not None and "before=" in prev
-    text, back, prev, _ = await page(prev)
-    assert "2 / 3" in text and back == second
+    via_cursor, back, prev, _ = await page(prev)
+    assert "2 / 3" in via_cursor and back == second
     assert prev is not None and (await page(prev))[1] == first
     by_number = (await page("sort=-opened&page=2"))[1]  # a typed page number still works
     assert by_number == second
+    # A child org's link starts that org's ledger afresh, not from this page's cursor.
+    org_links = re.findall(r'href="/ledger\?([^"]*org=[^"]*)"', html.unescape(via_cursor))
+    assert org_links and not [q for q in org_links if "after=" in q or "before=" in q]
+    # Past the last row (its rows closed since, say): no rows, and the way back to the first.
+    r = await w.call(
+        "GET", "/api/v1/rectifications", w.committee, params={"sort": "-opened", "page_size": 120}
+    )
+    text, rows, prev, nxt = await page(f"sort=-opened&page=4&after={r.json()['next_after']}")
+    assert rows == [] and nxt is None and prev == "sort=-opened"
 
 
 async def test_a_sibling_subtree_gets_nothing_from_the_ledger(w: World) -> None:
