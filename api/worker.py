@@ -1,6 +1,6 @@
-"""The worker: every workflow and activity of dutyledger on one task queue, and on its human
-twin the rectification workflows and the activities again, where people's steps are written
-(``services.core.queues``).
+"""The worker: every workflow and activity of dutyledger on one task queue, on its human twin
+the rectification workflows and the activities again, where people's steps are written, and on
+its waits twin the activities that wait on other workflows (``services.core.queues``).
 
 Stateless and horizontally scalable: run as many as the load needs against the same Temporal
 namespace and database."""
@@ -25,7 +25,7 @@ from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
 from api.workflow_runner import workflow_runner
-from services.core.queues import human_queue_of
+from services.core.queues import human_queue_of, waits_queue_of
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
 from workflows.change import ChangeWorkflow
@@ -79,34 +79,43 @@ def activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
 
 
 class Workers:
-    """The two workers of a process: every workflow and activity on the task queue, and the
+    """The three workers of a process: every workflow and activity on the task queue; the
     rectification workflows and the activities again on its human twin (people's steps), with
-    threads and a workflow cache of their own. Run, shut down or entered together."""
+    threads and a workflow cache of their own; and the activities that wait on other workflows
+    on the ``-waits`` twin, with slots of their own. Run, shut down or entered together."""
 
-    def __init__(self, main: Worker, human: Worker) -> None:
+    def __init__(self, main: Worker, human: Worker, waits: Worker) -> None:
         self.main = main
         self.human = human
+        self.waits = waits
+        self.all = (main, human, waits)
 
     async def run(self) -> None:
-        await asyncio.gather(self.main.run(), self.human.run())
+        await asyncio.gather(*(w.run() for w in self.all))
 
     async def shutdown(self) -> None:
-        await asyncio.gather(self.main.shutdown(), self.human.shutdown())
+        await asyncio.gather(*(w.shutdown() for w in self.all))
 
     async def __aenter__(self) -> Workers:
-        await self.main.__aenter__()
+        entered: list[Worker] = []
         try:
-            await self.human.__aenter__()
+            for w in self.all:
+                await w.__aenter__()
+                entered.append(w)
         except BaseException:
-            await self.main.__aexit__(None, None, None)
+            for w in reversed(entered):
+                await w.__aexit__(None, None, None)
             raise
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         try:
-            await self.human.__aexit__(*exc)
+            await self.waits.__aexit__(*exc)
         finally:
-            await self.main.__aexit__(*exc)
+            try:
+                await self.human.__aexit__(*exc)
+            finally:
+                await self.main.__aexit__(*exc)
 
 
 def activity_threads(deps: ActivityDeps) -> int:
@@ -123,6 +132,8 @@ def activity_threads(deps: ActivityDeps) -> int:
     return SQLITE_THREADS if deps.engine.dialect.name == "sqlite" else POSTGRES_THREADS
 
 
+# Changes telling their letters or handing work back at once (each tells 16 letters at a time).
+WAITING_SLOTS = 32
 SQLITE_THREADS = 2
 POSTGRES_THREADS = 4
 # The human worker's activity polls. Each waiting poll holds one of the worker's activity slots,
@@ -184,4 +195,20 @@ def build_worker(
         workflow_runner=workflow_runner(deps.settings),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
-    return Workers(main, human)
+    waits = Worker(
+        client,
+        task_queue=waits_queue_of(queue),
+        activities=waiting_activities(deps),
+        interceptors=[LogContextInterceptor()],
+        # Coroutines that wait on the server, holding no thread: a slot each while they wait.
+        max_concurrent_activities=WAITING_SLOTS,
+        activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),
+        graceful_shutdown_timeout=timedelta(seconds=20),
+    )
+    return Workers(main, human, waits)
+
+
+def waiting_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
+    """The activities that wait for other workflows' Updates (``services.core.queues``)."""
+    changes = ChangeActivities(deps)
+    return [changes.tell_letters, changes.hand_back]

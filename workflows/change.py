@@ -3,7 +3,8 @@
 The write and its audit event come first (one activity, idempotent by the change's key); then
 the running letters that name the org's head are told to read their parties again, and a
 leaver's rectifications go back to their orgs' heads. Being a workflow, what follows the write
-happens even if the API that asked for it dies right after.
+happens even if the API that asked for it dies right after. Those two wait on other workflows'
+Updates, so they run on the ``-waits`` twin (``workflows/queues.waits_queue``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         TellLetters,
     )
     from services.core import retries
+    from workflows.queues import waits_queue
 
 
 @workflow.defn(name=WORKFLOW)
@@ -39,6 +41,7 @@ class ChangeWorkflow:
             retry_policy=retries.STEP,
         )
         result = ChangeResult(changed=applied.changed)
+        waits = waits_queue() if applied.letters or applied.rectifications else None
         if applied.letters:
             result.letters_told = await workflow.execute_activity(
                 TELL_LETTERS_ACTIVITY,
@@ -47,6 +50,7 @@ class ChangeWorkflow:
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=retries.STEP,
+                task_queue=waits,
             )
         if applied.rectifications:
             result.rectifications_handed_back = await workflow.execute_activity(
@@ -61,5 +65,6 @@ class ChangeWorkflow:
                 start_to_close_timeout=timedelta(minutes=10),
                 heartbeat_timeout=timedelta(seconds=30),
                 retry_policy=retries.STEP,
+                task_queue=waits,
             )
         return result

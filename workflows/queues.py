@@ -12,7 +12,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from services.core import retries
-    from services.core.queues import human_queue_of
+    from services.core.queues import human_queue_of, waits_queue_of
 
 # Runs recorded before the human queue existed keep scheduling on the workflow's own queue.
 HUMAN_QUEUE_PATCH = "human-task-queue"
@@ -22,6 +22,11 @@ HUMAN_QUEUE_PATCH = "human-task-queue"
 # write); were they on that queue too, two changes telling at once held every slot their own
 # reads needed, and each waited out its heartbeat timeout. Older runs keep their own queue.
 TOLD_ON_HUMAN_QUEUE_PATCH = "parties-on-human-queue"
+
+# An activity that waits for other workflows' Updates runs on the ``-waits`` twin, with slots of
+# its own: the Update it waits for may need the slot it would hold elsewhere (a letter's step
+# behind the lock its run loop holds while writing on the main queue). Older runs: their own.
+WAITS_QUEUE_PATCH = "waiting-activities-queue"
 
 # A write takes milliseconds; a lost worker's attempt is retried after this long.
 STEP_WRITE_TIMEOUT = timedelta(seconds=10)
@@ -53,3 +58,11 @@ def told_queue() -> str | None:
     if not workflow.patched(TOLD_ON_HUMAN_QUEUE_PATCH):
         return None
     return human_queue()
+
+
+def waits_queue() -> str | None:
+    """The queue for an activity that waits on other workflows (None: the workflow's own, in
+    runs recorded before WAITS_QUEUE_PATCH)."""
+    if not workflow.patched(WAITS_QUEUE_PATCH):
+        return None
+    return waits_queue_of(workflow.info().task_queue)

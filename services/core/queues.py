@@ -5,7 +5,11 @@ queues behind bulk work (``workflows/queues.py``, ``api/worker.py``).
 The twin carries the writes of people's steps (signatures, commitments) and the rectification
 workflows themselves, whose every step is a person's (or a deadline's): there a step's write is
 scheduled on the workflow's own queue, so the worker that accepted the Update runs it at once
-(the SDK's eager activity dispatch) instead of the server queueing it for a poller."""
+(the SDK's eager activity dispatch) instead of the server queueing it for a poller.
+
+The ``-waits`` twin carries the activities that wait for other workflows' Updates (a change
+telling its letters, handing a leaver's work back): they hold a slot while they wait, and on
+the queues whose slots those Updates' own activities need they could hold every one."""
 
 from __future__ import annotations
 
@@ -17,3 +21,11 @@ def human_queue_of(task_queue: str) -> str:
     if task_queue.endswith(HUMAN_SUFFIX):
         return task_queue
     return f"{task_queue}{HUMAN_SUFFIX}"
+
+
+WAITS_SUFFIX = "-waits"
+
+
+def waits_queue_of(task_queue: str) -> str:
+    """The twin of ``task_queue`` for activities that wait on other workflows."""
+    return f"{task_queue.removesuffix(HUMAN_SUFFIX)}{WAITS_SUFFIX}"

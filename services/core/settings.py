@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.core.queues import HUMAN_SUFFIX
+from services.core.queues import HUMAN_SUFFIX, WAITS_SUFFIX
 
 
 class Settings(BaseSettings):
@@ -147,13 +147,12 @@ class Settings(BaseSettings):
 
     @field_validator("temporal_task_queue")
     @classmethod
-    def _not_a_human_twin(cls, queue: str) -> str:
-        # Workers also serve the queue's -human twin; a queue that is a twin already would be
-        # served twice by workers registering different workflows.
-        if queue.endswith(HUMAN_SUFFIX):
-            raise ValueError(
-                f"must not end in {HUMAN_SUFFIX!r}: workers serve <queue>{HUMAN_SUFFIX} too"
-            )
+    def _not_a_twin(cls, queue: str) -> str:
+        # Workers also serve the queue's -human and -waits twins; a queue that is a twin
+        # already would be served twice by workers registering different things.
+        for suffix in (HUMAN_SUFFIX, WAITS_SUFFIX):
+            if queue.endswith(suffix):
+                raise ValueError(f"must not end in {suffix!r}: workers serve <queue>{suffix} too")
         return queue
 
     @property

@@ -17,6 +17,7 @@ from services.accounts.models import Role
 from services.audit.chain import AuditEvent
 from services.changes.contracts import TELL_LETTERS_ACTIVITY, change_workflow_id
 from services.core.ids import keyed_id
+from services.core.queues import waits_queue_of
 from services.notify.models import Notification
 from services.org.models import Org, OrgHead
 from services.rectification.models import Problem
@@ -190,10 +191,11 @@ async def test_a_new_head_signs_the_unsigned_letter_and_acknowledges_the_signed_
 async def test_a_change_telling_letters_holds_no_slot_their_reads_need(
     w_one_thread: World,
 ) -> None:
-    """The change waits for the letter it tells in an activity that holds the worker's only
-    activity slot; the letter reads its parties and writes on the human queue, so the first
-    attempt is answered. (On one queue they waited for that slot until the activity's heartbeat
-    timeout, attempt after attempt: CI saw two changes at once stall on SQLite's two slots.)"""
+    """The change waits for the letter it tells in an activity on the ``-waits`` twin, and the
+    letter reads its parties and writes on the human queue: the worker's only activity thread
+    is held by neither, and the first attempt is answered. (On one queue they waited for that
+    slot until the heartbeat timeout, attempt after attempt: CI saw two changes at once stall
+    on SQLite's two slots.)"""
     w = w_one_thread
     cycle_id = await launch(w)
     headers = {"Idempotency-Key": "city-head"}
@@ -217,6 +219,12 @@ async def test_a_change_telling_letters_holds_no_slot_their_reads_need(
         if e.activity_task_started_event_attributes.scheduled_event_id in scheduled
     ]
     assert attempts == [1]
+    queues = {
+        e.activity_task_scheduled_event_attributes.task_queue.name
+        for e in history.events
+        if e.event_id in scheduled
+    }
+    assert queues == {waits_queue_of(w.stack.settings.temporal_task_queue)}
 
 
 async def test_between_cycles_a_move_follows_and_a_leaver_hands_work_back(w: World) -> None:

@@ -33,6 +33,8 @@ def test_the_configured_queue_is_never_a_twin_itself() -> None:
     # Else the main and the human worker would serve one queue with different workflows.
     with pytest.raises(ValidationError, match="temporal_task_queue"):
         Settings(temporal_task_queue="dutyledger-human", _env_file=None)  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="temporal_task_queue"):
+        Settings(temporal_task_queue="dutyledger-waits", _env_file=None)  # type: ignore[call-arg]
 
 
 async def test_a_rectification_and_its_writes_share_the_people_queue(w: World) -> None:
