@@ -23,6 +23,7 @@ from services.org.models import Org, OrgHead
 from services.rectification.models import Problem
 from tests.support.console import signed_in
 from tests.support.cycles import eventually, launch, letter, sign
+from tests.support.histories import record
 from tests.support.world import World, world
 
 
@@ -207,7 +208,9 @@ async def test_a_change_telling_letters_holds_no_slot_their_reads_need(
     with Session(w.stack.engine) as s:
         admin = s.exec(select(AuditEvent.actor).where(AuditEvent.action == "org_change")).one()
     key = keyed_id("C", admin, headers["Idempotency-Key"])
-    history = await w.stack.client.get_workflow_handle(change_workflow_id(key)).fetch_history()
+    handle = w.stack.client.get_workflow_handle(change_workflow_id(key))
+    await record(handle, "change-head-told")
+    history = await handle.fetch_history()
     scheduled = {
         e.event_id
         for e in history.events
