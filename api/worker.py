@@ -195,20 +195,19 @@ def build_worker(
         workflow_runner=workflow_runner(deps.settings),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
-    waits = Worker(
+    return Workers(main, human, waits_worker(client, deps, queue))
+
+
+def waits_worker(client: Client, deps: ActivityDeps, queue: str) -> Worker:
+    """The worker of the ``-waits`` twin: the activities that wait for other workflows'
+    Updates (``services.core.queues``), coroutines holding no thread, a slot each."""
+    changes = ChangeActivities(deps)
+    return Worker(
         client,
         task_queue=waits_queue_of(queue),
-        activities=waiting_activities(deps),
+        activities=[changes.tell_letters, changes.hand_back],
         interceptors=[LogContextInterceptor()],
-        # Coroutines that wait on the server, holding no thread: a slot each while they wait.
         max_concurrent_activities=WAITING_SLOTS,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),
         graceful_shutdown_timeout=timedelta(seconds=20),
     )
-    return Workers(main, human, waits)
-
-
-def waiting_activities(deps: ActivityDeps) -> list[Callable[..., Any]]:
-    """The activities that wait for other workflows' Updates (``services.core.queues``)."""
-    changes = ChangeActivities(deps)
-    return [changes.tell_letters, changes.hand_back]
