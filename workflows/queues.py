@@ -17,10 +17,10 @@ with workflow.unsafe.imports_passed_through():
 # Runs recorded before the human queue existed keep scheduling on the workflow's own queue.
 HUMAN_QUEUE_PATCH = "human-task-queue"
 
-# The org's reads and writes when an admin's change tells its letter its parties changed. The
-# change waits for them in an activity on the workflow's queue (ChangeWorkflow's, read-your-
-# write); were they on that queue too, two changes telling at once held every slot their own
-# reads needed, and each waited out its heartbeat timeout. Older runs keep their own queue.
+# The org's reads and writes when an admin's change tells its letter its parties changed: an
+# admin's step, waited for (read-your-write). When the change waited in an activity on the main
+# queue and these ran there too, two changes at once held every slot their own reads needed
+# (the change now waits on the -waits twin, below). Older runs keep their own queue.
 TOLD_ON_HUMAN_QUEUE_PATCH = "parties-on-human-queue"
 
 # An activity that waits for other workflows' Updates runs on the ``-waits`` twin, with slots of
