@@ -121,51 +121,45 @@ def _page(
     joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
     base: Select[Any] = _filtered(joined, f, path, org_id)
     column, desc = sort_column(f)
+    ident = col(Problem.id)
     # Walking back is walking forward in the other direction, with the rows without a value
     # (last in the ledger's order) coming first.
     toward = desc != backward
-    valued = (value, pid) if value is not None else None
-    without = pid if value is None else None
+
+    def valued(past: tuple[Any, str] | None, n: int) -> list[Any]:  # by (value, id)
+        return _seek(session, base.where(column.is_not(None)), [column, ident], past, toward, n)
+
+    def without(past: tuple[str] | None, n: int) -> list[Any]:  # no value (no due date): by id
+        return _seek(session, base.where(column.is_(None)), [ident], past, toward, n)
+
+    found: list[Any]
     if backward:
-        found = [] if valued else _without_value(session, base, column, without, toward, limit)
-        found += _with_value(session, base, column, valued, toward, limit - len(found))
+        found = [] if value is not None else without((pid,), limit)
+        found += valued((value, pid) if value is not None else None, limit - len(found))
         found.reverse()
     else:
-        found = _with_value(session, base, column, valued, toward, limit) if valued else []
-        found += _without_value(session, base, column, without, toward, limit - len(found))
+        found = valued((value, pid), limit) if value is not None else []
+        found += without((pid,) if value is None else None, limit - len(found))
     today = today_in(tz)
     rows = [_row(p, name, today, tz) for p, name in found]
     return rows, ledger_count(session, f, scope_path)
 
 
-def _with_value(
+def _seek(
     session: Session,
-    base: Select[Any],
-    column: Any,
-    past: tuple[Any, str] | None,
+    stmt: Select[Any],
+    keys: list[Any],
+    past: tuple[Any, ...] | None,
     desc: bool,
     limit: int,
 ) -> list[Any]:
-    """Rows with a value to sort by, by (value, id), past the ``(value, id)`` pair if given."""
+    """Up to ``limit`` of ``stmt``'s rows in ``keys`` order (descending if ``desc``), past the
+    ``past`` key if given: one index range."""
     if limit <= 0:
         return []
-    ident = col(Problem.id)
-    stmt = base.where(column.is_not(None))
     if past is not None:
-        key = tuple_(column, ident)
-        stmt = stmt.where(key < past if desc else key > past)
-    order = [column.desc(), ident.desc()] if desc else [column.asc(), ident.asc()]
+        key = tuple_(*keys) if len(keys) > 1 else keys[0]
+        bound = past if len(keys) > 1 else past[0]
+        stmt = stmt.where(key < bound if desc else key > bound)
+    order = [k.desc() if desc else k.asc() for k in keys]
     return list(session.execute(stmt.order_by(*order).limit(limit)))
-
-
-def _without_value(
-    session: Session, base: Select[Any], column: Any, pid: str | None, desc: bool, limit: int
-) -> list[Any]:
-    """Rows with no value to sort by (no due date), by id, past ``pid`` if given."""
-    if limit <= 0:
-        return []
-    ident = col(Problem.id)
-    stmt = base.where(column.is_(None))
-    if pid is not None:
-        stmt = stmt.where(ident < pid if desc else ident > pid)
-    return list(session.execute(stmt.order_by(ident.desc() if desc else ident.asc()).limit(limit)))
