@@ -191,12 +191,12 @@ def _paging(request: Request, f: LedgerFilter, page: _Page) -> tuple[str | None,
     prev_q = next_q = None
     if not rows:
         prev_q = first if page.total else None
+    elif page.more_before and page.number <= 2:
+        prev_q = first
     elif page.more_before:
-        back = _query(request, page=str(page.number - 1), before=cursor_of(f, rows[0]), after="")
-        prev_q = first if page.number <= 2 else back
+        prev_q = _query(request, page=str(page.number - 1), before=cursor_of(f, rows[0]), after="")
     if rows and page.more_after:
-        ahead = _query(request, page=str(page.number + 1), after=cursor_of(f, rows[-1]), before="")
-        next_q = ahead
+        next_q = _query(request, page=str(page.number + 1), after=cursor_of(f, rows[-1]), before="")
     return prev_q, next_q
 
 
