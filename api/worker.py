@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from datetime import timedelta
 from typing import Any
 
@@ -89,6 +90,7 @@ class Workers:
         self.human = human
         self.waits = waits
         self.all = (main, human, waits)
+        self._entered = AsyncExitStack()
 
     async def run(self) -> None:
         await asyncio.gather(*(w.run() for w in self.all))
@@ -97,25 +99,14 @@ class Workers:
         await asyncio.gather(*(w.shutdown() for w in self.all))
 
     async def __aenter__(self) -> Workers:
-        entered: list[Worker] = []
-        try:
+        async with AsyncExitStack() as entered:  # one failing to start stops those started
             for w in self.all:
-                await w.__aenter__()
-                entered.append(w)
-        except BaseException:
-            for w in reversed(entered):
-                await w.__aexit__(None, None, None)
-            raise
+                await entered.enter_async_context(w)
+            self._entered = entered.pop_all()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        try:
-            await self.waits.__aexit__(*exc)
-        finally:
-            try:
-                await self.human.__aexit__(*exc)
-            finally:
-                await self.main.__aexit__(*exc)
+        await self._entered.__aexit__(*exc)  # in reverse, each whatever the others raise
 
 
 def activity_threads(deps: ActivityDeps) -> int:
