@@ -250,16 +250,54 @@ def _as_of_rows(
 def ledger_page(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, offset: int, limit: int
 ) -> tuple[list[LedgerRow], int]:
-    """A page by position (``offset``), and the number of matching rows. Deep pages pay for
-    the rows before them: ``services.ledger.keyset`` seeks instead."""
+    """A page by position (``offset``), and the number of matching rows.
+
+    The page's ids are found first, by counting past the earlier rows in the sort's index
+    (``ix_problems_<sort>_id``: the index alone when no filter needs the row); only the page's
+    own rows are then read and joined to their orgs."""
     if f.as_of is not None:
         rows = list(iter_ledger(session, f, scope_path, tz))
         return rows[offset : offset + limit], len(rows)
-    stmt = live_query(session, f, scope_path)
+    path, org_id = _scope_path(session, f, scope_path)
     total = ledger_count(session, f, scope_path)
+    ids = _ids_at(session, f, path, org_id, offset, limit)
+    found = session.execute(
+        select(Problem, col(Org.name))
+        .join(Org, col(Org.id) == col(Problem.org_id))
+        .where(col(Problem.id).in_(ids))
+    ).all()
+    by_id = {p.id: (p, name) for p, name in found}
     today = datetime.now(ZoneInfo(tz)).date()
-    page = session.execute(stmt.offset(offset).limit(limit)).all()
-    return [_row(p, name, today, tz) for p, name in page], int(total)
+    return [_row(*by_id[pid], today, tz) for pid in ids if pid in by_id], int(total)
+
+
+def _ids_at(
+    session: Session, f: LedgerFilter, path: str, org_id: str | None, offset: int, limit: int
+) -> list[str]:
+    """The ids of the ``limit`` rows from position ``offset`` in the ledger's order.
+
+    That order is two index ranges (see ``_order``): rows with a sort value by (value, id),
+    then rows without one (no due date) by id. Each is read on its own, as one ordered range,
+    because ``ORDER BY value IS NULL`` would keep the database from reading the index in order.
+    """
+    column, desc = sort_column(f)
+    ident = col(Problem.id)
+    ids = _filtered(select(ident), f, path, org_id)
+
+    def ordered(stmt: Any, keys: list[Any], skip: int, n: int) -> list[str]:
+        order = [k.desc() if desc else k.asc() for k in keys]
+        return list(session.scalars(stmt.order_by(*order).offset(skip).limit(n)))
+
+    valued = ids.where(column.is_not(None))
+    found = ordered(valued, [column, ident], offset, limit)
+    if len(found) == limit:
+        return found
+    if found:  # the valued rows end within the page: the rows without a value follow from the first
+        skip = 0
+    else:  # the page starts past the valued rows: skip the rest of the offset among the others
+        counted = session.scalar(select(func.count()).select_from(valued.subquery()))
+        skip = offset - int(counted or 0)
+    return found + ordered(ids.where(column.is_(None)), [ident], max(skip, 0), limit - len(found))
 
 
 def ledger_count(session: Session, f: LedgerFilter, scope_path: str) -> int:

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from services.ledger.aggregates import aging_bucket
 from services.ledger.filters import LedgerFilter
 from services.ledger.keyset import cursor_of, page_after, page_before
-from services.ledger.queries import iter_ledger
+from services.ledger.queries import iter_ledger, ledger_page
 from services.ledger.stats import StatsReport, Tallies, stats_report
 from services.org.models import Org
 from services.rectification.models import OPEN_STATES, Problem
@@ -300,6 +300,28 @@ async def test_keyset_pages_either_way_are_the_rows_beside_any_row(w: World) -> 
                 expected = rows[i + 1 : i + 3], rows[max(i - 2, 0) : i]
                 assert ids_of == tuple([r.problem_id for r in e] for e in expected), (f, i)
                 assert total == len(rows)
+
+
+async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
+    """A page by offset finds its ids in the sort's index, the rows with a value and then those
+    without one read apart: at every offset, whatever the sort, it is the ledger's slice,
+    across the rows without a due date and past the end."""
+    with Session(w.stack.engine) as s:
+        s.execute(update(Problem).where(col(Problem.id).in_(["P2", "P5"])).values(due=None))
+        s.commit()
+        sorts = [LedgerFilter(sort=sort) for sort in SORTS]
+        for f in [*sorts, LedgerFilter(sort="-due", state=["closed", "in_progress", "assigned"])]:
+            rows = [r.problem_id for r in iter_ledger(s, f, "/", TZ)]
+            assert len(rows) >= 4, f
+            for size in (1, 2, 3):
+                for offset in range(len(rows) + 2):
+                    page, total = ledger_page(s, f, "/", TZ, offset, size)
+                    assert [r.problem_id for r in page] == rows[offset : offset + size], (
+                        f,
+                        offset,
+                        size,
+                    )
+                    assert total == len(rows)
 
 
 @pytest.mark.parametrize(
