@@ -204,14 +204,11 @@ def api() -> None:
 
     async def body(settings: Settings) -> None:
         from api.app import create_app
-        from api.heap import freeze_startup_heap
         from api.runtime import api_server
         from services.core.tracing import tracing_from
 
         tracing = tracing_from(settings, "dutyledger-api")
-        server = api_server(create_app(settings, tracing=tracing), settings)
-        freeze_startup_heap()
-        await server.serve()
+        await api_server(create_app(settings, tracing=tracing), settings).serve()
 
     _run(lambda: asyncio.run(body(_settings())))
 

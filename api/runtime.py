@@ -21,7 +21,6 @@ from starlette.types import ASGIApp
 from temporalio.client import Client
 
 from activities.deps import ActivityDeps
-from api.heap import freeze_startup_heap
 from api.worker import build_worker
 from services.core.logging import get_logger
 from services.core.search import dev_server_flags
@@ -166,7 +165,6 @@ async def serve(
     if app is not None:
         server = api_server(app, settings)
         tasks.append(asyncio.create_task(server.serve(), name="api"))
-    freeze_startup_heap()
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     for t in done:
