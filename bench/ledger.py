@@ -27,7 +27,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.downloads import LEDGER_COLUMNS
-from api.heap import freeze_startup_heap
 from bench.harness import PeakRss, run_main
 from services.audit.chain import AuditChainHead, AuditEvent, event_hash
 from services.core.db import make_engine
@@ -330,7 +329,6 @@ def main() -> None:
                 # starting mid-run shows up as the p99).
                 with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                     conn.exec_driver_sql("VACUUM ANALYZE")
-            freeze_startup_heap()  # as the API does once started: the load's objects included
             for line in run_queries(engine, args.rows, args.repeat):
                 print(line, flush=True)
             engine.dispose()
