@@ -252,15 +252,18 @@ def ledger_page(
 ) -> tuple[list[LedgerRow], int]:
     """A page by position (``offset``), and the number of matching rows.
 
-    The page's ids are found first, by counting past the earlier rows in the sort's index
-    (``ix_problems_<sort>_id``: the index alone when no filter needs the row); only the page's
-    own rows are then read and joined to their orgs."""
+    The page's ids are found first, by counting past the earlier rows in the sort's index on
+    (sort column, id), e.g. ``ix_problems_due_id``: the index alone when nothing narrows the
+    rows, as for the whole ledger at the root; with a filter or a scope below the root, the
+    matching rows are sorted first. Only the page's own rows are then read and joined to their
+    orgs. The statements are separate reads: on PostgreSQL a row written between them may be
+    missed or shown twice across pages, which a page number (a position) cannot avoid anyway."""
     if f.as_of is not None:
         rows = list(iter_ledger(session, f, scope_path, tz))
         return rows[offset : offset + limit], len(rows)
     path, org_id = _scope_path(session, f, scope_path)
     total = ledger_count(session, f, scope_path)
-    ids = _ids_at(session, f, path, org_id, offset, limit)
+    ids = _ids_at(session, f, path, org_id, offset, limit) if offset < total else []
     found = session.execute(
         select(Problem, col(Org.name))
         .join(Org, col(Org.id) == col(Problem.org_id))
@@ -288,6 +291,8 @@ def _ids_at(
         order = [k.desc() if desc else k.asc() for k in keys]
         return list(session.scalars(stmt.order_by(*order).offset(skip).limit(n)))
 
+    if SortKey(f.sort.removeprefix("-")) is not SortKey.due:  # never missing: one range
+        return ordered(ids, [column, ident], offset, limit)
     valued = ids.where(column.is_not(None))
     found = ordered(valued, [column, ident], offset, limit)
     if len(found) == limit:
@@ -302,5 +307,8 @@ def _ids_at(
 
 def ledger_count(session: Session, f: LedgerFilter, scope_path: str) -> int:
     """How many live rows match ``f`` (the ``as_of`` view counts the rows it rebuilt)."""
-    stmt = live_query(session, f, scope_path).order_by(None).subquery()
-    return int(session.execute(select(func.count()).select_from(stmt)).scalar_one())
+    path, org_id = _scope_path(session, f, scope_path)
+    # Without the rows' join to their orgs: every problem's org exists (a foreign key), so the
+    # join cannot change the count, and without it the count may read an index alone.
+    matching = _filtered(select(col(Problem.id)), f, path, org_id).subquery()
+    return int(session.execute(select(func.count()).select_from(matching)).scalar_one())
