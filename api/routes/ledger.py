@@ -74,11 +74,13 @@ def list_rectifications(
     ] = None,
 ) -> CursorPage[LedgerRow]:
     tz, scope = state.settings.timezone, principal.scope_path
+    wanted = page.page_size + 1  # one row more tells whether a next page exists
     if after is None:
-        rows, total = ledger_page(session, f, scope, tz, page.offset, page.page_size)
+        rows, total = ledger_page(session, f, scope, tz, page.offset, wanted)
     else:
-        rows, total = page_after(session, f, scope, tz, after, page.page_size)
-    more = len(rows) == page.page_size
+        rows, total = page_after(session, f, scope, tz, after, wanted)
+    more = len(rows) > page.page_size
+    rows = rows[: page.page_size]
     return CursorPage[LedgerRow](
         items=rows,
         total=total,

@@ -264,11 +264,24 @@ async def walk(w: World, **params: str) -> list[str]:
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["total"] == 6 or params.get("state")
+        assert body["items"], "a cursor led to an empty page"  # the last page has none
         seen += [row["problem_id"] for row in body["items"]]
         after = body["next_after"]
         if after is None:
             return seen
     raise AssertionError("the cursor never ended")
+
+
+async def test_the_last_page_has_no_next_cursor_even_when_full(w: World) -> None:
+    """Six rows in pages of two and three: the page that ends the ledger says so."""
+    for params in ({"page": "3", "page_size": "2"}, {"page": "2", "page_size": "3"}):
+        r = await w.call("GET", "/api/v1/rectifications", w.auditor, params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["items"]) == int(params["page_size"]), params
+        assert body["next_after"] is None, params
+    r = await w.call("GET", "/api/v1/rectifications", w.auditor, params={"page_size": "5"})
+    assert r.json()["next_after"] is not None
 
 
 async def test_keyset_pages_follow_the_ledger_order(w: World) -> None:

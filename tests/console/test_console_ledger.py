@@ -12,6 +12,8 @@ from openpyxl import load_workbook
 from sqlmodel import Session
 
 from services.audit.chain import AuditEvent
+from services.ledger.filters import LedgerFilter, LedgerRow
+from services.ledger.keyset import cursor_of
 from tests.support.console import signed_in
 from tests.support.world import World
 
@@ -80,7 +82,9 @@ async def test_the_ledger_pages_through_many_rows(w: World) -> None:
     r = await w.call(
         "GET", "/api/v1/rectifications", w.committee, params={"sort": "-opened", "page_size": 120}
     )
-    text, rows, prev, nxt = await page(f"sort=-opened&page=4&after={r.json()['next_after']}")
+    last = LedgerRow.model_validate(r.json()["items"][-1])
+    past_the_end = cursor_of(LedgerFilter(sort="-opened"), last)
+    text, rows, prev, nxt = await page(f"sort=-opened&page=4&after={past_the_end}")
     assert rows == [] and nxt is None and prev == "sort=-opened"
 
 
