@@ -49,10 +49,10 @@ def cursor_of(f: LedgerFilter, row: LedgerRow) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(f: LedgerFilter, cursor: str) -> tuple[Any, str]:
+def _decode(f: LedgerFilter, cursor: str, field: str) -> tuple[Any, str]:
     def refuse(why: str) -> Invalid:
         message = f"not a cursor of this listing: {why}"
-        return Invalid(message, errors=[{"field": "after", "message": message}])
+        return Invalid(message, errors=[{"field": field, "message": message}])
 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -110,7 +110,7 @@ def _page(
     *,
     backward: bool,
 ) -> tuple[list[LedgerRow], int]:
-    value, pid = _decode(f, cursor)
+    value, pid = _decode(f, cursor, "before" if backward else "after")
     if f.as_of is not None:  # rebuilt from the history in memory anyway: find the row there
         rebuilt = list(iter_ledger(session, f, scope_path, tz))
         at = next((i for i, r in enumerate(rebuilt) if r.problem_id == pid), len(rebuilt))

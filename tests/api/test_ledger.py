@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session, col
 from temporalio.testing import WorkflowEnvironment
 
+from services.core.errors import Invalid
 from services.ledger.aggregates import aging_bucket
 from services.ledger.filters import LedgerFilter
 from services.ledger.keyset import cursor_of, page_after, page_before
@@ -361,3 +362,7 @@ async def test_a_cursor_that_is_not_this_listings_is_422_naming_it(
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert [e["field"] for e in r.json()["errors"]] == ["after"]
+    # The console's previous link carries its cursor as ``before``: its error names that.
+    with Session(w.stack.engine) as s, pytest.raises(Invalid) as refused:
+        page_before(s, LedgerFilter(sort=sort), "/", TZ, after, 2)
+    assert [e["field"] for e in refused.value.extra["errors"]] == ["before"]
