@@ -262,8 +262,11 @@ def ledger_page(
         rows = list(iter_ledger(session, f, scope_path, tz))
         return rows[offset : offset + limit], len(rows)
     path, org_id = _scope_path(session, f, scope_path)
-    total = ledger_count(session, f, scope_path)
-    ids = _ids_at(session, f, path, org_id, offset, limit) if offset < total else []
+    matching = _matching_ids(f, path, org_id)
+    total = _count(session, matching)
+    ids = _ids_at(session, f, matching, offset, limit) if offset < total else []
+    if not ids:
+        return [], total
     found = session.execute(
         select(Problem, col(Org.name))
         .join(Org, col(Org.id) == col(Problem.org_id))
@@ -271,13 +274,14 @@ def ledger_page(
     ).all()
     by_id = {p.id: (p, name) for p, name in found}
     today = datetime.now(ZoneInfo(tz)).date()
-    return [_row(*by_id[pid], today, tz) for pid in ids if pid in by_id], int(total)
+    return [_row(*by_id[pid], today, tz) for pid in ids if pid in by_id], total
 
 
 def _ids_at(
-    session: Session, f: LedgerFilter, path: str, org_id: str | None, offset: int, limit: int
+    session: Session, f: LedgerFilter, matching: Select[Any], offset: int, limit: int
 ) -> list[str]:
-    """The ids of the ``limit`` rows from position ``offset`` in the ledger's order.
+    """The ids of the ``limit`` rows of ``matching`` from position ``offset`` in the ledger's
+    order.
 
     That order is two index ranges (see ``_order``): rows with a sort value by (value, id),
     then rows without one (no due date) by id. Each is read on its own, as one ordered range,
@@ -285,30 +289,37 @@ def _ids_at(
     """
     column, desc = sort_column(f)
     ident = col(Problem.id)
-    ids = _filtered(select(ident), f, path, org_id)
 
     def ordered(stmt: Any, keys: list[Any], skip: int, n: int) -> list[str]:
         order = [k.desc() if desc else k.asc() for k in keys]
         return list(session.scalars(stmt.order_by(*order).offset(skip).limit(n)))
 
     if SortKey(f.sort.removeprefix("-")) is not SortKey.due:  # never missing: one range
-        return ordered(ids, [column, ident], offset, limit)
-    valued = ids.where(column.is_not(None))
+        return ordered(matching, [column, ident], offset, limit)
+    valued = matching.where(column.is_not(None))
     found = ordered(valued, [column, ident], offset, limit)
     if len(found) == limit:
         return found
-    if found:  # the valued rows end within the page: the rows without a value follow from the first
-        skip = 0
-    else:  # the page starts past the valued rows: skip the rest of the offset among the others
-        counted = session.scalar(select(func.count()).select_from(valued.subquery()))
-        skip = offset - int(counted or 0)
-    return found + ordered(ids.where(column.is_(None)), [ident], max(skip, 0), limit - len(found))
+    # The valued rows end within the page: the rows without a value follow from the first. Or
+    # the page starts past the valued rows: skip the rest of the offset among the others.
+    skip = 0 if found else offset - _count(session, valued)
+    rest = matching.where(column.is_(None))
+    return found + ordered(rest, [ident], max(skip, 0), limit - len(found))
+
+
+def _matching_ids(f: LedgerFilter, path: str, org_id: str | None) -> Select[Any]:
+    """The ids of the live rows ``f`` matches under ``path``. Without the rows' join to their
+    orgs: every problem's org exists (a foreign key), so the join cannot change which rows
+    match, and without it a count or an id page may read an index alone."""
+    matching: Select[Any] = _filtered(select(col(Problem.id)), f, path, org_id)
+    return matching
+
+
+def _count(session: Session, stmt: Select[Any]) -> int:
+    return int(session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
 
 def ledger_count(session: Session, f: LedgerFilter, scope_path: str) -> int:
     """How many live rows match ``f`` (the ``as_of`` view counts the rows it rebuilt)."""
     path, org_id = _scope_path(session, f, scope_path)
-    # Without the rows' join to their orgs: every problem's org exists (a foreign key), so the
-    # join cannot change the count, and without it the count may read an index alone.
-    matching = _filtered(select(col(Problem.id)), f, path, org_id).subquery()
-    return int(session.execute(select(func.count()).select_from(matching)).scalar_one())
+    return _count(session, _matching_ids(f, path, org_id))
