@@ -23,6 +23,7 @@ from services.deadlines.accountability import Accountability
 from services.evaluation.models import Evaluation
 from services.integrity.checkpoints import verify_stored
 from services.rectification.models import Problem
+from services.rectification.rules import NOT_TRANSITIONS
 
 PAGE = 500
 MAX_REPORTED = 1000  # a wholesale rewrite is named by its first rows, not all of them
@@ -46,7 +47,7 @@ def _problem(state: dict[str, Any], ev: AuditEvent) -> None:
             level = int(p.get("overdue_level", 0))
             state["overdue_level"] = max(state.get("overdue_level", 0), level)
         return
-    if "state" not in p:
+    if ev.action in NOT_TRANSITIONS or "state" not in p:
         return
     if str(p.get("due")) != str(state.get("due")):
         state["overdue_level"] = 0  # a new due date starts its escalations afresh

@@ -23,6 +23,7 @@ from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.org.models import Org
 from services.org.queries import like_prefix
 from services.rectification.models import Carryover, Problem
+from services.rectification.rules import NOT_TRANSITIONS
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -167,7 +168,7 @@ def _state_as_of(session: Session, ids: list[str], cutoff: datetime) -> dict[str
                 col(AuditEvent.entity_type) == "problem",
                 col(AuditEvent.entity_id).in_(chunk),
                 col(AuditEvent.at) <= cutoff,
-                col(AuditEvent.action) != "escalate",
+                col(AuditEvent.action).not_in(NOT_TRANSITIONS),
             )
             .group_by(col(AuditEvent.entity_id))
             .subquery()

@@ -78,6 +78,13 @@ OPEN_STATES = frozenset(
 WORKING_STATES = frozenset({RectState.assigned, RectState.plan_submitted, RectState.in_progress})
 
 
+# A problem's audit events that are not transitions: they carry no snapshot of the problem, so
+# whoever rebuilds it from the chain skips them for its state, due date and owner. An
+# escalation raises the overdue level of one due date; a carry only records the problem's move
+# into the next year (its payload names the state it was in, not a new one).
+NOT_TRANSITIONS = frozenset({"escalate", "carry"})
+
+
 # action -> (states it is allowed in, who may do it)
 RULES: dict[Action, tuple[frozenset[RectState], Party]] = {
     Action.confirm: (frozenset({RectState.identified}), Party.overseer),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -77,6 +78,7 @@ async def test_open_work_carries_into_the_next_year(
     later = await ledger(w, second)
     assert set(later) == still_open and later[working]["cycle_id"] == first  # its origin
     assert finished in await ledger(w, first)
+    await _the_carry_changes_nothing_of_the_problem(w, ts_fresh, later)
 
     await w.walk_to_closed_from_in_progress(working)
     assert (await ledger(w, first))[working]["state"] == "closed"
@@ -141,3 +143,21 @@ async def _next_plan_and_comparison(w: World, first: str, second: str) -> None:
     page = (await b.get(f"/cycles/{second}?lang=en")).text
     assert 'id="years"' in page and "Rectifications carried in from earlier years" in page
     assert f"{first} → {second}" in page
+
+
+async def _the_carry_changes_nothing_of_the_problem(
+    w: World, ts_fresh: WorkflowEnvironment, carried: dict[str, dict[str, Any]]
+) -> None:
+    """A carry's event says where the problem went, not a new state: the chain still rebuilds
+    each carried row (no drift), and the ledger as of a day after the carry shows it as it is."""
+    r = await w.call("GET", "/api/v1/audit/verify", w.admin)
+    assert r.status_code == 200 and r.json()["drift"] == [], r.text
+    today = (await ts_fresh.get_current_time()).astimezone(ZoneInfo(TZ)).date()
+    fields = ("state", "due", "owner_person_id", "overdue_level", "extension_pending")
+    r = await w.call(
+        "GET", "/api/v1/rectifications", w.committee, params={"as_of": today.isoformat()}
+    )
+    assert r.status_code == 200, r.text
+    as_of = {row["problem_id"]: row for row in r.json()["items"]}
+    for pid, live in carried.items():
+        assert {k: as_of[pid][k] for k in fields} == {k: live[k] for k in fields}, pid
