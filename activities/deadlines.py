@@ -27,9 +27,9 @@ from services.notify.models import Notification
 from services.notify.store import send_rest
 from services.rectification.store import raise_overdue as raise_problem_overdue
 
-# The entities whose rows carry an overdue level, by ``DeadlineTarget.entity_type``.
+# The entities whose rows carry an overdue level, by ``DeadlineTarget.entity_type``, besides
+# problems (``raise_problem_overdue`` also records when).
 RAISE_OVERDUE: dict[str, Callable[[Session, str, int], None]] = {
-    "problem": raise_problem_overdue,
     "letter": raise_letter_overdue,
     "item": raise_item_overdue,
 }
@@ -37,6 +37,14 @@ RAISE_OVERDUE: dict[str, Callable[[Session, str, int], None]] = {
 # Slots in one transaction at most: the batch holds the database's write lock (SQLite's only
 # writer, the audit chain's head on PostgreSQL) while it runs, and people's steps wait for it.
 SLOT_BATCH = 64
+
+
+def _raise_overdue(session: Session, inp: FireSlotInput) -> None:
+    t, level = inp.target, inp.slot.overdue_level
+    if t.entity_type == "problem":  # its level has a history (when it rose), the others' do not
+        raise_problem_overdue(session, t.entity_id, level, inp.fired_at, inp.due)
+    elif (raise_level := RAISE_OVERDUE.get(t.entity_type)) is not None:
+        raise_level(session, t.entity_id, level)
 
 
 class DeadlineActivities:
@@ -61,9 +69,8 @@ class DeadlineActivities:
         self, session: Session, inp: FireSlotInput
     ) -> tuple[FireSlotResult, Notification]:
         result, notification = fire_slot(session, inp)
-        raise_level = RAISE_OVERDUE.get(inp.target.entity_type)
-        if inp.slot.kind is SlotKind.escalation and raise_level is not None:
-            raise_level(session, inp.target.entity_id, inp.slot.overdue_level)
+        if inp.slot.kind is SlotKind.escalation:
+            _raise_overdue(session, inp)
         deliver_local(session, notification, self.deps.settings)
         return result, notification
 

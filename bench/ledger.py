@@ -38,6 +38,7 @@ from services.ledger.queries import iter_ledger, ledger_page
 from services.ledger.stats import stats_report
 from services.org.models import Org
 from services.rectification.contracts import SEVERITY_RANK, Severity
+from services.rectification.history import ProblemPeriod
 from services.rectification.models import Problem
 from services.rectification.store import closing_figures
 from services.schema import migrate
@@ -101,6 +102,7 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
     prev, seq = "0" * 64, 0
     problems: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    periods: list[dict[str, Any]] = []
 
     def flush() -> None:
         with engine.begin() as conn:
@@ -108,8 +110,11 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
                 conn.execute(insert(Problem), problems)
             if events:
                 conn.execute(insert(AuditEvent), events)
+            if periods:
+                conn.execute(insert(ProblemPeriod), periods)
         problems.clear()
         events.clear()
+        periods.clear()
 
     for i in range(n):
         org = rng.choice(branches)
@@ -123,7 +128,9 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
         state = path[-1] if path else "identified"
         pid = f"P-{i:08d}"
         severity = rng.choice(list(Severity))
-        times = [opened + timedelta(days=k * rng.uniform(1, 12)) for k in range(1, len(path) + 1)]
+        times: list[datetime] = []  # each step 1 to 12 days after the one before
+        for _ in path:
+            times.append((times[-1] if times else opened) + timedelta(days=rng.uniform(1, 12)))
         closed = times[-1] if state in ("closed", "dismissed") else None
         open_ = state not in ("closed", "dismissed")
         level = min(4, max(0, (today - due).days // 7)) if open_ and today > due else 0
@@ -165,10 +172,25 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
                 updated_at=opened,
             )
         )
-        for action, at, st in [
+        steps = [
             ("flag", opened, "identified"),
             *((ACTIONS[s], t, s) for s, t in zip(path, times, strict=True)),
-        ]:
+        ]
+        for k, (_, at, st) in enumerate(steps):  # each step's fields until the next step
+            ends = steps[k + 1][1].replace(microsecond=0) if k + 1 < len(steps) else None
+            periods.append(
+                dict(
+                    problem_id=pid,
+                    valid_from=at.replace(microsecond=0),
+                    valid_to=ends,
+                    state=st,
+                    due=due,
+                    owner_person_id=None,
+                    extension_pending=False,
+                    overdue_level=0,
+                )
+            )
+        for action, at, st in steps:
             seq += 1
             payload = {
                 "state": st,
@@ -280,11 +302,26 @@ def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
     )
     q("stats for the whole tree", lambda s: stats_report(s, LedgerFilter(), "/", TZ))
     q("stats for one general branch", lambda s: stats_report(s, LedgerFilter(org="gb-2"), "/", TZ))
+    year_end = date(2025, 12, 31)
     q(
         "as_of 2025-12-31, one branch",
-        lambda s: ledger_page(
-            s, LedgerFilter(org="gb-4-b4", as_of=date(2025, 12, 31)), "/", TZ, 0, 50
-        ),
+        lambda s: ledger_page(s, LedgerFilter(org="gb-4-b4", as_of=year_end), "/", TZ, 0, 50),
+    )
+    q(
+        "as_of 2025-12-31, one general branch",
+        lambda s: ledger_page(s, LedgerFilter(org="gb-2", as_of=year_end), "/", TZ, 0, 50),
+    )
+    q(
+        "as_of 2025-12-31, whole ledger, page 1",
+        lambda s: ledger_page(s, LedgerFilter(as_of=year_end), "/", TZ, 0, 50),
+    )
+    q(
+        "as_of 2025-12-31, closed, page 1",
+        lambda s: ledger_page(s, LedgerFilter(as_of=year_end, state=["closed"]), "/", TZ, 0, 50),
+    )
+    q(
+        "stats as_of 2025-12-31, whole tree",
+        lambda s: stats_report(s, LedgerFilter(as_of=year_end), "/", TZ),
     )
 
     for fmt, stream in EXPORTS:

@@ -21,6 +21,7 @@ import services.evidence.models
 import services.integrity.checkpoints
 import services.notify.models
 import services.org.models
+import services.rectification.history
 import services.rectification.models
 import services.reports.models
 import services.webhooks.models  # noqa: F401  (registers the tables)

@@ -10,7 +10,7 @@ even though the chain itself is intact. Rows are read in pages of ids; events gr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,6 +22,7 @@ from services.cycle.models import Commitment, Item, Letter
 from services.deadlines.accountability import Accountability
 from services.evaluation.models import Evaluation
 from services.integrity.checkpoints import verify_stored
+from services.rectification.history import HISTORY_FIELDS, ProblemPeriod, periods_from_events
 from services.rectification.models import Problem
 from services.rectification.rules import NOT_TRANSITIONS
 
@@ -192,6 +193,43 @@ def _item_drift(session: Session, letters: list[Letter]) -> Iterator[Drift]:
                 )
 
 
+PERIOD_KEYS = {"valid_from", "valid_to", *HISTORY_FIELDS}
+
+
+def _period_drift(session: Session, problems: list[Problem]) -> Iterator[Drift]:
+    """Each problem's periods, which the ledger as of a past day reads, against those its events
+    make; named by the first that differs (``periods[i]``), or a missing or extra one."""
+    ids = [p.id for p in problems]
+    events: dict[str, list[tuple[str, dict[str, Any], datetime]]] = {i: [] for i in ids}
+    for ev in _events(session, "problem", ids):
+        events[ev.entity_id].append((ev.action, ev.payload, ev.at))
+    stored: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    PP = ProblemPeriod
+    for period in session.exec(
+        select(PP)
+        .where(col(PP.problem_id).in_(ids))
+        .order_by(col(PP.problem_id), col(PP.valid_from), col(PP.id))
+    ):
+        stored[period.problem_id].append(period.model_dump(include=PERIOD_KEYS))
+    for pid in ids:
+        have, want = stored[pid], periods_from_events(events[pid])
+        if have == want:
+            continue
+        at = next((i for i, (h, w) in enumerate(zip(have, want, strict=False)) if h != w), None)
+        i = at if at is not None else min(len(have), len(want))
+        yield Drift(
+            entity_type="problem",
+            entity_id=pid,
+            field=f"periods[{i}]",
+            stored=_plain_period(have[i]) if i < len(have) else None,
+            from_events=_plain_period(want[i]) if i < len(want) else None,
+        )
+
+
+def _plain_period(period: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in period.items()}
+
+
 def find_drift(session: Session, only: dict[str, set[str]] | None = None) -> Iterator[Drift]:
     """Every field of every row the chain describes that differs from its events (``only``:
     just these ids per entity type; items go with their letters)."""
@@ -215,6 +253,8 @@ def find_drift(session: Session, only: dict[str, set[str]] | None = None) -> Ite
             yield from _compare(entity_type, rows, ident, fold, session)
             if entity_type == "letter":
                 yield from _item_drift(session, rows)
+            if entity_type == "problem":
+                yield from _period_drift(session, rows)
 
 
 def drift_report(session: Session) -> list[Drift]:

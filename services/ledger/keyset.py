@@ -21,15 +21,16 @@ from sqlmodel import col
 
 from services.core.clock import today_in
 from services.core.errors import Invalid
+from services.ledger.as_of import as_of_having, cutoff_of, with_their_periods
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.ledger.queries import (
+    _conditions,
     _filtered,
-    _row,
     _scope_path,
-    iter_ledger,
     ledger_count,
     sort_column,
 )
+from services.ledger.rows import ledger_row
 from services.org.models import Org
 from services.rectification.contracts import SEVERITY_RANK, Severity
 from services.rectification.models import Problem
@@ -111,16 +112,14 @@ def _page(
     backward: bool,
 ) -> tuple[list[LedgerRow], int]:
     value, pid = _decode(f, cursor, "before" if backward else "after")
-    if f.as_of is not None:  # rebuilt from the history in memory anyway: find the row there
-        rebuilt = list(iter_ledger(session, f, scope_path, tz))
-        at = next((i for i, r in enumerate(rebuilt) if r.problem_id == pid), len(rebuilt))
-        if backward:
-            return rebuilt[max(at - limit, 0) : at], len(rebuilt)
-        return rebuilt[at + 1 : at + 1 + limit], len(rebuilt)
     path, org_id = _scope_path(session, f, scope_path)
-    joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
-    base: Select[Any] = _filtered(joined, f, path, org_id)
     column, desc = sort_column(f)
+    base = _rows_query(f, path, org_id, tz)
+    if f.as_of is not None:
+        # As of a day the rows keep the live order (services.ledger.as_of): seek from the
+        # cursor row's present sort value, not the one it showed that day.
+        present = session.execute(select(column).where(col(Problem.id) == pid)).first()
+        value = present[0] if present is not None else value
     ident = col(Problem.id)
     # Walking back is walking forward in the other direction, with the rows without a value
     # (last in the ledger's order) coming first.
@@ -140,9 +139,25 @@ def _page(
     else:
         found = valued((value, pid), limit) if value is not None else []
         found += without((pid,) if value is None else None, limit - len(found))
-    today = today_in(tz)
-    rows = [_row(p, name, today, tz) for p, name in found]
-    return rows, ledger_count(session, f, scope_path)
+    if f.as_of is None:
+        today = today_in(tz)
+        rows = [ledger_row(p, name, today, tz) for p, name in found]
+    else:
+        rows = with_their_periods(session, found, f, tz)
+    return rows, ledger_count(session, f, scope_path, tz)
+
+
+def _rows_query(
+    f: LedgerFilter, path: str, org_id: str | None, tz: str
+) -> Select[*tuple[Any, ...]]:
+    """The rows ``f`` matches under ``path``, live or as of its day (then without their fields
+    of the day, which ``with_their_periods`` reads for the page's rows alone)."""
+    joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
+    if f.as_of is None:
+        live: Select[Any] = _filtered(joined, f, path, org_id)
+        return live
+    as_of = as_of_having(joined.where(*_conditions(f, path, org_id)), f, cutoff_of(f, tz))
+    return as_of
 
 
 def _seek(

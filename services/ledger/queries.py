@@ -1,14 +1,14 @@
 """The rectification ledger: filtered, sorted, stably paged rows, live or as of a past day.
 
-The live view reads the ``problems`` table; the point-in-time view (``as_of``) rebuilds each
-problem's state, due date and overdue level from the audit chain as it stood at the end of that
-day, so it answers "where did things stand" even for rows that have changed since.
+The live view reads the ``problems`` table; the point-in-time view (``as_of``) joins each
+problem to its fields as they stood at the end of that day (``services.ledger.as_of``), so it
+answers "where did things stand" even for rows that have changed since.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,29 +16,20 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from services.audit.chain import AuditEvent
-from services.core.clock import as_utc, deadline_instant
 from services.core.errors import Invalid
+from services.ledger.as_of import (
+    as_of_filtered,
+    as_of_having,
+    as_of_row,
+    as_of_rows_query,
+    cutoff_of,
+    with_their_periods,
+)
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
+from services.ledger.rows import ledger_row
 from services.org.models import Org
 from services.org.queries import like_prefix
 from services.rectification.models import Carryover, Problem
-from services.rectification.rules import NOT_TRANSITIONS
-
-
-def _aware(dt: datetime | None) -> datetime | None:
-    return None if dt is None else as_utc(dt)
-
-
-def on_time(
-    state: str, due: date | None, closed: datetime | None, today: date, tz: str
-) -> bool | None:
-    """Closed: closed by the end of its due day. Open: its due day has not passed. No due: None."""
-    if due is None or state == "dismissed":
-        return None
-    if closed is not None and state == "closed":
-        return closed <= deadline_instant(due, tz)
-    return today <= due
 
 
 def _scope_path(session: Session, f: LedgerFilter, scope_path: str) -> tuple[str, str | None]:
@@ -128,124 +119,22 @@ def live_query(session: Session, f: LedgerFilter, scope_path: str) -> Select[Pro
     return result
 
 
-def _row(p: Problem, org_name: str, today: date, tz: str, **asof: Any) -> LedgerRow:
-    state = asof.get("state", p.state)
-    due = asof.get("due", p.due)
-    closed = _aware(asof.get("closed", p.closed_at))
-    opened = _aware(p.opened_at)
-    assert opened is not None
-    end = closed or deadline_instant(today, tz)
-    return LedgerRow(
-        problem_id=p.id,
-        org_id=p.org_id,
-        org_name=org_name,
-        org_path=p.org_path,
-        cycle_id=p.cycle_id,
-        title=p.title,
-        source=p.source,
-        category=p.category,
-        severity=p.severity,
-        owner_person_id=asof.get("owner", p.owner_person_id),
-        state=state,
-        overdue_level=asof.get("overdue_level", p.overdue_level),
-        extension_pending=asof.get("extension_pending", p.extension_pending),
-        due=due,
-        opened=opened,
-        closed=closed,
-        days_open=max(0, (end - opened).days),
-        on_time=on_time(state, due, closed, today, tz),
-    )
-
-
-def _state_as_of(session: Session, ids: list[str], cutoff: datetime) -> dict[str, dict[str, Any]]:
-    """Each problem's last recorded transition at or before ``cutoff``, from the audit chain."""
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        last = (
-            select(col(AuditEvent.entity_id), func.max(col(AuditEvent.seq)).label("seq"))
-            .where(
-                col(AuditEvent.entity_type) == "problem",
-                col(AuditEvent.entity_id).in_(chunk),
-                col(AuditEvent.at) <= cutoff,
-                col(AuditEvent.action).not_in(NOT_TRANSITIONS),
-            )
-            .group_by(col(AuditEvent.entity_id))
-            .subquery()
-        )
-        rows = session.execute(
-            select(col(AuditEvent.entity_id), col(AuditEvent.payload), col(AuditEvent.at)).join(
-                last, col(AuditEvent.seq) == last.c.seq
-            )
-        ).all()
-        for entity_id, payload, at in rows:
-            out[entity_id] = {"payload": payload, "at": _aware(at)}
-        levels = session.execute(
-            select(col(AuditEvent.entity_id), col(AuditEvent.payload)).where(
-                col(AuditEvent.entity_type) == "problem",
-                col(AuditEvent.entity_id).in_(chunk),
-                col(AuditEvent.at) <= cutoff,
-                col(AuditEvent.action) == "escalate",
-            )
-        ).all()
-        for entity_id, payload in levels:
-            rec = out.get(entity_id)
-            if rec is None or str(payload.get("due")) != str(rec["payload"].get("due")):
-                continue  # an escalation of an earlier due date, superseded by an extension
-            rec["level"] = max(rec.get("level", 0), int(payload.get("overdue_level", 0)))
-    return out
-
-
-def _as_of_fields(rec: dict[str, Any], cutoff: datetime) -> dict[str, Any]:
-    payload = rec["payload"]
-    due = payload.get("due")
-    state = payload.get("state")
-    return {
-        "state": state,
-        "due": date.fromisoformat(due) if due else None,
-        "owner": payload.get("owner"),
-        "extension_pending": bool(payload.get("extension_pending", False)),
-        "overdue_level": rec.get("level", 0),
-        "closed": rec["at"] if state == "closed" else None,
-    }
-
-
 def iter_ledger(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, batch: int = 2000
 ) -> Iterator[LedgerRow]:
     """Every matching row in order, streamed from a server-side cursor in batches."""
-    today = f.as_of or datetime.now(ZoneInfo(tz)).date()
     if f.as_of is None:
+        today = datetime.now(ZoneInfo(tz)).date()
         stmt = live_query(session, f, scope_path).execution_options(yield_per=batch)
         for p, org_name in session.execute(stmt):
-            yield _row(p, org_name, today, tz)
+            yield ledger_row(p, org_name, today, tz)
         return
-    yield from _as_of_rows(session, f, scope_path, tz, today, batch)
-
-
-def _as_of_rows(
-    session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, batch: int
-) -> Iterator[LedgerRow]:
-    cutoff = deadline_instant(today, tz)
-    base = f.model_copy(update={"state": [], "overdue": None, "due_before": None})
-    stmt = live_query(session, base, scope_path).where(col(Problem.opened_at) <= cutoff)
-    rows = session.execute(stmt).all()
-    for i in range(0, len(rows), batch):
-        chunk = rows[i : i + batch]
-        states = _state_as_of(session, [p.id for p, _ in chunk], cutoff)
-        for p, org_name in chunk:
-            rec = states.get(p.id)
-            if rec is None:
-                continue
-            fields = _as_of_fields(rec, cutoff)
-            row = _row(p, org_name, today, tz, **fields)
-            if f.state and row.state not in f.state:
-                continue
-            if f.min_overdue_level is not None and row.overdue_level < f.min_overdue_level:
-                continue
-            if f.due_before is not None and (row.due is None or row.due >= f.due_before):
-                continue
-            yield row
+    path, org_id = _scope_path(session, f, scope_path)
+    as_of = as_of_filtered(
+        as_of_rows_query().where(*_conditions(f, path, org_id)), f, cutoff_of(f, tz)
+    )
+    for found in session.execute(as_of.order_by(*_order(f)).execution_options(yield_per=batch)):
+        yield as_of_row(found, f.as_of, tz)
 
 
 def ledger_page(
@@ -257,25 +146,26 @@ def ledger_page(
     (sort column, id), e.g. ``ix_problems_due_id``: the index alone when nothing narrows the
     rows, as for the whole ledger at the root; with a filter or a scope below the root, the
     matching rows are sorted first. Only the page's own rows are then read and joined to their
-    orgs. The statements are separate reads: on PostgreSQL a row written between them may be
-    missed or shown twice across pages, which a page number (a position) cannot avoid anyway."""
-    if f.as_of is not None:
-        rows = list(iter_ledger(session, f, scope_path, tz))
-        return rows[offset : offset + limit], len(rows)
+    orgs (as of a past day: and to their periods valid then). The statements are separate reads:
+    on PostgreSQL a row written between them may be missed or shown twice across pages, which a
+    page number (a position) cannot avoid anyway."""
     path, org_id = _scope_path(session, f, scope_path)
-    matching = _matching_ids(f, path, org_id)
-    total = _count(session, matching)
-    ids = _ids_at(session, f, matching, offset, limit) if offset < total else []
+    total = _count(session, _matching_ids(f, path, org_id, tz))
+    ordered = _matching_ids(f, path, org_id, tz, in_order=True)
+    ids = _ids_at(session, f, ordered, offset, limit) if offset < total else []
     if not ids:
         return [], total
-    found = session.execute(
+    read = session.execute(
         select(Problem, col(Org.name))
         .join(Org, col(Org.id) == col(Problem.org_id))
         .where(col(Problem.id).in_(ids))
     ).all()
-    by_id = {p.id: (p, name) for p, name in found}
+    by_id = {p.id: (p, name) for p, name in read}
+    found = [by_id[pid] for pid in ids if pid in by_id]
+    if f.as_of is not None:
+        return with_their_periods(session, found, f, tz), total
     today = datetime.now(ZoneInfo(tz)).date()
-    return [_row(*by_id[pid], today, tz) for pid in ids if pid in by_id], total
+    return [ledger_row(p, name, today, tz) for p, name in found], total
 
 
 def _ids_at(
@@ -308,19 +198,27 @@ def _ids_at(
     return found + ordered(rest, [ident], max(skip, 0), limit - len(found))
 
 
-def _matching_ids(f: LedgerFilter, path: str, org_id: str | None) -> Select[Any]:
-    """The ids of the live rows ``f`` matches under ``path``. Without the rows' join to their
-    orgs: every problem's org exists (a foreign key), so the join cannot change which rows
-    match, and without it a count or an id page may read an index alone."""
-    matching: Select[Any] = _filtered(select(col(Problem.id)), f, path, org_id)
-    return matching
+def _matching_ids(
+    f: LedgerFilter, path: str, org_id: str | None, tz: str, in_order: bool = False
+) -> Select[Any]:
+    """The ids of the rows ``f`` matches under ``path``: live, or as of ``f.as_of`` (ended in
+    ``tz``), to be counted or, ``in_order``, read in the ledger's order (see ``as_of_having``).
+    Without the rows' join to their orgs: every problem's org exists (a foreign key), so the
+    join cannot change which rows match, and without it a count or an id page may read an index
+    alone."""
+    ids: Select[Any] = select(col(Problem.id))
+    if f.as_of is None:
+        live: Select[Any] = _filtered(ids, f, path, org_id)
+        return live
+    narrowed, cutoff = ids.where(*_conditions(f, path, org_id)), cutoff_of(f, tz)
+    return as_of_having(narrowed, f, cutoff) if in_order else as_of_filtered(narrowed, f, cutoff)
 
 
 def _count(session: Session, stmt: Select[Any]) -> int:
     return int(session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
 
-def ledger_count(session: Session, f: LedgerFilter, scope_path: str) -> int:
-    """How many live rows match ``f`` (the ``as_of`` view counts the rows it rebuilt)."""
+def ledger_count(session: Session, f: LedgerFilter, scope_path: str, tz: str) -> int:
+    """How many rows match ``f``, live or as of its day (which ends in ``tz``)."""
     path, org_id = _scope_path(session, f, scope_path)
-    return _count(session, _matching_ids(f, path, org_id))
+    return _count(session, _matching_ids(f, path, org_id, tz))

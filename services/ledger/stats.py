@@ -17,11 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from services.core.clock import deadline_instant
 from services.core.db import raw_rows
 from services.ledger.aggregates import AGING_BUCKETS, aging_bucket, mean, percentile, rate
+from services.ledger.as_of import as_of_filtered, cutoff_of
 from services.ledger.filters import LedgerFilter
-from services.ledger.queries import _filtered, _scope_path, iter_ledger
+from services.ledger.queries import _conditions, _filtered, _scope_path
 from services.org.models import Org
+from services.rectification.history import ProblemPeriod
 from services.rectification.models import OPEN_STATES, Problem
 from services.rectification.store import closing_figures
 
@@ -205,14 +208,30 @@ def _closed_by_org(
 def _tally_as_of(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
 ) -> None:
-    for r in iter_ledger(session, f, scope_path, tz):
-        late = r.state in OPEN_STATES and r.due is not None and today > r.due
-        bucket = aging_bucket((today - r.due).days) if late and r.due is not None else None
-        for t in into.of(r.org_path):
-            t.add(r.state, r.overdue_level, bucket)
-            if r.state == "closed" and r.closed is not None:
-                days = (r.closed - r.opened).total_seconds() / 86400
-                t.add_closed([days], 1 if r.on_time else 0)
+    """Row by row, from each problem's period valid at the end of ``today``: what the live
+    aggregates count, by the same rules (closed: when its period began, the last step by then)."""
+    path, org_id = _scope_path(session, f, scope_path)
+    P, PP = Problem, ProblemPeriod
+    stmt = select(
+        col(P.org_path),
+        col(PP.state),
+        col(PP.due),
+        col(PP.overdue_level),
+        col(PP.valid_from),
+        col(P.opened_at),
+    ).where(*_conditions(f, path, org_id))
+    for org_path, state, due, level, began, opened in session.execute(
+        as_of_filtered(stmt, f, cutoff_of(f, tz))
+    ):
+        late = state in OPEN_STATES and due is not None and today > due
+        bucket = aging_bucket((today - due).days) if late and due is not None else None
+        closed = state == "closed"
+        days = (began - opened).total_seconds() / 86400 if closed else 0.0
+        in_time = closed and due is not None and began <= deadline_instant(due, tz)
+        for t in into.of(org_path):
+            t.add(state, level, bucket)
+            if closed:
+                t.add_closed([days], 1 if in_time else 0)
 
 
 def stats_report(session: Session, f: LedgerFilter, scope_path: str, tz: str) -> StatsReport:

@@ -23,6 +23,7 @@ from services.rectification.contracts import (
     Severity,
     Transition,
 )
+from services.rectification.history import record_period
 from services.rectification.models import Problem
 from services.rectification.rules import RectState
 
@@ -187,6 +188,9 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
         session.add(Problem(id=s.problem_id, **{"overdue_level": 0, **values}))
     expire_loaded(session, Problem, s.problem_id)
     session.flush()
+    level = {} if s.overdue_level is None else {"overdue_level": s.overdue_level}
+    kept = s.model_dump(include={"due", "owner_person_id", "extension_pending"})
+    record_period(session, s.problem_id, t.at, state=values["state"], **kept, **level)
     return True
 
 
@@ -196,10 +200,20 @@ def existing_problem_ids(session: Session, ids: list[str]) -> set[str]:
     return set(session.exec(select(Problem.id).where(col(Problem.id).in_(ids))).all())
 
 
-def raise_overdue(session: Session, problem_id: str, level: int) -> None:
-    """An escalation raised the problem's overdue level (never lowers it: retries are no-ops)."""
-    session.execute(
+def raise_overdue(session: Session, problem_id: str, level: int, at: datetime, due: date) -> None:
+    """An escalation of the due date ``due``, fired at ``at``, raised the problem's overdue level
+    (never lowers it: retries are no-ops), and so began a period of its history. Not when the
+    due date has changed meanwhile: an extension approved while the escalation's write waited
+    for its batch restarted the level, and the old date's escalations no longer count (as the
+    drift check reads the chain)."""
+    raised = session.execute(
         update(Problem)
-        .where(col(Problem.id) == problem_id, col(Problem.overdue_level) < level)
+        .where(
+            col(Problem.id) == problem_id,
+            col(Problem.due) == due,
+            col(Problem.overdue_level) < level,
+        )
         .values(overdue_level=level)
     )
+    if rows_changed(raised):
+        record_period(session, problem_id, at, overdue_level=level)

@@ -19,16 +19,14 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from services.audit.chain import append_event
 from services.core.clock import DEFAULT_TIMEZONE as TIMEZONE
 from services.core.db import session_scope
 from services.rectification.contracts import ProblemSnapshot, Transition
-from services.rectification.models import Problem
 from services.rectification.rules import RectState
-from services.rectification.store import persist_transition
+from services.rectification.store import persist_transition, raise_overdue
 
 Y = 2026
 
@@ -203,6 +201,4 @@ def load_fixed_ledger(engine: Engine) -> None:
                     at=at,
                     payload={"due": spec["due"].isoformat(), "overdue_level": level},
                 )
-                s.execute(
-                    update(Problem).where(Problem.id == spec["id"]).values(overdue_level=level)
-                )  # type: ignore[arg-type]
+                raise_overdue(s, spec["id"], level, at, spec["due"])
