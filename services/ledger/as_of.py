@@ -1,10 +1,12 @@
 """The ledger as of a past day: each problem's state, due date, owner, pending extension and
 overdue level that day, read from its periods (``services.rectification.history``) joined to the
-problems. The filters, the order and the pages are the live ledger's, so a page is one query:
-the order is by the rows' present sort values (a problem's due date as of the day may differ),
-which the sort's index gives without sorting every matching row.
+problems. The filters, the order and the pages are the live ledger's, so a page reads about
+as many rows as it shows: the order is by the rows' present sort values (a problem's due date
+as of the day may differ), which the sort's index gives without sorting every matching row.
 
-A problem is shown when it was opened by the end of the day and a period of it was valid then.
+A problem is shown when a period of it was valid at the end of the day. Its closing time that
+day is when that period began: the closing step, or an escalation of the same due date written
+after it (a deadline slot already firing as the problem closed).
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ def with_their_periods(
 
 
 def as_of_row(found: Any, as_of: date, tz: str) -> LedgerRow:
-    """A row of ``as_of_rows_query``: the problem with its fields of the day. Closed that day:
-    closed when the period began (the last step by then)."""
+    """A row of ``as_of_rows_query``: the problem with its fields of the day (closed: when the
+    period began, see above)."""
     p, org_name, period = found
     closed = period.valid_from if period.state == "closed" else None
     return ledger_row(

@@ -209,7 +209,8 @@ def _tally_as_of(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
 ) -> None:
     """Row by row, from each problem's period valid at the end of ``today``: what the live
-    aggregates count, by the same rules (closed: when its period began, the last step by then)."""
+    aggregates count, by the same rules (closed: when its period began, as the ledger as of a
+    day shows it, ``services.ledger.as_of``)."""
     path, org_id = _scope_path(session, f, scope_path)
     P, PP = Problem, ProblemPeriod
     stmt = select(
