@@ -15,6 +15,7 @@ from services.audit.chain import AuditEvent
 from services.ledger.filters import LedgerFilter, LedgerRow
 from services.ledger.keyset import cursor_of
 from tests.support.console import signed_in
+from tests.support.ledger_data import load_fixed_ledger
 from tests.support.world import World
 
 
@@ -113,3 +114,24 @@ async def test_the_auditor_verifies_the_trail_and_sees_a_tampering(w: World) -> 
         s.commit()
     bad = await auditor.get("/ledger/verify?lang=en")
     assert "verdict-bad" in bad.text and "First altered event" in bad.text
+
+
+async def test_the_ledger_as_of_a_past_day_shows_where_things_stood(w: World) -> None:
+    """The date field of the ledger's form: each row as it stood at the end of that day, the
+    statistics of that day, and the download of those rows."""
+    load_fixed_ledger(w.stack.engine)
+    auditor, _ = await signed_in(w, w.auditor)
+    text = (await auditor.get("/ledger?as_of=2026-02-15&lang=en")).text
+    shown = set(re.findall(r'href="/problems/(P[1-6])"', text))
+    assert shown == {"P1", "P2", "P3"}, shown  # P4 to P6 were not flagged yet
+    assert 'value="2026-02-15"' in text and "2026-02-15" in text.split('id="chart-state"')[0]
+    row = text[text.index('/problems/P2"') :].split("</tr>")[0]
+    assert "In progress" in row and "Closed" not in row  # closed on 1 March
+    later = (await auditor.get("/ledger?as_of=2026-03-31&lang=en")).text
+    row = later[later.index('/problems/P2"') :].split("</tr>")[0]
+    assert "Closed" in row
+    download = re.search(r'id="csv-en" href="([^"]*)"', later)
+    assert download is not None and "as_of=2026-03-31" in html.unescape(download.group(1))
+    csv = (await auditor.get("/ledger/export.csv?as_of=2026-02-15&lang=en")).text
+    lines = {line.split(",")[0].lstrip("\ufeff"): line for line in csv.splitlines()[1:]}
+    assert sorted(lines) == ["P1", "P2", "P3"] and "In progress" in lines["P2"], csv
