@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Index, and_, insert, or_, update
+from sqlalchemy import Index, Table, and_, case, insert, literal, or_, update
 from sqlmodel import Field as SQLField
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, SQLModel, col
 
 from services.rectification.rules import NOT_TRANSITIONS
 
@@ -45,6 +45,7 @@ class ProblemPeriod(SQLModel, table=True):
 
 
 HISTORY_FIELDS = ("state", "due", "owner_person_id", "extension_pending", "overdue_level")
+_PERIODS: Table = ProblemPeriod.metadata.tables["problem_periods"]
 
 
 def valid_at(at: datetime) -> Any:
@@ -53,42 +54,31 @@ def valid_at(at: datetime) -> Any:
     return and_(col(P.valid_from) <= at, or_(col(P.valid_to).is_(None), col(P.valid_to) > at))
 
 
-def open_period(session: Session, problem_id: str) -> ProblemPeriod | None:
-    return session.exec(
-        select(ProblemPeriod).where(
-            col(ProblemPeriod.problem_id) == problem_id, col(ProblemPeriod.valid_to).is_(None)
-        )
-    ).first()
-
-
 def record_period(session: Session, problem_id: str, at: datetime, **fields: Any) -> None:
     """End the problem's present period at ``at`` and begin one with ``fields`` (the others
     carried over from the period it ends). A write stamped earlier than the present period began
     (an escalation's firing time, written after a step that came later) begins where that one
     began, leaving it empty, so periods never overlap. Times are whole seconds, as the audit
-    chain records its events' (``append_event``), so the periods rebuilt from it match."""
+    chain records its events' (``append_event``), so the periods rebuilt from it match.
+
+    Two plain statements on the table (every step of every rectification writes here): the
+    present period ended, returning its fields, and the next one inserted."""
     at = at.replace(microsecond=0)
-    current: tuple[Any, ...] | None = session.execute(
-        select(
-            col(ProblemPeriod.valid_from), *(getattr(ProblemPeriod, f) for f in HISTORY_FIELDS)
-        ).where(col(ProblemPeriod.problem_id) == problem_id, col(ProblemPeriod.valid_to).is_(None))
+    table = _PERIODS
+    when = literal(at, table.c.valid_from.type)  # stored as the column stores times (UTC)
+    ended = session.execute(
+        update(table)
+        .where(table.c.problem_id == problem_id, table.c.valid_to.is_(None))
+        .values(valid_to=case((table.c.valid_from > at, table.c.valid_from), else_=when))
+        .returning(table.c.valid_to, *(table.c[f] for f in HISTORY_FIELDS))
     ).first()
     values: dict[str, Any] = {"overdue_level": 0, "extension_pending": False}
-    if current is not None:
-        began: datetime = current[0]
-        values.update(zip(HISTORY_FIELDS, current[1:], strict=True))
-        at = max(at, began)
-        session.execute(
-            update(ProblemPeriod)
-            .where(
-                col(ProblemPeriod.problem_id) == problem_id, col(ProblemPeriod.valid_to).is_(None)
-            )
-            .values(valid_to=at)
-            .execution_options(synchronize_session=False)
-        )
+    if ended is not None:
+        at = ended[0]
+        values.update(zip(HISTORY_FIELDS, ended[1:], strict=True))
     values.update(fields)
     session.execute(
-        insert(ProblemPeriod).values(problem_id=problem_id, valid_from=at, valid_to=None, **values)
+        insert(table).values(problem_id=problem_id, valid_from=at, valid_to=None, **values)
     )
 
 
