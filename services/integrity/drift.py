@@ -4,7 +4,9 @@ Every state change of a problem, letter, item, commitment, evaluation and hand-r
 accountability is an event in the hash chain carrying the fields it set. ``find_drift`` replays
 those fields per entity (the last event that set each one wins) and compares them with the
 stored row, naming each field that differs — so a ``problems.state`` edited in SQL is caught
-even though the chain itself is intact. Rows are read in pages of ids; events grouped per page.
+even though the chain itself is intact. A problem's periods (its fields over time, which the
+ledger as of a past day reads) are rebuilt from its events too and compared one by one. Rows
+are read in pages of ids; events grouped per page.
 """
 
 from __future__ import annotations
