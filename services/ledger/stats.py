@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from services.core.clock import deadline_instant
 from services.core.db import raw_rows
 from services.ledger.aggregates import AGING_BUCKETS, aging_bucket, mean, percentile, rate
 from services.ledger.as_of import as_of_filtered, cutoff_of
@@ -226,12 +225,10 @@ def _tally_as_of(
     ):
         late = state in OPEN_STATES and due is not None and today > due
         bucket = aging_bucket((today - due).days) if late and due is not None else None
-        closed = state == "closed"
-        days = (began - opened).total_seconds() / 86400 if closed else 0.0
-        in_time = closed and due is not None and began <= deadline_instant(due, tz)
+        days, in_time = closing_figures(state, opened, began, due, tz)
         for t in into.of(org_path):
             t.add(state, level, bucket)
-            if closed:
+            if days is not None:
                 t.add_closed([days], 1 if in_time else 0)
 
 
