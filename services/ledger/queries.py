@@ -150,9 +150,12 @@ def ledger_page(
     on PostgreSQL a row written between them may be missed or shown twice across pages, which a
     page number (a position) cannot avoid anyway."""
     path, org_id = _scope_path(session, f, scope_path)
-    total = _count(session, _matching_ids(f, path, org_id, tz))
-    ordered = _matching_ids(f, path, org_id, tz, in_order=True)
-    ids = _ids_at(session, f, ordered, offset, limit) if offset < total else []
+    if f.as_of is not None and path != "/" and session.get_bind().dialect.name == "sqlite":
+        ids, total = _ids_counted(session, f, _matching_ids(f, path, org_id, tz), offset, limit)
+    else:
+        total = _count(session, _matching_ids(f, path, org_id, tz))
+        ordered = _matching_ids(f, path, org_id, tz, in_order=True)
+        ids = _ids_at(session, f, ordered, offset, limit) if offset < total else []
     if not ids:
         return [], total
     read = session.execute(
@@ -196,6 +199,22 @@ def _ids_at(
     skip = 0 if found else offset - _count(session, valued)
     rest = matching.where(column.is_(None))
     return found + ordered(rest, [ident], max(skip, 0), limit - len(found))
+
+
+def _ids_counted(
+    session: Session, f: LedgerFilter, matching: Select[Any], offset: int, limit: int
+) -> tuple[list[str], int]:
+    """The ids of a page of ``matching`` and how many rows it matches, in one pass. For the
+    ledger as of a past day under an org on SQLite, which finds the subtree's rows by their path
+    and tests each one for a period valid that day: counting and then taking the page tested
+    them twice (a general branch's first page, 5,572 of 100,000 rows: 83 ms, now 50). PostgreSQL
+    counts with a hash join and was slower this way (38 → 56 ms), so it keeps the two reads."""
+    found = session.execute(
+        matching.add_columns(func.count().over()).order_by(*_order(f)).offset(offset).limit(limit)
+    ).all()
+    if not found:  # past the last row: nothing carries the count
+        return [], _count(session, matching)
+    return [pid for pid, _ in found], int(found[0][1])
 
 
 def _matching_ids(

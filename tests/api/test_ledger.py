@@ -318,8 +318,9 @@ async def test_keyset_pages_either_way_are_the_rows_beside_any_row(w: World) -> 
 
 async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
     """A page by offset finds its ids in the sort's index, the rows with a value and then those
-    without one read apart: at every offset, whatever the sort, it is the ledger's slice,
-    across the rows without a due date and past the end."""
+    without one read apart (or, as of a day under an org, with its count in one pass): at every
+    offset, whatever the sort, it is the ledger's slice, across the rows without a due date and
+    past the end."""
     with Session(w.stack.engine) as s:
         s.execute(update(Problem).where(col(Problem.id).in_(["P2", "P5"])).values(due=None))
         s.commit()
@@ -327,6 +328,9 @@ async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
         narrowed = [
             LedgerFilter(sort="-due", state=["closed", "in_progress", "assigned"]),
             LedgerFilter(org="gb-1", sort="due"),  # a subtree: P1, P6 and P2 without a due date
+            # As of a day under an org: the page and its count in one pass on SQLite.
+            LedgerFilter(org="gb-1", sort="due", as_of=date(2026, 6, 30)),
+            LedgerFilter(org="gb-1", sort="-severity", as_of=date(2026, 6, 30)),
         ]
         for f in [*sorts, *narrowed]:
             rows = [r.problem_id for r in iter_ledger(s, f, "/", TZ)]
