@@ -5,8 +5,9 @@ accountability is an event in the hash chain carrying the fields it set. ``find_
 those fields per entity (the last event that set each one wins) and compares them with the
 stored row, naming each field that differs — so a ``problems.state`` edited in SQL is caught
 even though the chain itself is intact. A problem's periods (its fields over time, which the
-ledger as of a past day reads) are rebuilt from its events too and compared one by one. Rows
-are read in pages of ids; events grouped per page.
+ledger as of a past day reads) are rebuilt from its events by the rule its writes follow
+(``services.rectification.history``); the last of them is its row, and each is compared with
+the stored one. Rows are read in pages of ids; events grouped per page, read once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from services.evaluation.models import Evaluation
 from services.integrity.checkpoints import verify_stored
 from services.rectification.history import HISTORY_FIELDS, ProblemPeriod, periods_from_events
 from services.rectification.models import Problem
-from services.rectification.rules import NOT_TRANSITIONS
 
 PAGE = 500
 MAX_REPORTED = 1000  # a wholesale rewrite is named by its first rows, not all of them
@@ -41,25 +41,6 @@ class Drift(BaseModel):
 
 
 Fold = Callable[[dict[str, Any], AuditEvent], None]
-
-
-def _problem(state: dict[str, Any], ev: AuditEvent) -> None:
-    p = ev.payload
-    if ev.action == "escalate":
-        if str(p.get("due")) == str(state.get("due")):
-            level = int(p.get("overdue_level", 0))
-            state["overdue_level"] = max(state.get("overdue_level", 0), level)
-        return
-    if ev.action in NOT_TRANSITIONS or "state" not in p:
-        return
-    if str(p.get("due")) != str(state.get("due")):
-        state["overdue_level"] = 0  # a new due date starts its escalations afresh
-    state.update(
-        state=p["state"],
-        due=p.get("due"),
-        owner_person_id=p.get("owner"),
-        extension_pending=bool(p.get("extension_pending", False)),
-    )
 
 
 def _letter(state: dict[str, Any], ev: AuditEvent) -> None:
@@ -138,17 +119,15 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _compare(
-    entity_type: str, rows: list[Any], ident: str, fold: Fold, session: Session
-) -> Iterator[Drift]:
-    ids = [str(getattr(r, ident)) for r in rows]
+def _compare(entity_type: str, rows: list[Any], fold: Fold, session: Session) -> Iterator[Drift]:
+    ids = [str(r.id) for r in rows]
     rebuilt: dict[str, dict[str, Any]] = {i: {} for i in ids}
     seen: set[str] = set()
     for ev in _events(session, entity_type, ids):
         seen.add(ev.entity_id)
         fold(rebuilt[ev.entity_id], ev)
     for r in rows:
-        rid = str(getattr(r, ident))
+        rid = str(r.id)
         state = rebuilt[rid]
         if rid not in seen:
             # Every row of these tables is written with its event (accountability the system
@@ -198,9 +177,11 @@ def _item_drift(session: Session, letters: list[Letter]) -> Iterator[Drift]:
 PERIOD_KEYS = {"valid_from", "valid_to", *HISTORY_FIELDS}
 
 
-def _period_drift(session: Session, problems: list[Problem]) -> Iterator[Drift]:
-    """Each problem's periods, which the ledger as of a past day reads, against those its events
-    make; named by the first that differs (``periods[i]``), or a missing or extra one."""
+def _problem_drift(session: Session, problems: list[Problem]) -> Iterator[Drift]:
+    """Each problem against its events, read once: the periods they make
+    (``periods_from_events``, the rule the steps and escalations write by) give the row's fields
+    (the last, present period) and its periods, which the ledger as of a past day reads. A
+    period that differs is named by the first (``periods[i]``), or a missing or extra one."""
     ids = [p.id for p in problems]
     events: dict[str, list[tuple[str, dict[str, Any], datetime]]] = {i: [] for i in ids}
     for ev in _events(session, "problem", ids):
@@ -213,8 +194,20 @@ def _period_drift(session: Session, problems: list[Problem]) -> Iterator[Drift]:
         .order_by(col(PP.problem_id), col(PP.valid_from), col(PP.id))
     ):
         stored[period.problem_id].append(period.model_dump(include=PERIOD_KEYS))
-    for pid in ids:
+    for problem in problems:
+        pid = problem.id
+        if not events[pid]:  # every problem is written with its event
+            yield Drift(
+                entity_type="problem", entity_id=pid, field="*", stored="row", from_events=None
+            )
+            continue
         have, want = stored[pid], periods_from_events(events[pid])
+        for field in HISTORY_FIELDS if want else ():
+            row, value = _plain(getattr(problem, field)), _plain(want[-1][field])
+            if row != value:
+                yield Drift(
+                    entity_type="problem", entity_id=pid, field=field, stored=row, from_events=value
+                )
         if have == want:
             continue
         at = next((i for i, (h, w) in enumerate(zip(have, want, strict=False)) if h != w), None)
@@ -235,14 +228,17 @@ def _plain_period(period: dict[str, Any]) -> dict[str, Any]:
 def find_drift(session: Session, only: dict[str, set[str]] | None = None) -> Iterator[Drift]:
     """Every field of every row the chain describes that differs from its events (``only``:
     just these ids per entity type; items go with their letters)."""
-    checks: list[tuple[str, type[SQLModel], Any, str, Fold]] = [
-        ("problem", Problem, col(Problem.id), "id", _problem),
-        ("letter", Letter, col(Letter.id), "id", _letter),
-        ("commitment", Commitment, col(Commitment.id), "id", _commitment),
-        ("evaluation", Evaluation, col(Evaluation.id), "id", _evaluation),
-        ("accountability", Accountability, col(Accountability.id), "id", _accountability),
+    if only is None or "problem" in only:
+        ids = only.get("problem") if only is not None else None
+        for problems in _pages(session, Problem, col(Problem.id), ids):
+            yield from _problem_drift(session, problems)
+    checks: list[tuple[str, type[SQLModel], Any, Fold]] = [
+        ("letter", Letter, col(Letter.id), _letter),
+        ("commitment", Commitment, col(Commitment.id), _commitment),
+        ("evaluation", Evaluation, col(Evaluation.id), _evaluation),
+        ("accountability", Accountability, col(Accountability.id), _accountability),
     ]
-    for entity_type, table, key, ident, fold in checks:
+    for entity_type, table, key, fold in checks:
         if only is not None and entity_type not in only:
             continue
         ids = only.get(entity_type) if only is not None else None
@@ -252,11 +248,9 @@ def find_drift(session: Session, only: dict[str, set[str]] | None = None) -> Ite
         else:
             key_ids = ids
         for rows in _pages(session, table, key, key_ids):
-            yield from _compare(entity_type, rows, ident, fold, session)
+            yield from _compare(entity_type, rows, fold, session)
             if entity_type == "letter":
                 yield from _item_drift(session, rows)
-            if entity_type == "problem":
-                yield from _period_drift(session, rows)
 
 
 def drift_report(session: Session) -> list[Drift]:

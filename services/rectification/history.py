@@ -6,9 +6,9 @@ the audit chain read every event of every problem in scope, and took seconds for
 Written in the transaction that writes the row and its audit event, and only when that write
 changed something: a transition (``persist_transition``, once per version) and an escalation
 that raised the overdue level (``raise_overdue``); so retries write no period twice. The
-migration that made the table (0019) filled it from the chain, as the drift check rebuilds a
-problem; the drift check rebuilds them from the chain the same way (``periods_from_events``)
-and names a problem whose stored periods differ.
+migration that made the table (0019) filled it from the chain with its own copy of this rule.
+The drift check rebuilds each problem's periods from the chain (``periods_from_events``),
+compares its row with the last of them, and names a problem whose stored periods differ.
 """
 
 from __future__ import annotations
