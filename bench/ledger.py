@@ -2,9 +2,11 @@
 
     uv run python -m bench.ledger --rows 100000
 
-Loads N rectifications with their event history (a valid hash chain, ~4 events each) into a
-fresh SQLite file and, where initdb exists, a throwaway PostgreSQL cluster; then times the
-typical auditor queries and prints p50/p99 for each, plus the export's rows/s and memory.
+Loads N rectifications with their event history (a valid hash chain, ~6 events each: the steps
+and the escalations of the overdue levels reached, with the periods they make) into a fresh
+SQLite file and, where initdb exists, a throwaway PostgreSQL cluster; then times the typical
+auditor queries and prints p50/p99 for each, the export's rows/s and memory, and one `audit
+verify` of it all, which finds the read model consistent with the chain.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from api.downloads import LEDGER_COLUMNS
 from bench.harness import PeakRss, run_main
 from services.audit.chain import AuditChainHead, AuditEvent, event_hash
 from services.core.db import make_engine
+from services.integrity.drift import integrity_report
 from services.ledger.aggregates import percentile
 from services.ledger.export import csv_stream, xlsx_stream
 from services.ledger.filters import LedgerFilter
@@ -38,7 +42,7 @@ from services.ledger.queries import iter_ledger, ledger_page
 from services.ledger.stats import stats_report
 from services.org.models import Org
 from services.rectification.contracts import SEVERITY_RANK, Severity
-from services.rectification.history import ProblemPeriod
+from services.rectification.history import ProblemPeriod, periods_from_events
 from services.rectification.models import Problem
 from services.rectification.store import closing_figures
 from services.schema import migrate
@@ -172,32 +176,9 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
                 updated_at=opened,
             )
         )
-        steps = [
-            ("flag", opened, "identified"),
-            *((ACTIONS[s], t, s) for s, t in zip(path, times, strict=True)),
-        ]
-        for k, (_, at, st) in enumerate(steps):  # each step's fields until the next step
-            ends = steps[k + 1][1].replace(microsecond=0) if k + 1 < len(steps) else None
-            periods.append(
-                dict(
-                    problem_id=pid,
-                    valid_from=at.replace(microsecond=0),
-                    valid_to=ends,
-                    state=st,
-                    due=due,
-                    owner_person_id=None,
-                    extension_pending=False,
-                    overdue_level=0,
-                )
-            )
-        for action, at, st in steps:
+        history = _history(opened, due, path, times, level)
+        for k, (action, payload, at) in enumerate(history):
             seq += 1
-            payload = {
-                "state": st,
-                "due": due.isoformat(),
-                "owner": None,
-                "extension_pending": False,
-            }
             h = event_hash(
                 prev,
                 seq=seq,
@@ -212,25 +193,58 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
             events.append(
                 dict(
                     seq=seq,
-                    idempotency_key=f"rect:{pid}:{seq}",
+                    idempotency_key=f"rect:{pid}:{k}",
                     actor="bench",
                     action=action,
                     entity_type="problem",
                     entity_id=pid,
                     org_path=org["path"],
                     payload=payload,
-                    at=at.replace(microsecond=0),
+                    at=at,
                     prev_hash=prev,
                     hash=h,
                 )
             )
             prev = h
+        # The periods the steps and escalations would have written: what the drift check
+        # rebuilds from these events, so `audit verify` finds the data consistent.
+        periods.extend({**p, "problem_id": pid} for p in periods_from_events(history))
         if len(problems) >= 5000:
             flush()
     flush()
     with engine.begin() as conn:
         conn.execute(update(AuditChainHead).values(seq=seq, last_hash=prev))
     return time.perf_counter() - started
+
+
+def _history(
+    opened: datetime, due: date, path: list[str], times: list[datetime], level: int
+) -> list[tuple[str, dict[str, Any], datetime]]:
+    """A problem's audit events in time order, each (action, payload, at): its steps, each
+    with the fields it set (an owner from confirmation on), and an escalation a week apart
+    for each overdue level it has reached (its row's level)."""
+    steps = [
+        ("flag", opened, "identified"),
+        *((ACTIONS[s], t, s) for s, t in zip(path, times, strict=True)),
+    ]
+    history: list[tuple[str, dict[str, Any], datetime]] = [
+        (
+            action,
+            {
+                "state": state,
+                "due": due.isoformat(),
+                "owner": None if state == "identified" else "p-1",
+                "extension_pending": False,
+            },
+            at,
+        )
+        for action, at, state in steps
+    ]
+    for k in range(1, level + 1):
+        at = datetime.combine(due + timedelta(days=7 * k), dt_time(1), tzinfo=UTC)
+        history.append(("escalate", {"due": due.isoformat(), "overdue_level": k}, at))
+    # Whole seconds, as the chain records its events' times.
+    return [(a, p, at.replace(microsecond=0)) for a, p, at in sorted(history, key=lambda e: e[2])]
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float, float]:
@@ -336,6 +350,15 @@ def run_queries(engine: Engine, n: int, repeat: int) -> list[str]:
             f"  {'export.' + fmt + ', whole ledger':<44} {n} rows in {dt:.1f} s ({n / dt:,.0f} rows/s), "
             f"{size / 2**20:.1f} MiB file, process RSS +{max(0.0, rss.peak - baseline):.0f} MiB over {baseline:.0f} MiB"
         )
+    with Session(engine) as s:  # what `dutyledger audit verify` does, without checkpoints
+        t0 = time.perf_counter()
+        report = integrity_report(s)
+        dt = time.perf_counter() - t0
+    verdict = "ok" if report.ok else f"NOT OK: {report.problem}"
+    lines.append(
+        f"  {'audit verify (the chain, then drift)':<44} {report.events_checked:,} events in "
+        f"{dt:.1f} s ({report.events_checked / dt:,.0f} events/s), {verdict}"
+    )
     return lines
 
 
