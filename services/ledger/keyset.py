@@ -21,13 +21,12 @@ from sqlmodel import col
 
 from services.core.clock import today_in
 from services.core.errors import Invalid
-from services.ledger.as_of import as_of_having, cutoff_of, with_their_periods
+from services.ledger.as_of import with_their_periods
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.ledger.queries import (
-    _conditions,
-    _filtered,
     _scope_path,
     ledger_count,
+    matching,
     sort_column,
 )
 from services.ledger.rows import ledger_row
@@ -153,11 +152,7 @@ def _rows_query(
     """The rows ``f`` matches under ``path``, live or as of its day (then without their fields
     of the day, which ``with_their_periods`` reads for the page's rows alone)."""
     joined = select(Problem, col(Org.name)).join(Org, col(Org.id) == col(Problem.org_id))
-    if f.as_of is None:
-        live: Select[Any] = _filtered(joined, f, path, org_id)
-        return live
-    as_of = as_of_having(joined.where(*_conditions(f, path, org_id)), f, cutoff_of(f, tz))
-    return as_of
+    return matching(joined, f, path, org_id, tz, walked=True)
 
 
 def _seek(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVarTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -30,6 +30,8 @@ from services.ledger.rows import ledger_row
 from services.org.models import Org
 from services.org.queries import like_prefix
 from services.rectification.models import Carryover, Problem
+
+_Columns = TypeVarTuple("_Columns")
 
 
 def _scope_path(session: Session, f: LedgerFilter, scope_path: str) -> tuple[str, str | None]:
@@ -130,9 +132,7 @@ def iter_ledger(
             yield ledger_row(p, org_name, today, tz)
         return
     path, org_id = _scope_path(session, f, scope_path)
-    as_of = as_of_filtered(
-        as_of_rows_query().where(*_conditions(f, path, org_id)), f, cutoff_of(f, tz)
-    )
+    as_of = matching(as_of_rows_query(), f, path, org_id, tz)
     for found in session.execute(as_of.order_by(*_order(f)).execution_options(yield_per=batch)):
         yield as_of_row(found, f.as_of, tz)
 
@@ -220,17 +220,32 @@ def _ids_counted(
 def _matching_ids(
     f: LedgerFilter, path: str, org_id: str | None, tz: str, in_order: bool = False
 ) -> Select[Any]:
-    """The ids of the rows ``f`` matches under ``path``: live, or as of ``f.as_of`` (ended in
-    ``tz``), to be counted or, ``in_order``, read in the ledger's order (see ``as_of_having``).
-    Without the rows' join to their orgs: every problem's org exists (a foreign key), so the
-    join cannot change which rows match, and without it a count or an id page may read an index
-    alone."""
-    ids: Select[Any] = select(col(Problem.id))
+    """The ids of the rows ``f`` matches under ``path`` (see ``matching``), to be counted or,
+    ``in_order``, read in the ledger's order. Without the rows' join to their orgs: every
+    problem's org exists (a foreign key), so the join cannot change which rows match, and
+    without it a count or an id page may read an index alone."""
+    return matching(select(col(Problem.id)), f, path, org_id, tz, walked=in_order)
+
+
+def matching(
+    stmt: Select[*_Columns],
+    f: LedgerFilter,
+    path: str,
+    org_id: str | None,
+    tz: str,
+    *,
+    walked: bool = False,
+) -> Select[*_Columns]:
+    """``stmt`` over problems narrowed to the rows ``f`` matches under ``path``: live, by the
+    rows' own fields; or as of ``f.as_of`` (a day ended in ``tz``), by the fields that do not
+    change (scope, org, cycle, severity, source, category, text) and then by each row's period
+    valid that day, joined, or, ``walked``, tested row by row (``as_of_having``: for a page
+    read in the order of the sort's index)."""
     if f.as_of is None:
-        live: Select[Any] = _filtered(ids, f, path, org_id)
+        live: Select[*_Columns] = _filtered(stmt, f, path, org_id)
         return live
-    narrowed, cutoff = ids.where(*_conditions(f, path, org_id)), cutoff_of(f, tz)
-    return as_of_having(narrowed, f, cutoff) if in_order else as_of_filtered(narrowed, f, cutoff)
+    narrowed, cutoff = stmt.where(*_conditions(f, path, org_id)), cutoff_of(f, tz)
+    return as_of_having(narrowed, f, cutoff) if walked else as_of_filtered(narrowed, f, cutoff)
 
 
 def _count(session: Session, stmt: Select[Any]) -> int:

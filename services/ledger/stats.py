@@ -19,9 +19,8 @@ from sqlmodel import col
 
 from services.core.db import raw_rows
 from services.ledger.aggregates import AGING_BUCKETS, aging_bucket, mean, percentile, rate
-from services.ledger.as_of import as_of_filtered, cutoff_of
 from services.ledger.filters import LedgerFilter
-from services.ledger.queries import _conditions, _filtered, _scope_path
+from services.ledger.queries import _filtered, _scope_path, matching
 from services.org.models import Org
 from services.rectification.history import ProblemPeriod
 from services.rectification.models import OPEN_STATES, Problem
@@ -219,9 +218,9 @@ def _tally_as_of(
         col(PP.overdue_level),
         col(PP.valid_from),
         col(P.opened_at),
-    ).where(*_conditions(f, path, org_id))
+    )
     for org_path, state, due, level, began, opened in session.execute(
-        as_of_filtered(stmt, f, cutoff_of(f, tz))
+        matching(stmt, f, path, org_id, tz)
     ):
         late = state in OPEN_STATES and due is not None and today > due
         bucket = aging_bucket((today - due).days) if late and due is not None else None
