@@ -59,6 +59,7 @@ ACTIONS = {
     "closed": "verify",
     "dismissed": "dismiss",
 }
+UNOWNED = ("identified", "dismissed")  # an owner comes with confirmation; a dismissal has none
 
 
 def org_rows() -> list[dict[str, Any]]:
@@ -157,7 +158,7 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
                 title=f"Problem {i} {rng.choice(['minutes', 'receipts', 'study', 'letters', 'funds'])}",
                 description="generated",
                 state=state,
-                owner_person_id=None if state == "identified" else "p-1",
+                owner_person_id=None if state in UNOWNED else "p-1",
                 verifier_person_id="p-2" if state == "closed" else None,
                 due=due,
                 opened_at=opened,
@@ -221,8 +222,8 @@ def _history(
     opened: datetime, due: date, path: list[str], times: list[datetime], level: int
 ) -> list[tuple[str, dict[str, Any], datetime]]:
     """A problem's audit events in time order, each (action, payload, at): its steps, each
-    with the fields it set (an owner from confirmation on), and an escalation a week apart
-    for each overdue level it has reached (its row's level)."""
+    with the fields it set (an owner from confirmation on, none if dismissed), and an
+    escalation a week apart for each overdue level it has reached (its row's level)."""
     steps = [
         ("flag", opened, "identified"),
         *((ACTIONS[s], t, s) for s, t in zip(path, times, strict=True)),
@@ -233,7 +234,7 @@ def _history(
             {
                 "state": state,
                 "due": due.isoformat(),
-                "owner": None if state == "identified" else "p-1",
+                "owner": None if state in UNOWNED else "p-1",
                 "extension_pending": False,
             },
             at,
