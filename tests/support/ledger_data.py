@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from services.audit.chain import append_event
 from services.core.clock import DEFAULT_TIMEZONE as TIMEZONE
@@ -190,15 +191,30 @@ def load_fixed_ledger(engine: Engine) -> None:
                 )
         for at, level in spec.get("escalations", []):
             with session_scope(engine) as s:
-                append_event(
-                    s,
-                    idempotency_key=f"{spec['id']}:esc{level}",
-                    actor="system:deadline",
-                    action="escalate",
-                    entity_type="problem",
-                    entity_id=spec["id"],
-                    org_path=spec["path"],
-                    at=at,
-                    payload={"due": spec["due"].isoformat(), "overdue_level": level},
-                )
-                raise_overdue(s, spec["id"], level, at, spec["due"])
+                escalate(s, spec["id"], spec["due"], level, at, org_path=spec["path"])
+
+
+def escalate(
+    s: Session,
+    problem_id: str,
+    due: date,
+    level: int,
+    at: datetime,
+    *,
+    org_path: str = "",
+    key: str | None = None,
+) -> None:
+    """An escalation of ``due`` to ``level`` fired at ``at``, written as the deadline activity
+    writes it: its audit event, and the problem's level raised (with the period that begins)."""
+    append_event(
+        s,
+        idempotency_key=key or f"{problem_id}:esc{level}",
+        actor="system:deadline",
+        action="escalate",
+        entity_type="problem",
+        entity_id=problem_id,
+        org_path=org_path,
+        at=at,
+        payload={"due": due.isoformat(), "overdue_level": level},
+    )
+    raise_overdue(s, problem_id, level, at, due)

@@ -20,7 +20,7 @@ from services.rectification.history import ProblemPeriod
 from services.rectification.models import Problem
 from services.rectification.store import persist_transition, raise_overdue
 from services.schema import alembic_config, include_object, metadata, migrate
-from tests.support.ledger_data import load_fixed_ledger
+from tests.support.ledger_data import escalate, load_fixed_ledger
 
 
 def test_migrations_match_models_and_are_idempotent(engine: Engine) -> None:
@@ -74,30 +74,10 @@ def test_periods_filled_from_the_chain_are_those_the_steps_wrote(engine: Engine)
         assert persist_transition(s, step, "Asia/Shanghai")
     with session_scope(engine) as s:  # as the deadline activity writes an escalation
         fired = datetime(2026, 5, 1, 4, tzinfo=UTC)
-        append_event(
-            s,
-            idempotency_key="P3:new-due:esc1",
-            actor="system:deadline",
-            action="escalate",
-            entity_type="problem",
-            entity_id="P3",
-            payload={"due": "2026-04-30", "overdue_level": 1},
-            at=fired,
-        )
-        raise_overdue(s, "P3", 1, fired, date(2026, 4, 30))
+        escalate(s, "P3", date(2026, 4, 30), 1, fired, key="P3:new-due:esc1")
         raise_overdue(s, "P3", 1, fired, date(2026, 4, 30))  # a retry: no period
         # The old due date's escalation, written after the extension: no level, no period.
-        append_event(
-            s,
-            idempotency_key="P3:old-due:esc4",
-            actor="system:deadline",
-            action="escalate",
-            entity_type="problem",
-            entity_id="P3",
-            payload={"due": "2026-03-03", "overdue_level": 4},
-            at=fired,
-        )
-        raise_overdue(s, "P3", 4, fired, date(2026, 3, 3))
+        escalate(s, "P3", date(2026, 3, 3), 4, fired, key="P3:old-due:esc4")
         append_event(
             s,
             idempotency_key="carry:city-2027:P3",
