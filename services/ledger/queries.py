@@ -151,12 +151,11 @@ def ledger_page(
     on PostgreSQL a row written between them may be missed or shown twice across pages, which a
     page number (a position) cannot avoid anyway."""
     path, org_id = _scope_path(session, f, scope_path)
+    ordered = _matching_ids(f, path, org_id, tz, in_order=True)  # each problem once
     if f.as_of is not None and path != "/" and session.get_bind().dialect.name == "sqlite":
-        each = _matching_ids(f, path, org_id, tz, in_order=True)  # each problem once
-        ids, total = _ids_counted(session, f, each, offset, limit)
+        ids, total = _ids_counted(session, f, ordered, offset, limit)
     else:
         total = _count(session, _matching_ids(f, path, org_id, tz))
-        ordered = _matching_ids(f, path, org_id, tz, in_order=True)
         ids = _ids_at(session, f, ordered, offset, limit) if offset < total else []
     if not ids:
         return [], total
