@@ -384,10 +384,18 @@ def persist_commitment_change(session: Session, ch: CommitmentChange) -> bool:
 
 
 def raise_letter_overdue(session: Session, letter_id: str, level: int) -> None:
-    """An escalation of the signature deadline (never lowers the level: retries are no-ops)."""
+    """An escalation of the signature deadline (never lowers the level: retries are no-ops).
+
+    Not once the letter is signed: a signature resets the level, and an escalation whose write
+    lands after it (a slot retried after its workflow took the signature) is about a deadline
+    that was met."""
     session.execute(
         update(Letter)
-        .where(col(Letter.id) == letter_id, col(Letter.overdue_level) < level)
+        .where(
+            col(Letter.id) == letter_id,
+            col(Letter.overdue_level) < level,
+            col(Letter.state) != LetterState.signed.value,
+        )
         .values(overdue_level=level)
     )
 
