@@ -24,6 +24,7 @@ from api.console import letters as console_letters
 from api.console import orgs as console_orgs
 from api.console import public as console_public
 from api.console import signin as console_signin
+from api.console import verify as console_verify
 from api.console import work as console_work
 from api.console.render import HERE as CONSOLE_DIR
 from api.deps import AppState
@@ -101,6 +102,7 @@ CONSOLE_ROUTERS = [
     console_public.router,
     console_cycles.router,
     console_ledger.router,
+    console_verify.router,
     console_evaluations.router,
     console_accountability.router,
     console_orgs.router,

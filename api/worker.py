@@ -25,10 +25,12 @@ from activities.evaluation import EvaluationActivities
 from activities.health import HealthActivities
 from activities.log_context import LogContextInterceptor
 from activities.rectification import RectificationActivities
+from activities.verification import VerificationActivities
 from api.workflow_runner import workflow_runner
 from services.core.queues import human_queue_of, waits_queue_of
 from services.integrity.keys import signing_key
 from workflows.annual_cycle import AnnualCycleWorkflow
+from workflows.audit_verification import AuditVerificationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.cycle_org import CycleOrgWorkflow
 from workflows.evaluation import EvaluationWorkflow
@@ -42,6 +44,7 @@ WORKFLOWS: Sequence[type] = (
     AnnualCycleWorkflow,
     EvaluationWorkflow,
     ChangeWorkflow,
+    AuditVerificationWorkflow,
 )
 # The workflows started on the human twin: every step of a rectification is a person's.
 HUMAN_WORKFLOWS: Sequence[type] = (RectificationWorkflow,)
@@ -191,12 +194,19 @@ def build_worker(
 
 def waits_worker(client: Client, deps: ActivityDeps, queue: str) -> Worker:
     """The worker of the ``-waits`` twin: the activities that wait for other workflows'
-    Updates (``services.core.queues``), coroutines holding no thread, a slot each."""
+    Updates (``services.core.queues``), coroutines holding no thread, a slot each; and a
+    verification of the audit trail, which reads for a long while in a thread of its own."""
     changes = ChangeActivities(deps)
+    verification = VerificationActivities(deps)
     return Worker(
         client,
         task_queue=waits_queue_of(queue),
-        activities=[changes.tell_letters, changes.hand_back],
+        activities=[
+            changes.tell_letters,
+            changes.hand_back,
+            verification.run_audit_verification,
+            verification.record_audit_verification_failed,
+        ],
         interceptors=[LogContextInterceptor()],
         max_concurrent_activities=WAITING_SLOTS,
         activity_task_poller_behavior=PollerBehaviorSimpleMaximum(maximum=ACTIVITY_POLLS),

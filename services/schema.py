@@ -19,6 +19,7 @@ import services.deadlines.accountability
 import services.evaluation.models
 import services.evidence.models
 import services.integrity.checkpoints
+import services.integrity.verifications
 import services.notify.models
 import services.org.models
 import services.rectification.history

@@ -1,5 +1,6 @@
 """The auditor's ledger in the console: every filter of the API (the same query string), sorting,
-paging, statistics as charts, CSV/XLSX downloads and the audit-trail check.
+paging, statistics as charts, CSV/XLSX downloads and the way to the audit-trail check
+(``api/console/verify.py``).
 
 The page reads its filter with the API's strict parser (``services.ledger.query_string``), so a
 console URL and an API query mean the same thing, and a filter out of scope is refused the same
@@ -23,8 +24,6 @@ from api.downloads import ledger_download
 from services.accounts.models import Role
 from services.core.errors import DomainError, Forbidden
 from services.core.labels import label
-from services.integrity.drift import for_reader, integrity_report
-from services.integrity.keys import trusted_keys
 from services.ledger.aggregates import AGING_BUCKETS
 from services.ledger.filters import LedgerFilter, LedgerRow, SortKey
 from services.ledger.keyset import cursor_of, page_after, page_before
@@ -221,19 +220,3 @@ def download(request: Request, kind: str) -> Response:
         return ledger_download(who.state.engine, tz, who.principal, f, fmt, lang)
     except DomainError as exc:
         return who.refused(request, exc)
-
-
-@router.get("/ledger/verify", response_model=None)
-def verify(request: Request) -> Response:
-    """Recompute the audit trail's hash chain and show the verdict (auditors, admins)."""
-    who = Visitor(request)
-    if who.principal is None:
-        return to_signin(request)
-    try:
-        who.principal.require_role(Role.auditor, Role.admin)
-    except DomainError as exc:
-        return who.refused(request, exc)
-    with Session(who.state.engine) as s:
-        report = integrity_report(s, trusted_keys(who.state.settings))
-        result = for_reader(report, who.principal.scope_path)
-    return who.render(request, "verify.html", result=result)

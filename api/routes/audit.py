@@ -4,18 +4,25 @@ checkpoints themselves and the public key that verifies them."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives import serialization
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
 
-from api.deps import PageDep, PrincipalDep, SessionDep, StateDep
+from api.deps import PageDep, PrincipalDep, SessionDep, StateDep, TemporalDep
 from api.pagination import Page
 from services.accounts.models import Role
 from services.integrity.checkpoints import CheckpointOut, list_checkpoints, sign_now
 from services.integrity.drift import IntegrityReport, for_reader, integrity_report
 from services.integrity.keys import raw_public, signing_key, trusted_keys
+from services.integrity.verification_client import request_verification
+from services.integrity.verifications import (
+    VerificationOut,
+    as_out,
+    get_verification,
+    list_verifications,
+)
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -29,6 +36,43 @@ def audit_verify(session: SessionDep, principal: PrincipalDep, state: StateDep) 
     principal.require_role(Role.auditor, Role.admin)
     report = integrity_report(session, trusted_keys(state.settings))
     return for_reader(report, principal.scope_path)
+
+
+@router.post("/verifications", status_code=202)
+async def verify_in_background(
+    session: SessionDep,
+    principal: PrincipalDep,
+    state: StateDep,
+    temporal: TemporalDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> VerificationOut:
+    """The same verification as ``GET /verify``, run by a worker: answered at once with the
+    run (``state: running``); read it back at ``GET /verifications/{id}`` until it is ``done``
+    (or ``failed``, when the worker gave up: ``failure`` says why). Send ``Idempotency-Key`` to
+    retry safely: a retry answers the same run."""
+    row = await request_verification(session, temporal, state.settings, principal, idempotency_key)
+    return as_out(row, principal.scope_path)
+
+
+@router.get("/verifications")
+def verifications(
+    session: SessionDep, principal: PrincipalDep, page: PageDep
+) -> Page[VerificationOut]:
+    """Every verification run in the background, newest first, without their reports."""
+    principal.require_role(Role.auditor, Role.admin)
+    rows, total = list_verifications(session, page.offset, page.page_size)
+    return Page.of([as_out(r, principal.scope_path, with_report=False) for r in rows], total, page)
+
+
+@router.get("/verifications/{verification_id}")
+def verification(
+    verification_id: Annotated[str, Path(max_length=64)],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> VerificationOut:
+    """One run, with its report once done (a reader scoped to a subtree: verdict and counts)."""
+    principal.require_role(Role.auditor, Role.admin)
+    return as_out(get_verification(session, verification_id), principal.scope_path)
 
 
 class PublicKeyOut(BaseModel):

@@ -9,7 +9,9 @@ scheduled on the workflow's own queue, so the worker that accepted the Update ru
 
 The ``-waits`` twin carries the activities that wait for other workflows' Updates (a change
 telling its letters, handing a leaver's work back): they hold a slot while they wait, and on
-the queues whose slots those Updates' own activities need they could hold every one."""
+the queues whose slots those Updates' own activities need they could hold every one. A
+verification of the audit trail runs there too: a long read in a thread of its own, which on
+the main queue would hold one of the few threads the cascade's writes share."""
 
 from __future__ import annotations
 

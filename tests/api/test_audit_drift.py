@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.console import signed_in
+from tests.support.console import signed_in, verified
 from tests.support.cycles import eventually, launch, sign
 from tests.support.world import World, world
 
@@ -76,8 +76,8 @@ async def test_rows_edited_in_sql_are_named_by_verify(w: World) -> None:
     assert (forged["stored"]["state"], forged["from_events"]["state"]) == ("closed", "identified")
     assert len(named) == 4, report["drift"]
 
-    admin, _ = await signed_in(w, w.admin)
-    page = (await admin.get("/ledger/verify?lang=en")).text
+    admin, csrf = await signed_in(w, w.admin)
+    page = await verified(w, admin, csrf)
     assert 'id="drift"' in page and pid in page and "forged" in page
     # A reader scoped to a subtree gets the verdict, not other subtrees' rows and values.
     scoped = (await w.call("GET", "/api/v1/audit/verify", w.auditor)).json()

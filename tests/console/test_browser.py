@@ -183,8 +183,12 @@ async def test_an_auditor_filters_the_ledger_and_downloads_the_workbook(
             titles = [r[4] for r in sheet.iter_rows(min_row=2, values_only=True)]
             assert titles == ["Dues not collected"]
             await page.click("#verify")
-            assert await page.locator(".verdict-ok").count() == 1
+            await page.click("#verify-now")  # a worker verifies; the run's page refreshes itself
+            await page.locator(".verdict-ok").wait_for(timeout=30_000)
             await shot(page, tmp_path, "verify")
+            await page.click("#all-runs")
+            assert await page.locator("#runs tr").count() == 2  # the header and the one run
+            await shot(page, tmp_path, "verifications")
             phone = await browser.new_page(viewport={"width": 360, "height": 780})
             phone.on("request", lambda r: hosts.add(r.url.split("/")[2]))
             await sign_in(phone, base, w.auditor)

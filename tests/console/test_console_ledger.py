@@ -14,7 +14,7 @@ from sqlmodel import Session
 from services.audit.chain import AuditEvent
 from services.ledger.filters import LedgerFilter, LedgerRow
 from services.ledger.keyset import cursor_of
-from tests.support.console import signed_in
+from tests.support.console import signed_in, verified
 from tests.support.ledger_data import load_fixed_ledger
 from tests.support.world import World
 
@@ -103,17 +103,22 @@ async def test_a_sibling_subtree_gets_nothing_from_the_ledger(w: World) -> None:
 
 async def test_the_auditor_verifies_the_trail_and_sees_a_tampering(w: World) -> None:
     await w.flag(title="Minutes not filed")
-    auditor, _ = await signed_in(w, w.auditor)
-    ok = await auditor.get("/ledger/verify")
-    assert ok.status_code == 200 and "verdict-ok" in ok.text
+    auditor, csrf = await signed_in(w, w.auditor)
+    assert (await auditor.post("/ledger/verify", data={})).status_code == 403  # no CSRF token
+    ok = await verified(w, auditor, csrf)
+    assert "verdict-ok" in ok and "Events checked: 1" in ok
     with Session(w.stack.engine) as s:
         event = s.get(AuditEvent, 1)
         assert event is not None
         event.payload = {**event.payload, "title": "quietly rewritten"}
         s.add(event)
         s.commit()
-    bad = await auditor.get("/ledger/verify?lang=en")
-    assert "verdict-bad" in bad.text and "First altered event" in bad.text
+    bad = await verified(w, auditor, csrf)
+    assert "verdict-bad" in bad and "First altered event" in bad
+    # Both runs stay on record, newest first, with their verdicts.
+    runs = (await auditor.get("/ledger/verify?lang=en")).text
+    verdicts = re.findall(r"<td class=\"[a-z]*\">(intact|altered)</td>", runs)
+    assert verdicts == ["altered", "intact"], runs
 
 
 async def test_the_ledger_as_of_a_past_day_shows_where_things_stood(w: World) -> None:

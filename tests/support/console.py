@@ -7,6 +7,7 @@ import re
 
 import httpx
 
+from tests.support.cycles import eventually
 from tests.support.world import World
 
 
@@ -33,3 +34,18 @@ async def signed_in(w: World, token: str) -> tuple[httpx.AsyncClient, str]:
     me = await b.get("/me")
     assert me.status_code == 200
     return b, csrf_of(me.text)
+
+
+async def verified(w: World, client: httpx.AsyncClient, csrf: str) -> str:
+    """Ask for a verification of the audit trail through the console's form and read the run's
+    page (in English) once its verdict is in."""
+    asked = await client.post("/ledger/verify", data={"csrf": csrf})
+    assert asked.status_code == 303, asked.text
+    run_page = f"{asked.headers['location']}?lang=en"
+
+    async def verdict() -> str | None:
+        r = await client.get(run_page)
+        assert r.status_code == 200, r.text
+        return None if "verdict-running" in r.text else r.text
+
+    return await eventually(verdict, what=f"the verdict at {run_page}")  # type: ignore[no-any-return]

@@ -1,0 +1,83 @@
+"""A verification of the audit trail run by a worker: asked for, answered at once, read back
+once done; the same verdict and report as the synchronous one; a retry is the same run."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from services.integrity.contracts import verification_workflow_id
+from tests.support.cycles import eventually
+from tests.support.histories import record
+from tests.support.world import World, world
+
+URL = "/api/v1/audit/verifications"
+
+
+@pytest.fixture
+async def w(settings, engine, ts_fresh: WorkflowEnvironment) -> AsyncIterator[World]:
+    async with world(settings, engine, ts_fresh.client) as w:
+        yield w
+
+
+async def _finished(w: World, run_id: str, token: str) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        r = await w.call("GET", f"{URL}/{run_id}", token)
+        assert r.status_code == 200, r.text
+        run: dict[str, Any] = r.json()
+        return run if run["state"] != "running" else None
+
+    return await eventually(done, what=f"verification {run_id}")  # type: ignore[no-any-return]
+
+
+async def test_a_run_in_the_background_gives_the_synchronous_verdict(w: World) -> None:
+    pid = await w.flag()
+    await w.walk_to(pid, "assigned")
+    asked = await w.call("POST", URL, w.admin, headers={"Idempotency-Key": "first"})
+    assert asked.status_code == 202, asked.text
+    run = asked.json()
+    assert run["state"] in ("running", "done") and run["requested_by"]
+    again = await w.call("POST", URL, w.admin, headers={"Idempotency-Key": "first"})
+    assert again.status_code == 202 and again.json()["id"] == run["id"]  # the same run
+
+    clean = await _finished(w, run["id"], w.admin)
+    await record(
+        w.stack.client.get_workflow_handle(verification_workflow_id(run["id"])),
+        "audit-verification",
+    )
+    sync = (await w.call("GET", "/api/v1/audit/verify", w.admin)).json()
+    assert clean["state"] == "done" and clean["ok"] is True and clean["failure"] is None
+    assert clean["report"] == sync and clean["events_checked"] == sync["events_checked"] > 0
+
+    with w.stack.engine.begin() as conn:
+        conn.execute(text("UPDATE problems SET state = 'closed' WHERE id = :id"), {"id": pid})
+    r = await w.call("POST", URL, w.auditor)  # no key: a run of its own
+    assert r.status_code == 202, r.text
+    second = r.json()
+    assert second["id"] != run["id"]
+    scoped = await _finished(w, second["id"], w.auditor)
+    assert scoped["ok"] is False and scoped["report"]["drift"] == []  # a subtree's reader
+    whole = (await w.call("GET", f"{URL}/{second['id']}", w.admin)).json()
+    named = {(d["entity_type"], d["entity_id"], d["field"]) for d in whole["report"]["drift"]}
+    assert named == {("problem", pid, "state")}
+
+    listed = (await w.call("GET", URL, w.auditor)).json()
+    assert [r["id"] for r in listed["items"]] == [second["id"], run["id"]]  # newest first
+    assert listed["total"] == 2 and all(r["report"] is None for r in listed["items"])
+    assert [r["ok"] for r in listed["items"]] == [False, True]
+
+
+async def test_only_auditors_and_admins_verify_and_unknown_runs_are_named(w: World) -> None:
+    for method, url in (("POST", URL), ("GET", URL), ("GET", f"{URL}/nope")):
+        r = await w.call(method, url, w.committee)
+        assert r.status_code == 403, (method, url, r.text)
+    r = await w.call("GET", f"{URL}/nope", w.auditor)
+    assert r.status_code == 404 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["field"] == "verification_id"
+    r = await w.call("GET", f"{URL}/{'x' * 65}", w.auditor)
+    assert r.status_code == 422, r.text
+    assert (await w.call("GET", URL, w.auditor)).json()["total"] == 0
