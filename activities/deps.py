@@ -8,7 +8,8 @@ process (on different databases, say) never see each other's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,6 +20,7 @@ from temporalio.client import Client
 from services.core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def write_activity(name: str) -> Callable[[F], F]:
@@ -26,6 +28,17 @@ def write_activity(name: str) -> Callable[[F], F]:
     given up (timed out or cancelled), its transaction ends on its own, and being keyed, a retry
     writes nothing twice."""
     return activity.defn(name=name, no_thread_cancel_exception=True)
+
+
+async def heartbeating(work: Awaitable[T], every_seconds: float) -> T:
+    """Await ``work`` (a computation in a thread) while heartbeating, so a lost worker is
+    noticed within the heartbeat timeout rather than the activity's whole timeout."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=every_seconds)
+        if done:
+            return task.result()
+        activity.heartbeat()
 
 
 @dataclass

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import TypeVar
 
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.deps import ActivityDeps
+from activities.deps import ActivityDeps, heartbeating
 from activities.rectification import flag
 from services.core.db import session_scope
 from services.evaluation.apply import record_poor_grades, weak_aspects
@@ -36,7 +34,6 @@ from services.rectification.contracts import FlagProblemInput
 
 FLAG_BATCH = 20  # rectifications started at once when publishing
 HEARTBEAT_EVERY = 5.0  # seconds; the workflow's heartbeat timeout is 30
-T = TypeVar("T")
 
 
 def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
@@ -48,17 +45,6 @@ def _missing(session: Session, evaluation_id: str) -> list[tuple[str, str]]:
         )
     ).all()
     return [(p, g) for p, g in rows]
-
-
-async def _beating(work: Awaitable[T]) -> T:
-    """Await ``work`` (a computation in a thread) while heartbeating, so a lost worker is
-    noticed within the heartbeat timeout rather than the step's whole timeout."""
-    task = asyncio.ensure_future(work)
-    while True:
-        done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY)
-        if done:
-            return task.result()
-        activity.heartbeat()
 
 
 class EvaluationActivities:
@@ -116,7 +102,7 @@ class EvaluationActivities:
         """The final computation, then published (the results never change again), and what
         they set in motion: poor grades on the heads' records, weak aspects as problems. A retry
         repeats none of it. Returns how many problems were opened or found."""
-        flags = await _beating(asyncio.to_thread(self._publish, change))
+        flags = await heartbeating(asyncio.to_thread(self._publish, change), HEARTBEAT_EVERY)
         opened = 0
         for batch in range(0, len(flags), FLAG_BATCH):
             done = await asyncio.gather(

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from services.core import retries
@@ -32,6 +32,17 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=60)
 ATTEMPTS = 3
 
 
+def gave_up(exc: ActivityError) -> str:
+    """Why a run gave up, for every auditor to read: the kind of failure, never its message
+    (a database error's text can name hosts, users and SQL); the worker's log has it all."""
+    cause = exc.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        kind = cause.type
+    else:
+        kind = type(cause if cause is not None else exc).__name__
+    return f"gave up after {ATTEMPTS} attempts ({kind}); the worker's log has the details"
+
+
 @workflow.defn(name=VERIFICATION_WORKFLOW)
 class AuditVerificationWorkflow:
     @workflow.run
@@ -44,13 +55,17 @@ class AuditVerificationWorkflow:
                 task_queue=queue,
                 start_to_close_timeout=RUN_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=RetryPolicy(maximum_attempts=ATTEMPTS),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=10), maximum_attempts=ATTEMPTS
+                ),
             )
         except ActivityError as exc:
-            cause = exc.cause if exc.cause is not None else exc
+            if isinstance(exc.cause, CancelledError):
+                raise  # the workflow itself was cancelled: nothing to record
+            workflow.logger.warning("audit verification gave up", exc_info=exc)
             await workflow.execute_activity(
                 FAIL_VERIFICATION_ACTIVITY,
-                VerificationFailure(run=inp, reason=str(cause)),
+                VerificationFailure(run=inp, reason=gave_up(exc)),
                 task_queue=queue,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=retries.STEP,  # the verdict must be written: until the DB is back

@@ -37,7 +37,7 @@ def verifications(request: Request) -> Response:
         with Session(who.state.engine) as s:
             rows, total = list_verifications(s, 0, LISTED)
             names = actor_names(s, [r.requested_by for r in rows])
-        runs = [as_out(r, pr.scope_path, with_report=False) for r in rows]
+            runs = [as_out(r, pr.scope_path, with_report=False) for r in rows]
         return who.render(request, "verifications.html", runs=runs, total=total, names=names)
 
     return show(request, build)
@@ -45,7 +45,7 @@ def verifications(request: Request) -> Response:
 
 @router.post("/ledger/verify", response_model=None)
 async def verify_now(request: Request) -> Response:
-    """Start a run and go to its page."""
+    """Start a run (or, while one goes on, join it) and go to its page."""
     got = await posting(request)
     if isinstance(got, Response):
         return got
@@ -53,7 +53,8 @@ async def verify_now(request: Request) -> Response:
     try:
         with Session(who.state.engine) as s:
             temporal = get_temporal(who.state)
-            run_id = (await request_verification(s, temporal, who.state.settings, pr, None)).id
+            row, _ = await request_verification(s, temporal, who.state.settings, pr, None)
+            run_id = row.id
     except DomainError as exc:
         return who.refused(request, exc)
     return RedirectResponse(f"/ledger/verify/{run_id}", status_code=303)

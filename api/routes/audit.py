@@ -44,13 +44,20 @@ async def verify_in_background(
     principal: PrincipalDep,
     state: StateDep,
     temporal: TemporalDep,
+    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> VerificationOut:
-    """The same verification as ``GET /verify``, run by a worker: answered at once with the
-    run (``state: running``); read it back at ``GET /verifications/{id}`` until it is ``done``
-    (or ``failed``, when the worker gave up: ``failure`` says why). Send ``Idempotency-Key`` to
-    retry safely: a retry answers the same run."""
-    row = await request_verification(session, temporal, state.settings, principal, idempotency_key)
+    """The same verification as ``GET /verify``, run by a worker: answered at once (202) with
+    the run (``state: running``); read it back at ``Location`` until it is ``done`` (or
+    ``failed``, when the worker gave up: ``failure`` says why). While a run goes on, asking
+    again answers 200 with that run. Send ``Idempotency-Key`` to retry safely: a retry answers
+    200 with the run the key first started."""
+    row, started = await request_verification(
+        session, temporal, state.settings, principal, idempotency_key
+    )
+    if not started:
+        response.status_code = 200
+    response.headers["Location"] = f"{router.prefix}/verifications/{row.id}"
     return as_out(row, principal.scope_path)
 
 

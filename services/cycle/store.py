@@ -387,8 +387,8 @@ def raise_letter_overdue(session: Session, letter_id: str, level: int) -> None:
     """An escalation of the signature deadline (never lowers the level: retries are no-ops).
 
     Not once the letter is signed: a signature resets the level, and an escalation whose write
-    lands after it (a slot retried after its workflow took the signature) is about a deadline
-    that was met."""
+    lands after it (a slot retried after its workflow took the signature) is about a signature
+    no longer pending (its message and accountability record are still written)."""
     session.execute(
         update(Letter)
         .where(

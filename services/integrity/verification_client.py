@@ -5,13 +5,15 @@ from __future__ import annotations
 from contextlib import suppress
 
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import utcnow
+from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.integrity.contracts import (
     VERIFICATION_WORKFLOW,
@@ -21,7 +23,7 @@ from services.integrity.contracts import (
 from services.integrity.verifications import (
     AuditVerification,
     record_requested,
-    verification_id,
+    running_verification,
 )
 
 
@@ -39,23 +41,42 @@ async def start_verification(client: Client, settings: Settings, inp: Verificati
         )
 
 
+async def _still_running(client: Client, verification_id: str) -> bool:
+    handle = client.get_workflow_handle(verification_workflow_id(verification_id))
+    try:
+        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+
+
 async def request_verification(
     session: Session,
     client: Client,
     settings: Settings,
     principal: Principal,
     idempotency_key: str | None,
-) -> AuditVerification:
-    """Start a verification (auditors, admins) and record that it runs. The workflow first: a
-    row never names a run nobody started; the run writes its row itself if this one is lost."""
+) -> tuple[AuditVerification, bool]:
+    """Start a verification (auditors, admins) and record that it runs; whether this started
+    it. Not when a run goes on already: each takes a minute of a worker's interpreter at
+    100,000 rectifications, so a second click (or a second auditor) gets that run. A retry with
+    the same ``Idempotency-Key`` gets its own run, whatever came after. The workflow is started
+    first: a row never names a run nobody started, and the run writes its row itself if this
+    one is lost."""
     principal.require_role(Role.auditor, Role.admin)
-    inp = VerificationInput(
-        verification_id=verification_id(principal.account_id, idempotency_key),
-        requested_by=principal.account_id,
-        requested_at=utcnow(),
-    )
+    run_id = keyed_id("AV", principal.account_id, idempotency_key)
+    asked = session.get(AuditVerification, run_id) if idempotency_key else None
+    if asked is not None:
+        return asked, False
+    current = running_verification(session)
     session.commit()  # no connection held while Temporal answers
+    if current is not None and await _still_running(client, current.id):
+        return current, False
+    inp = VerificationInput(
+        verification_id=run_id, requested_by=principal.account_id, requested_at=utcnow()
+    )
     await start_verification(client, settings, inp)
     row = record_requested(session, inp)
     session.commit()
-    return row
+    return row, True

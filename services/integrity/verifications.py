@@ -13,8 +13,6 @@ whole; ``as_out`` gives a reader scoped to a subtree the verdict and counts only
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -59,11 +57,16 @@ class VerificationOut(BaseModel):
     report: IntegrityReport | None = None  # once done; listed runs leave it out
 
 
-def verification_id(account_id: str, idempotency_key: str | None) -> str:
-    """A fresh id, or the one a request retried with the same ``Idempotency-Key`` had."""
-    if idempotency_key is None:
-        return uuid.uuid4().hex
-    return hashlib.sha256(f"{account_id}\n{idempotency_key}".encode()).hexdigest()[:32]
+def running_verification(session: Session) -> AuditVerification | None:
+    """The newest run still marked running (its workflow may have ended without a word, if
+    it was terminated: ``verification_client`` asks Temporal)."""
+    return session.exec(
+        select(AuditVerification)
+        .options(defer(AuditVerification.report))  # type: ignore[arg-type]  # a column
+        .where(col(AuditVerification.state) == "running")
+        .order_by(col(AuditVerification.requested_at).desc())
+        .limit(1)
+    ).first()
 
 
 def _running(inp: VerificationInput) -> AuditVerification:

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
 from services.integrity.contracts import verification_workflow_id
+from tests.support.console import signed_in
 from tests.support.cycles import eventually
 from tests.support.histories import record
 from tests.support.world import World, world
@@ -41,8 +42,9 @@ async def test_a_run_in_the_background_gives_the_synchronous_verdict(w: World) -
     assert asked.status_code == 202, asked.text
     run = asked.json()
     assert run["state"] in ("running", "done") and run["requested_by"]
+    assert asked.headers["location"] == f"{URL}/{run['id']}"
     again = await w.call("POST", URL, w.admin, headers={"Idempotency-Key": "first"})
-    assert again.status_code == 202 and again.json()["id"] == run["id"]  # the same run
+    assert again.status_code == 200 and again.json()["id"] == run["id"]  # the same run
 
     clean = await _finished(w, run["id"], w.admin)
     await record(
@@ -81,3 +83,39 @@ async def test_only_auditors_and_admins_verify_and_unknown_runs_are_named(w: Wor
     r = await w.call("GET", f"{URL}/{'x' * 65}", w.auditor)
     assert r.status_code == 422, r.text
     assert (await w.call("GET", URL, w.auditor)).json()["total"] == 0
+
+
+async def test_a_run_that_gave_up_says_why_and_a_stale_one_blocks_nothing(
+    w: World, ts_fresh: WorkflowEnvironment
+) -> None:
+    await w.flag()
+    with w.stack.engine.begin() as conn:  # a run whose workflow is gone (terminated, say)
+        conn.execute(
+            text(
+                "INSERT INTO audit_verifications (id, requested_by, requested_at, state) "
+                "VALUES ('AV-STALE', 'acc-x', '2026-01-01 00:00:00', 'running')"
+            )
+        )
+        conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_away"))
+    try:
+        r = await w.call("POST", URL, w.auditor)
+        assert r.status_code == 202, r.text  # a new run: the stale one is not going on
+        run_id = r.json()["id"]
+        assert run_id != "AV-STALE"
+        # Three attempts, 10 and 20 s apart: the test server's clock skips the waits.
+        await ts_fresh.sleep(40)
+        failed = await _finished(w, run_id, w.auditor)
+    finally:
+        with w.stack.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE audit_events_away RENAME TO audit_events"))
+    assert failed["state"] == "failed" and failed["ok"] is None and failed["report"] is None
+    reason = failed["failure"]
+    assert reason.startswith("gave up after 3 attempts (") and "Error" in reason, reason
+    assert "audit_events" not in reason  # the kind of failure, not the database's words
+    auditor, _ = await signed_in(w, w.auditor)
+    page = (await auditor.get(f"/ledger/verify/{run_id}?lang=en")).text
+    assert (
+        "verdict-failed" in page
+        and "could not finish" in page
+        and 'http-equiv="refresh"' not in page
+    )

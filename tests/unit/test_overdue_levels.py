@@ -73,7 +73,7 @@ async def test_an_escalation_raises_an_unsigned_letters_level_only(
     tree_engine: Engine, settings: Settings, state: LetterState, level: int
 ) -> None:
     # A signed letter: the slot fired before the signature and its write (retried) landed after
-    # it. The signature reset the level; the deadline it escalates was met.
+    # it. The signature reset the level; the signature it escalates is no longer pending.
     _letter(tree_engine, "L-1", state)
     deadlines = DeadlineActivities(ActivityDeps(engine=tree_engine, settings=settings))
     result = await ActivityEnvironment().run(deadlines.fire_deadline_slot, _first_escalation("L-1"))
