@@ -19,7 +19,7 @@ from sqlmodel import Session
 from activities.deps import ActivityDeps, write_activity
 from services.core.db import session_scope
 from services.core.group_commit import GroupCommit
-from services.cycle.store import raise_item_overdue, raise_letter_overdue
+from services.cycle.overdue import raise_item_overdue, raise_letter_overdue
 from services.deadlines.contracts import FIRE_SLOT_ACTIVITY, FireSlotInput, FireSlotResult, SlotKind
 from services.deadlines.store import fire_slot
 from services.notify.delivery import deliver_local, needs_sending

@@ -1,5 +1,5 @@
 """Writes of the annual cycle: recording a launch, building and persisting letters and their
-items, persisting commitments, raising overdue levels; and the launch's plan checks.
+items, persisting commitments; and the launch's plan checks (overdue levels: ``overdue``).
 
 Each write is row(s) + one audit event in one transaction, idempotent by a key the workflow
 computes, so a retried activity or a replayed workflow writes nothing twice.
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import insert, update
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from services.audit.chain import append_event
@@ -381,28 +381,3 @@ def persist_commitment_change(session: Session, ch: CommitmentChange) -> bool:
             setattr(row, k, v)
     session.flush()
     return True
-
-
-def raise_letter_overdue(session: Session, letter_id: str, level: int) -> None:
-    """An escalation of the signature deadline (never lowers the level: retries are no-ops).
-
-    Not once the letter is signed: a signature resets the level, and an escalation whose write
-    lands after it (a slot retried after its workflow took the signature) is about a signature
-    no longer pending (its message and accountability record are still written)."""
-    session.execute(
-        update(Letter)
-        .where(
-            col(Letter.id) == letter_id,
-            col(Letter.overdue_level) < level,
-            col(Letter.state) != LetterState.signed.value,
-        )
-        .values(overdue_level=level)
-    )
-
-
-def raise_item_overdue(session: Session, item_id: str, level: int) -> None:
-    session.execute(
-        update(Item)
-        .where(col(Item.id) == item_id, col(Item.overdue_level) < level)
-        .values(overdue_level=level)
-    )
