@@ -218,6 +218,16 @@ def load(engine: Engine, n: int, seed: int = 7) -> float:
     return time.perf_counter() - started
 
 
+def settle(engine: Engine) -> None:
+    """On PostgreSQL, leave the loaded tables as autovacuum leaves a table in service:
+    statistics, and the visibility map that lets the statistics' covering indexes be read
+    without the table (right after a bulk load every index-only scan still visits the heap,
+    and autovacuum starting mid-run shows up as the p99). SQLite needs nothing."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+
+
 def _history(
     opened: datetime, due: date, path: list[str], times: list[datetime], level: int
 ) -> list[tuple[str, dict[str, Any], datetime]]:
@@ -383,13 +393,7 @@ def main() -> None:
             migrate(engine)
             secs = load(engine, args.rows)
             print(f"{name}: loaded {args.rows:,} rectifications with events in {secs:.1f} s")
-            if engine.dialect.name == "postgresql":
-                # As autovacuum leaves a table in service: statistics, and the visibility map
-                # that lets the statistics' covering indexes be read without the table (right
-                # after a bulk load every index-only scan still visits the heap, and autovacuum
-                # starting mid-run shows up as the p99).
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.exec_driver_sql("VACUUM ANALYZE")
+            settle(engine)
             for line in run_queries(engine, args.rows, args.repeat):
                 print(line, flush=True)
             engine.dispose()

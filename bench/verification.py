@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from bench.harness import Latencies, embedded_stack, read_model, run_main
-from bench.ledger import load
+from bench.ledger import load, settle
 from services.core.db import make_engine
 
 PAGE = "/api/v1/rectifications?page_size=50"
@@ -69,9 +69,7 @@ async def run(rows: int, postgres: bool) -> None:
         async with embedded_stack(url) as stack:
             engine = make_engine(stack.settings.resolved_database_url)
             secs = load(engine, rows)
-            if engine.dialect.name == "postgresql":  # as autovacuum leaves a table in service
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                    conn.exec_driver_sql("VACUUM ANALYZE")
+            settle(engine)
             engine.dispose()
             on = "PostgreSQL" if postgres else "SQLite"
             print(f"{on}: loaded {rows:,} rectifications with events in {secs:.1f} s", flush=True)
