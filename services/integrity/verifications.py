@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import JSON, Column, Text, update
 from sqlalchemy.orm import defer
 from sqlmodel import Field, Session, SQLModel, col, func, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from services.core.db import insert_once
 from services.core.errors import absent
@@ -57,12 +58,18 @@ class VerificationOut(BaseModel):
     report: IntegrityReport | None = None  # once done; listed runs leave it out
 
 
+def _summaries() -> SelectOfScalar[AuditVerification]:
+    """Runs without their reports (up to 1,000 drift entries each), for lists and lookups."""
+    return select(AuditVerification).options(
+        defer(AuditVerification.report)  # type: ignore[arg-type]  # a column
+    )
+
+
 def running_verification(session: Session) -> AuditVerification | None:
     """The newest run still marked running (its workflow may have ended without a word, if
     it was terminated: ``verification_client`` asks Temporal)."""
     return session.exec(
-        select(AuditVerification)
-        .options(defer(AuditVerification.report))  # type: ignore[arg-type]  # a column
+        _summaries()
         .where(col(AuditVerification.state) == "running")
         .order_by(col(AuditVerification.requested_at).desc())
         .limit(1)
@@ -142,8 +149,7 @@ def list_verifications(
 ) -> tuple[list[AuditVerification], int]:
     """Newest first."""
     rows = session.exec(
-        select(AuditVerification)
-        .options(defer(AuditVerification.report))  # type: ignore[arg-type]  # a column
+        _summaries()
         .order_by(col(AuditVerification.requested_at).desc(), col(AuditVerification.id))
         .offset(offset)
         .limit(limit)
