@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -78,6 +78,17 @@ def show(request: Request, build: Callable[[Visitor], Response]) -> Response:
         return to_signin(request)
     try:
         return build(who)
+    except DomainError as exc:
+        return who.refused(request, exc)
+
+
+async def showing(request: Request, build: Callable[[Visitor], Awaitable[Response]]) -> Response:
+    """``show`` for a page that awaits something (Temporal) while it is built."""
+    who = Visitor(request)
+    if who.principal is None:
+        return to_signin(request)
+    try:
+        return await build(who)
     except DomainError as exc:
         return who.refused(request, exc)
 

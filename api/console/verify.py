@@ -12,12 +12,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from api.console.signin import Visitor, posting, show
+from api.console.signin import Visitor, posting, showing
 from api.deps import get_temporal
 from services.accounts.models import Role
 from services.accounts.store import actor_names
 from services.core.errors import DomainError
-from services.integrity.verification_client import request_verification
+from services.integrity.verification_client import request_verification, settle_cut_short
 from services.integrity.verifications import as_out, get_verification, list_verifications
 
 router = APIRouter(include_in_schema=False)
@@ -27,20 +27,21 @@ LISTED = 20
 
 
 @router.get("/ledger/verify", response_model=None)
-def verifications(request: Request) -> Response:
+async def verifications(request: Request) -> Response:
     """The button that starts a run and the latest runs with their verdicts."""
 
-    def build(who: Visitor) -> Response:
+    async def build(who: Visitor) -> Response:
         pr = who.principal
-        assert pr is not None  # show() sends anyone else to sign in
+        assert pr is not None  # showing() sends anyone else to sign in
         pr.require_role(Role.auditor, Role.admin)
         with Session(who.state.engine) as s:
             rows, total = list_verifications(s, 0, LISTED)
+            await settle_cut_short(s, get_temporal(who.state), rows)
             names = actor_names(s, [r.requested_by for r in rows])
             runs = [as_out(r, pr.scope_path, with_report=False) for r in rows]
         return who.render(request, "verifications.html", runs=runs, total=total, names=names)
 
-    return show(request, build)
+    return await showing(request, build)
 
 
 @router.post("/ledger/verify", response_model=None)
@@ -61,16 +62,18 @@ async def verify_now(request: Request) -> Response:
 
 
 @router.get("/ledger/verify/{verification_id}", response_model=None)
-def verification(request: Request, verification_id: str) -> Response:
+async def verification(request: Request, verification_id: str) -> Response:
     """One run: still running (the page refreshes itself), its verdict, or why it gave up."""
 
-    def build(who: Visitor) -> Response:
+    async def build(who: Visitor) -> Response:
         pr = who.principal
         assert pr is not None
         pr.require_role(Role.auditor, Role.admin)
         with Session(who.state.engine) as s:
-            run = as_out(get_verification(s, verification_id), pr.scope_path)
+            row = get_verification(s, verification_id)
+            await settle_cut_short(s, get_temporal(who.state), [row])
+            run = as_out(row, pr.scope_path)
             names = actor_names(s, [run.requested_by])
         return who.render(request, "verify.html", run=run, names=names)
 
-    return show(request, build)
+    return await showing(request, build)

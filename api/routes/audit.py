@@ -16,7 +16,7 @@ from services.accounts.models import Role
 from services.integrity.checkpoints import CheckpointOut, list_checkpoints, sign_now
 from services.integrity.drift import IntegrityReport, for_reader, integrity_report
 from services.integrity.keys import raw_public, signing_key, trusted_keys
-from services.integrity.verification_client import request_verification
+from services.integrity.verification_client import request_verification, settle_cut_short
 from services.integrity.verifications import (
     VerificationOut,
     as_out,
@@ -62,24 +62,30 @@ async def verify_in_background(
 
 
 @router.get("/verifications")
-def verifications(
-    session: SessionDep, principal: PrincipalDep, page: PageDep
+async def verifications(
+    session: SessionDep, principal: PrincipalDep, temporal: TemporalDep, page: PageDep
 ) -> Page[VerificationOut]:
-    """Every verification run in the background, newest first, without their reports."""
+    """Every verification run in the background, newest first, without their reports. A run
+    whose workflow ended without its verdict (terminated, say) is shown ``failed``, saying so."""
     principal.require_role(Role.auditor, Role.admin)
     rows, total = list_verifications(session, page.offset, page.page_size)
+    await settle_cut_short(session, temporal, rows)
     return Page.of([as_out(r, principal.scope_path, with_report=False) for r in rows], total, page)
 
 
 @router.get("/verifications/{verification_id}")
-def verification(
+async def verification(
     verification_id: Annotated[str, Path(max_length=64)],
     session: SessionDep,
     principal: PrincipalDep,
+    temporal: TemporalDep,
 ) -> VerificationOut:
-    """One run, with its report once done (a reader scoped to a subtree: verdict and counts)."""
+    """One run, with its report once done (a reader scoped to a subtree: verdict and counts);
+    ``failed`` if its workflow ended without its verdict."""
     principal.require_role(Role.auditor, Role.admin)
-    return as_out(get_verification(session, verification_id), principal.scope_path)
+    row = get_verification(session, verification_id)
+    await settle_cut_short(session, temporal, [row])
+    return as_out(row, principal.scope_path)
 
 
 class PublicKeyOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 
 from sqlmodel import Session
@@ -17,11 +18,13 @@ from services.core.ids import keyed_id
 from services.core.settings import Settings
 from services.integrity.contracts import (
     VERIFICATION_WORKFLOW,
+    VerificationFailure,
     VerificationInput,
     verification_workflow_id,
 )
 from services.integrity.verifications import (
     AuditVerification,
+    record_failed,
     record_requested,
     running_verification,
 )
@@ -41,14 +44,52 @@ async def start_verification(client: Client, settings: Settings, inp: Verificati
         )
 
 
-async def _still_running(client: Client, verification_id: str) -> bool:
+# How a run's workflow can end without writing the run's outcome (it writes it before it
+# completes, and records the activity's failures itself): said to every auditor who reads it.
+_CUT_SHORT = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+    WorkflowExecutionStatus.FAILED: "failed",
+}
+
+
+async def _status(client: Client, verification_id: str) -> WorkflowExecutionStatus | None:
+    """The run's workflow's status; None when Temporal no longer knows it (past retention)."""
     handle = client.get_workflow_handle(verification_workflow_id(verification_id))
     try:
-        return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        return (await handle.describe()).status
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
+            return None
         raise
+
+
+async def settle_cut_short(
+    session: Session, client: Client, rows: Sequence[AuditVerification]
+) -> None:
+    """Record as failed, saying how, each run still marked running whose workflow ended
+    without its verdict: terminated or cancelled by an operator, timed out, or gone from
+    Temporal. Without this its row said ``running`` for good and its console page refreshed
+    itself forever. Temporal is asked about running rows only (one, as a rule)."""
+    for row in rows:
+        if row.state != "running":
+            continue
+        session.commit()  # no connection held while Temporal answers
+        status = await _status(client, row.id)
+        if status is None:
+            how = "is no longer known to Temporal"
+        elif status in _CUT_SHORT:
+            how = f"was {_CUT_SHORT[status]} in Temporal"
+        else:
+            continue  # running, or completed and its outcome written
+        run = VerificationInput(
+            verification_id=row.id, requested_by=row.requested_by, requested_at=row.requested_at
+        )
+        reason = f"ended before its verdict: its workflow {how}; ask for a new run"
+        record_failed(session, VerificationFailure(run=run, reason=reason), utcnow())
+        session.commit()
+        session.refresh(row)
 
 
 async def request_verification(
@@ -70,9 +111,10 @@ async def request_verification(
     if asked is not None:
         return asked, False
     current = running_verification(session)
-    session.commit()  # no connection held while Temporal answers
-    if current is not None and await _still_running(client, current.id):
-        return current, False
+    if current is not None:
+        await settle_cut_short(session, client, [current])
+        if current.state == "running":
+            return current, False
     inp = VerificationInput(
         verification_id=run_id, requested_by=principal.account_id, requested_at=utcnow()
     )

@@ -4,13 +4,18 @@ once done; the same verdict and report as the synchronous one; a retry is the sa
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
 
-from services.integrity.contracts import verification_workflow_id
+from services.integrity.contracts import (
+    VERIFICATION_WORKFLOW,
+    VerificationInput,
+    verification_workflow_id,
+)
 from tests.support.console import signed_in
 from tests.support.cycles import eventually
 from tests.support.histories import record
@@ -119,3 +124,36 @@ async def test_a_run_that_gave_up_says_why_and_a_stale_one_blocks_nothing(
         and "could not finish" in page
         and 'http-equiv="refresh"' not in page
     )
+    stale = (await w.call("GET", f"{URL}/AV-STALE", w.auditor)).json()
+    assert stale["state"] == "failed" and stale["finished_at"] is not None
+    assert "no longer known to Temporal" in stale["failure"], stale
+
+
+async def test_a_run_cut_short_in_temporal_is_failed_not_running_for_good(w: World) -> None:
+    """An operator terminates a run's workflow: its row would say ``running`` for good and its
+    console page refresh itself forever. Read, it is recorded failed, saying how."""
+    inp = VerificationInput(
+        verification_id="AV-CUT", requested_by="acc-x", requested_at=datetime(2026, 1, 1)
+    )
+    handle = await w.stack.client.start_workflow(  # on a queue no worker polls: it never runs
+        VERIFICATION_WORKFLOW, inp, id=verification_workflow_id("AV-CUT"), task_queue="nobody"
+    )
+    with w.stack.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_verifications (id, requested_by, requested_at, state) "
+                "VALUES ('AV-CUT', 'acc-x', '2026-01-01 00:00:00', 'running')"
+            )
+        )
+    r = await w.call("GET", f"{URL}/AV-CUT", w.auditor)
+    assert r.json()["state"] == "running", r.text  # its workflow still runs (waits)
+    await handle.terminate(reason="an operator's mistake")
+
+    auditor, _ = await signed_in(w, w.auditor)
+    page = (await auditor.get("/ledger/verify/AV-CUT?lang=en")).text
+    assert "verdict-failed" in page and 'http-equiv="refresh"' not in page
+    assert "its workflow was terminated in Temporal" in page
+    listed = (await w.call("GET", URL, w.auditor)).json()["items"]
+    assert [(r["id"], r["state"]) for r in listed] == [("AV-CUT", "failed")]
+    r = await w.call("POST", URL, w.auditor)
+    assert r.status_code == 202 and r.json()["id"] != "AV-CUT", r.text  # blocks nothing
