@@ -4,6 +4,7 @@ One engine per process, made by the entry point and passed down."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -28,6 +29,18 @@ def normalize_url(url: str) -> str:
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
+
+
+def require_case_sensitive_like(cursor: Any) -> None:
+    """Refuse a SQLite connection whose LIKE ignores case. SQLite has deprecated the pragma
+    that turns case on, and a build without deprecated features ignores it without a word:
+    one org's scope would then match another's whose id differs in case only."""
+    if cursor.execute("SELECT 'A' LIKE 'a'").fetchone()[0]:
+        raise RuntimeError(
+            "this SQLite ignores PRAGMA case_sensitive_like (built without deprecated "
+            f"features, {sqlite3.sqlite_version}): scopes would match other orgs' paths; "
+            "use a SQLite that keeps the pragma, or PostgreSQL"
+        )
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -59,6 +72,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # prefix LIKE read one range of the path's index (a branch's 900 problems among
             # 100,000: 186 → 2 ms) where the planner otherwise scanned another index whole.
             cur.execute("PRAGMA case_sensitive_like=ON")
+            require_case_sensitive_like(cur)
             cur.close()
 
         @event.listens_for(engine, "savepoint")

@@ -1,13 +1,16 @@
-"""The read model's transactions on SQLite: all or nothing, savepoints included."""
+"""The read model's connections on SQLite: transactions all or nothing, savepoints included;
+LIKE case-sensitive or no connection at all."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from services.core.db import make_engine
+from services.core.db import make_engine, require_case_sensitive_like
 
 
 def test_a_savepoint_as_first_write_rolls_back_with_its_transaction(tmp_path: Path) -> None:
@@ -28,3 +31,14 @@ def test_a_savepoint_as_first_write_rolls_back_with_its_transaction(tmp_path: Pa
             assert conn.execute(text("SELECT x FROM t")).scalars().all() == [3]
     finally:
         engine.dispose()
+
+
+def test_a_sqlite_whose_like_ignores_case_is_refused() -> None:
+    """Scopes are path prefixes matched with LIKE: a connection where the pragma that makes it
+    case-sensitive did nothing (SQLite built without deprecated features) must not be used."""
+    conn = sqlite3.connect(":memory:")  # no pragma: LIKE ignores case, as on such a build
+    with pytest.raises(RuntimeError, match="case_sensitive_like"):
+        require_case_sensitive_like(conn.cursor())
+    conn.execute("PRAGMA case_sensitive_like=ON")
+    require_case_sensitive_like(conn.cursor())  # ours: accepted
+    conn.close()
