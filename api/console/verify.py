@@ -36,7 +36,7 @@ async def verifications(request: Request) -> Response:
         pr.require_role(Role.auditor, Role.admin)
         with Session(who.state.engine) as s:
             rows, total = list_verifications(s, 0, LISTED)
-            await settle_cut_short(s, get_temporal(who.state), rows)
+            await settle_cut_short(s, who.state.temporal, rows)
             names = actor_names(s, [r.requested_by for r in rows])
             runs = [as_out(r, pr.scope_path, with_report=False) for r in rows]
         return who.render(request, "verifications.html", runs=runs, total=total, names=names)
@@ -71,7 +71,7 @@ async def verification(request: Request, verification_id: str) -> Response:
         pr.require_role(Role.auditor, Role.admin)
         with Session(who.state.engine) as s:
             row = get_verification(s, verification_id)
-            await settle_cut_short(s, get_temporal(who.state), [row])
+            await settle_cut_short(s, who.state.temporal, [row])
             run = as_out(row, pr.scope_path)
             names = actor_names(s, [run.requested_by])
         return who.render(request, "verify.html", run=run, names=names)

@@ -63,13 +63,13 @@ async def verify_in_background(
 
 @router.get("/verifications")
 async def verifications(
-    session: SessionDep, principal: PrincipalDep, temporal: TemporalDep, page: PageDep
+    session: SessionDep, principal: PrincipalDep, state: StateDep, page: PageDep
 ) -> Page[VerificationOut]:
     """Every verification run in the background, newest first, without their reports. A run
     whose workflow ended without its verdict (terminated, say) is shown ``failed``, saying so."""
     principal.require_role(Role.auditor, Role.admin)
     rows, total = list_verifications(session, page.offset, page.page_size)
-    await settle_cut_short(session, temporal, rows)
+    await settle_cut_short(session, state.temporal, rows)
     return Page.of([as_out(r, principal.scope_path, with_report=False) for r in rows], total, page)
 
 
@@ -78,13 +78,13 @@ async def verification(
     verification_id: Annotated[str, Path(max_length=64)],
     session: SessionDep,
     principal: PrincipalDep,
-    temporal: TemporalDep,
+    state: StateDep,
 ) -> VerificationOut:
     """One run, with its report once done (a reader scoped to a subtree: verdict and counts);
     ``failed`` if its workflow ended without its verdict."""
     principal.require_role(Role.auditor, Role.admin)
     row = get_verification(session, verification_id)
-    await settle_cut_short(session, temporal, [row])
+    await settle_cut_short(session, state.temporal, [row])
     return as_out(row, principal.scope_path)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import timedelta
 
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -15,6 +17,7 @@ from services.accounts.models import Role
 from services.accounts.principal import Principal
 from services.core.clock import utcnow
 from services.core.ids import keyed_id
+from services.core.logging import get_logger
 from services.core.settings import Settings
 from services.integrity.contracts import (
     VERIFICATION_WORKFLOW,
@@ -28,6 +31,8 @@ from services.integrity.verifications import (
     record_requested,
     running_verification,
 )
+
+log = get_logger(__name__)
 
 
 async def start_verification(client: Client, settings: Settings, inp: VerificationInput) -> None:
@@ -44,6 +49,9 @@ async def start_verification(client: Client, settings: Settings, inp: Verificati
         )
 
 
+# A page waits this long at most for Temporal to say how a run stands.
+ASK_TIMEOUT = timedelta(seconds=2)
+
 # How a run's workflow can end without writing the run's outcome (it writes it before it
 # completes, and records the activity's failures itself): said to every auditor who reads it.
 _CUT_SHORT = {
@@ -58,7 +66,9 @@ async def _status(client: Client, verification_id: str) -> WorkflowExecutionStat
     """The run's workflow's status; None when Temporal no longer knows it (past retention)."""
     handle = client.get_workflow_handle(verification_workflow_id(verification_id))
     try:
-        return (await handle.describe()).status
+        # The SDK retries an unreachable server on its own: bound the whole question.
+        async with asyncio.timeout(ASK_TIMEOUT.total_seconds()):
+            return (await handle.describe(rpc_timeout=ASK_TIMEOUT)).status
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return None
@@ -66,17 +76,23 @@ async def _status(client: Client, verification_id: str) -> WorkflowExecutionStat
 
 
 async def settle_cut_short(
-    session: Session, client: Client, rows: Sequence[AuditVerification]
+    session: Session, client: Client | None, rows: Sequence[AuditVerification]
 ) -> None:
     """Record as failed, saying how, each run still marked running whose workflow ended
     without its verdict: terminated or cancelled by an operator, timed out, or gone from
     Temporal. Without this its row said ``running`` for good and its console page refreshed
-    itself forever. Temporal is asked about running rows only (one, as a rule)."""
+    itself forever. Temporal is asked about running rows only (one, as a rule); while it
+    cannot answer (or the API is not connected to it yet), they are left as they are, and the
+    page still shows."""
     for row in rows:
-        if row.state != "running":
+        if row.state != "running" or client is None:
             continue
         session.commit()  # no connection held while Temporal answers
-        status = await _status(client, row.id)
+        try:
+            status = await _status(client, row.id)
+        except (RPCError, TimeoutError) as exc:
+            log.warning("verification_status_unknown", verification_id=row.id, error=repr(exc))
+            continue
         if status is None:
             how = "is no longer known to Temporal"
         elif status in _CUT_SHORT:

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from services.core.db import session_scope
 from services.integrity.contracts import VerificationFailure, VerificationInput
 from services.integrity.drift import IntegrityReport
+from services.integrity.verification_client import settle_cut_short
 from services.integrity.verifications import (
     AuditVerification,
     as_out,
@@ -20,6 +21,7 @@ from services.integrity.verifications import (
     record_result,
     running_verification,
 )
+from tests.conftest import start_time_skipping
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -62,3 +64,22 @@ def test_a_run_that_gave_up_says_why_and_runs_list_newest_first(engine: Engine) 
         ("running", None, None),
         ("failed", None, "database gone"),
     ]
+
+
+async def test_while_temporal_cannot_answer_a_running_run_is_left_running(
+    engine: Engine,
+) -> None:
+    """The list and the run's page still show when Temporal is down or not connected yet: the
+    run stays running (it may well be), rather than the page failing or the run being called
+    cut short."""
+    with session_scope(engine) as s:
+        record_requested(s, _run("r4"))
+    gone = await start_time_skipping()
+    client = gone.client
+    await gone.shutdown()  # the client stays, connected to a server no longer there
+    with Session(engine, expire_on_commit=False) as s:
+        row = s.get(AuditVerification, "r4")
+        assert row is not None
+        for down in (client, None):
+            await settle_cut_short(s, down, [row])
+            assert row.state == "running" and row.failure is None
