@@ -138,6 +138,25 @@ def _take_next(session: Session) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
+def lock_chain(session: Session) -> None:
+    """Take the chain's lock now, for the rest of the caller's transaction, before reading what
+    a concurrent writer may change and commit. An org move takes it first, so a step that takes
+    it before reading its org's path waits for the move and reads the new path; read before,
+    the path could be the old one, written back over the rows the move had just rebased (the
+    problem listed under its old parent for good). PostgreSQL: the head row locked; SQLite: the
+    write lock, taken by an UPDATE that changes nothing (a SELECT takes none)."""
+    head = col(AuditChainHead.id) == 1
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa_select(col(AuditChainHead.seq)).where(head).with_for_update())
+    else:
+        session.execute(
+            update(AuditChainHead)
+            .where(head)
+            .values(seq=AuditChainHead.seq)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def append_event(
     session: Session,
     *,

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from services.audit.chain import lock_chain
 from services.changes.contracts import Applied, ChangeInput, HeadSpan, OrgPatch
 from services.changes.paths import move_subtree
 from services.changes.trail import Diff, record_change, recorded_diff
@@ -95,7 +96,10 @@ def _check_move(session: Session, org: Org, parent_id: str | None) -> str:
 
 def apply_org_change(session: Session, inp: ChangeInput) -> Applied:
     """Check and write the change once (a retry finds its audit event and writes nothing), and
-    say which running letters must learn of it."""
+    say which running letters must learn of it. The chain's lock first: writers that read an
+    org's path take it before they do (``audit.chain.lock_chain``), so none reads a path this
+    change is about to rebase."""
+    lock_chain(session)
     org = session.get(Org, inp.subject_id, with_for_update=True)
     if org is None:
         org = get_org(session, inp.subject_id)  # the 404

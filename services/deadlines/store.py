@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from services.audit.chain import append_event
+from services.audit.chain import append_event, lock_chain
 from services.deadlines.accountability import AccountabilityIn, record_accountability
 from services.deadlines.contracts import FireSlotInput, FireSlotResult, SlotKind
 from services.deadlines.rules import escalation_chain
@@ -59,8 +59,12 @@ def fire_slot(session: Session, inp: FireSlotInput) -> tuple[FireSlotResult, Not
 
 def _org_and_heads(session: Session, org_id: str) -> tuple[Org, list[str | None]]:
     """The org and its chain of heads, read once per session: a batch of slots shares one
-    session and one transaction (``activities.deadlines``), and a burst's slots few orgs."""
+    session and one transaction (``activities.deadlines``), and a burst's slots few orgs. Read
+    under the chain's lock (``audit.chain.lock_chain``): the path written on the inbox row, the
+    accountability record and the event is the org's path when the batch commits."""
     read: dict[str, tuple[Org, list[str | None]]] = session.info.setdefault("slot_orgs", {})
+    if not read:  # the batch's first read: under the chain's lock, so no move is half seen
+        lock_chain(session)
     if org_id not in read:
         heads = [h for _, h in chain_of_heads(session, org_id)]
         read[org_id] = (get_org(session, org_id), heads)

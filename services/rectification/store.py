@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from services.audit.chain import AuditEventOut, append_event, entity_timeline
+from services.audit.chain import AuditEventOut, append_event, entity_timeline, lock_chain
 from services.core.clock import as_utc, deadline_instant, today_in
 from services.core.db import expire_loaded, rows_changed
 from services.core.errors import Invalid, absent
@@ -145,7 +145,9 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     s = t.snapshot
     key = f"rect:{s.problem_id}:v{s.version}"
     # Where the org is now: the workflow's snapshot keeps the path it started with, and the org
-    # may have moved since (services/changes).
+    # may have moved since (services/changes); read under the chain's lock, which a move holds
+    # from before it rebases the paths until it commits.
+    lock_chain(session)
     org_path = session.execute(select(Org.path).where(col(Org.id) == s.org_id)).scalar()
     path = org_path if org_path is not None else s.org_path
     payload = {
