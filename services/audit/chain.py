@@ -140,11 +140,13 @@ def _take_next(session: Session) -> tuple[int, str]:
 
 def lock_chain(session: Session) -> None:
     """Take the chain's lock now, for the rest of the caller's transaction, before reading what
-    a concurrent writer may change and commit. An org move takes it first, so a step that takes
-    it before reading its org's path waits for the move and reads the new path; read before,
-    the path could be the old one, written back over the rows the move had just rebased (the
-    problem listed under its old parent for good). PostgreSQL: the head row locked; SQLite: the
-    write lock, taken by an UPDATE that changes nothing (a SELECT takes none)."""
+    a concurrent writer may change and commit. An org move appends its event before it commits,
+    so a step that reads its org's path under the lock reads it before the move began or after
+    it committed; read before the lock, the path could be the old one, written back over the
+    row the move had just rebased (the problem listed under its old parent for good). A move
+    half done when the step takes the lock ends in a deadlock PostgreSQL breaks, and the
+    aborted one's activity retries. PostgreSQL: the head row locked; SQLite: the write lock,
+    taken by an UPDATE that changes nothing (a SELECT takes none)."""
     head = col(AuditChainHead.id) == 1
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa_select(col(AuditChainHead.seq)).where(head).with_for_update())

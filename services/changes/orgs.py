@@ -11,7 +11,6 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from services.audit.chain import lock_chain
 from services.changes.contracts import Applied, ChangeInput, HeadSpan, OrgPatch
 from services.changes.paths import move_subtree
 from services.changes.trail import Diff, record_change, recorded_diff
@@ -96,10 +95,7 @@ def _check_move(session: Session, org: Org, parent_id: str | None) -> str:
 
 def apply_org_change(session: Session, inp: ChangeInput) -> Applied:
     """Check and write the change once (a retry finds its audit event and writes nothing), and
-    say which running letters must learn of it. The chain's lock first: writers that read an
-    org's path take it before they do (``audit.chain.lock_chain``), so none reads a path this
-    change is about to rebase."""
-    lock_chain(session)
+    say which running letters must learn of it."""
     org = session.get(Org, inp.subject_id, with_for_update=True)
     if org is None:
         org = get_org(session, inp.subject_id)  # the 404

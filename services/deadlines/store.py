@@ -62,9 +62,12 @@ def _org_and_heads(session: Session, org_id: str) -> tuple[Org, list[str | None]
     session and one transaction (``activities.deadlines``), and a burst's slots few orgs. Read
     under the chain's lock (``audit.chain.lock_chain``): the path written on the inbox row, the
     accountability record and the event is the org's path when the batch commits."""
+    # Every slot: cheap once held, and a savepoint rolled back (a batch written again slot by
+    # slot, ``group_commit``) releases what it took. There the orgs are read again each time.
+    lock_chain(session)
     read: dict[str, tuple[Org, list[str | None]]] = session.info.setdefault("slot_orgs", {})
-    if not read:  # the batch's first read: under the chain's lock, so no move is half seen
-        lock_chain(session)
+    if session.in_nested_transaction():
+        read.clear()
     if org_id not in read:
         heads = [h for _, h in chain_of_heads(session, org_id)]
         read[org_id] = (get_org(session, org_id), heads)

@@ -84,6 +84,7 @@ def test_a_step_written_beside_a_move_lands_under_the_new_path(engine: Engine) -
         step = threading.Thread(target=confirm)
         step.start()
         time.sleep(0.5)  # the step is under way, waiting for the move
+        assert step.is_alive(), "the step did not wait for the move"
         mover.commit()
     step.join(timeout=60)
     assert not step.is_alive() and errors == []
