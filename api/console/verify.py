@@ -34,7 +34,7 @@ async def verifications(request: Request) -> Response:
         pr = who.principal
         assert pr is not None  # showing() sends anyone else to sign in
         pr.require_role(Role.auditor, Role.admin)
-        with Session(who.state.engine) as s:
+        with Session(who.state.engine, expire_on_commit=False) as s:
             rows, total = list_verifications(s, 0, LISTED)
             await settle_cut_short(s, who.state.temporal, rows)
             names = actor_names(s, [r.requested_by for r in rows])
@@ -52,7 +52,7 @@ async def verify_now(request: Request) -> Response:
         return got
     who, pr, _ = got
     try:
-        with Session(who.state.engine) as s:
+        with Session(who.state.engine, expire_on_commit=False) as s:
             temporal = get_temporal(who.state)
             row, _ = await request_verification(s, temporal, who.state.settings, pr, None)
             run_id = row.id
@@ -69,7 +69,7 @@ async def verification(request: Request, verification_id: str) -> Response:
         pr = who.principal
         assert pr is not None
         pr.require_role(Role.auditor, Role.admin)
-        with Session(who.state.engine) as s:
+        with Session(who.state.engine, expire_on_commit=False) as s:
             row = get_verification(s, verification_id)
             await settle_cut_short(s, who.state.temporal, [row])
             run = as_out(row, pr.scope_path)

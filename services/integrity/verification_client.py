@@ -87,9 +87,12 @@ async def settle_cut_short(
     for row in rows:
         if row.state != "running" or client is None:
             continue
+        run = VerificationInput(
+            verification_id=row.id, requested_by=row.requested_by, requested_at=row.requested_at
+        )
         session.commit()  # no connection held while Temporal answers
         try:
-            status = await _status(client, row.id)
+            status = await _status(client, run.verification_id)
         except (RPCError, TimeoutError) as exc:
             log.warning("verification_status_unknown", verification_id=row.id, error=repr(exc))
             continue
@@ -98,10 +101,9 @@ async def settle_cut_short(
         elif status in _CUT_SHORT:
             how = f"was {_CUT_SHORT[status]} in Temporal"
         else:
-            continue  # running, or completed and its outcome written
-        run = VerificationInput(
-            verification_id=row.id, requested_by=row.requested_by, requested_at=row.requested_at
-        )
+            if status == WorkflowExecutionStatus.COMPLETED:
+                session.refresh(row)  # it finished since the row was read: its outcome
+            continue
         reason = f"ended before its verdict: its workflow {how}; ask for a new run"
         record_failed(session, VerificationFailure(run=run, reason=reason), utcnow())
         session.commit()
@@ -127,6 +129,7 @@ async def request_verification(
     if asked is not None:
         return asked, False
     current = running_verification(session)
+    session.commit()  # no connection held while Temporal answers
     if current is not None:
         await settle_cut_short(session, client, [current])
         if current.state == "running":

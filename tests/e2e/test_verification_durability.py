@@ -4,8 +4,6 @@ once, with the whole verdict; asking again meanwhile answers the same run."""
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 from temporalio.api.enums.v1 import PendingActivityState
@@ -56,7 +54,9 @@ async def test_worker_killed_mid_verification_the_run_ends_once_with_its_verdict
             run_id = r.json()["id"]
             handle = dev_env.client.get_workflow_handle(verification_workflow_id(run_id))
             await eventually(lambda: _reading(handle), timeout=60, what="the run reading")
-            await asyncio.sleep(1)  # well into the read
+            with Session(sqlite_engine) as s:
+                reading = s.get(AuditVerification, run_id)
+                assert reading is not None and reading.state == "running"  # mid-read
             worker.kill()
             worker.start()
             again = await stack.call("POST", URL, admin)
