@@ -94,7 +94,9 @@ async def settle_cut_short(
         try:
             status = await _status(client, run.verification_id)
         except (RPCError, TimeoutError) as exc:
-            log.warning("verification_status_unknown", verification_id=row.id, error=repr(exc))
+            log.warning(
+                "verification_status_unknown", verification_id=run.verification_id, error=repr(exc)
+            )
             continue
         if status is None:
             how = "is no longer known to Temporal"

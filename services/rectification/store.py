@@ -145,8 +145,8 @@ def persist_transition(session: Session, t: Transition, timezone: str) -> bool:
     s = t.snapshot
     key = f"rect:{s.problem_id}:v{s.version}"
     # Where the org is now: the workflow's snapshot keeps the path it started with, and the org
-    # may have moved since (services/changes); read under the chain's lock, which a move holds
-    # from before it rebases the paths until it commits.
+    # may have moved since (services/changes); read under the chain's lock, which a move takes
+    # to append its event before it commits (``audit.chain.lock_chain``).
     lock_chain(session)
     org_path = session.execute(select(Org.path).where(col(Org.id) == s.org_id)).scalar()
     path = org_path if org_path is not None else s.org_path
