@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from services.accounts.admin import scope_path_of
 from services.accounts.models import Account, Role
 from services.accounts.principal import Principal
-from services.audit.chain import append_event
+from services.audit.chain import append_event, lock_chain
 from services.core.errors import Conflict, Forbidden, Invalid, NotFound
 from services.core.ids import keyed_id
 from services.core.text import Text
@@ -115,8 +115,11 @@ def record_by_hand(
     idempotency_key: str | None,
     at: datetime,
 ) -> tuple[Accountability, bool]:
-    """Write the record, its audit event and the person's notice; (row, created)."""
+    """Write the record, its audit event and the person's notice; (row, created). The person's
+    org is read under the chain's lock (``audit.chain.lock_chain``): a move committed meanwhile
+    is read, and the record is filed, and scoped, where the org is now."""
     principal.require_role(Role.admin, Role.committee)
+    lock_chain(session)
     person, org = _person_in_scope(session, principal, body.person_id)
     entity_type, entity_id = _link(session, principal, body)
     key = keyed_id("manual", principal.account_id, idempotency_key)

@@ -1,21 +1,28 @@
-"""An org moved while a step of one of its rectifications is being written: the step lands
-under the org's new path. It used to read the path before waiting for the move to commit, and
-wrote the old one back over the row the move had just rebased: the problem stayed listed under
-its old parent (seen by that parent's readers, hidden from the new one's) for good."""
+"""An org moved while a step of one of its rectifications, or an accountability record of one
+of its people, is being written: either lands under the org's new path. They used to read the
+path before waiting for the move to commit, and wrote the old one back over the row the move had
+just rebased (or next to the rows it had): the problem or the record stayed under its old parent
+(seen by that parent's readers, hidden from the new one's) for good."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from services.accountability.records import AccountabilityRecordIn, ManualKind, record_by_hand
+from services.accounts.models import Role
+from services.accounts.principal import Principal
+from services.audit.chain import AuditEvent
 from services.changes.contracts import ChangeInput, Subject
 from services.changes.orgs import apply_org_change
 from services.core.clock import DEFAULT_TIMEZONE
 from services.core.db import session_scope
+from services.deadlines.accountability import Accountability
 from services.demo import demo_tree
 from services.org.store import import_tree
 from services.rectification.contracts import ProblemSnapshot, Transition
@@ -24,6 +31,7 @@ from services.rectification.rules import RectState
 from services.rectification.store import persist_transition
 
 AT = datetime(2026, 3, 2, 4, tzinfo=UTC)
+MOVED = "/city/gb-2/gb-1-b1/"  # gb-1-b1's path once under gb-2
 
 
 def _step(version: int, state: RectState) -> Transition:
@@ -57,10 +65,9 @@ def _step(version: int, state: RectState) -> Transition:
     return Transition(snapshot=snap, action=action, actor="acc-test", at=AT, payload={})
 
 
-def test_a_step_written_beside_a_move_lands_under_the_new_path(engine: Engine) -> None:
-    with session_scope(engine) as s:
-        import_tree(s, demo_tree())
-        persist_transition(s, _step(1, RectState.identified), DEFAULT_TIMEZONE)
+def _beside_a_move(engine: Engine, write: Callable[[Session], object]) -> None:
+    """``write`` in a transaction of its own, begun while the move of gb-1-b1 under gb-2 is
+    written and not yet committed; both must go through."""
     move = ChangeInput(
         key="chg-move",
         subject=Subject.org,
@@ -71,24 +78,52 @@ def test_a_step_written_beside_a_move_lands_under_the_new_path(engine: Engine) -
     )
     errors: list[BaseException] = []
 
-    def confirm() -> None:
+    def beside() -> None:
         try:
             with session_scope(engine) as s:
-                persist_transition(s, _step(2, RectState.assigned), DEFAULT_TIMEZONE)
+                write(s)
         except BaseException as exc:  # the assertion below names it
             errors.append(exc)
 
     with Session(engine) as mover:
         applied = apply_org_change(mover, move)  # written, not committed yet
-        assert applied.changed["path"][1] == "/city/gb-2/gb-1-b1/"
-        step = threading.Thread(target=confirm)
-        step.start()
-        time.sleep(0.5)  # the step is under way, waiting for the move
-        assert step.is_alive(), "the step did not wait for the move"
+        assert applied.changed["path"][1] == MOVED
+        writer = threading.Thread(target=beside)
+        writer.start()
+        time.sleep(0.5)  # the write is under way, waiting for the move
+        assert writer.is_alive(), "the write did not wait for the move"
         mover.commit()
-    step.join(timeout=60)
-    assert not step.is_alive() and errors == []
+    writer.join(timeout=60)
+    assert not writer.is_alive() and errors == []
+
+
+def test_a_step_written_beside_a_move_lands_under_the_new_path(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        import_tree(s, demo_tree())
+        persist_transition(s, _step(1, RectState.identified), DEFAULT_TIMEZONE)
+    _beside_a_move(
+        engine, lambda s: persist_transition(s, _step(2, RectState.assigned), DEFAULT_TIMEZONE)
+    )
     with Session(engine) as s:
         row = s.get(Problem, "P-MOVE")
         assert row is not None and row.state == "assigned"
-        assert row.org_path == "/city/gb-2/gb-1-b1/"
+        assert row.org_path == MOVED
+
+
+def test_a_record_written_beside_a_move_is_filed_under_the_new_path(engine: Engine) -> None:
+    with session_scope(engine) as s:
+        import_tree(s, demo_tree())
+    admin = Principal(
+        account_id="acc-admin", role=Role.admin, scope_org_id=None, scope_path="/", person_id=None
+    )
+    body = AccountabilityRecordIn(
+        kind=ManualKind.reminder_talk, person_id="p-009", reason="late on the rectification"
+    )
+    _beside_a_move(engine, lambda s: record_by_hand(s, admin, body, "rec-1", AT))
+    with Session(engine) as s:
+        rows = s.exec(select(Accountability)).all()
+        assert [(r.person_id, r.org_path) for r in rows] == [("p-009", MOVED)]
+        event = s.exec(
+            select(AuditEvent).where(AuditEvent.action == "accountability_recorded")
+        ).one()
+        assert event.org_path == MOVED
