@@ -115,9 +115,8 @@ def record_by_hand(
     idempotency_key: str | None,
     at: datetime,
 ) -> tuple[Accountability, bool]:
-    """Write the record, its audit event and the person's notice; (row, created). The person's
-    org is read under the chain's lock (``audit.chain.lock_chain``): a move committed meanwhile
-    is read, and the record is filed, and scoped, where the org is now."""
+    """Write the record, its audit event and the person's notice; (row, created). The org is
+    read under the chain's lock (``audit.chain.lock_chain``): filed where a move just put it."""
     principal.require_role(Role.admin, Role.committee)
     lock_chain(session)
     person, org = _person_in_scope(session, principal, body.person_id)
