@@ -77,7 +77,7 @@ async def test_rows_edited_in_sql_are_named_by_verify(w: World) -> None:
     assert len(named) == 4, report["drift"]
 
     admin, csrf = await signed_in(w, w.admin)
-    page = await verified(w, admin, csrf)
+    page = await verified(admin, csrf)
     assert 'id="drift"' in page and pid in page and "forged" in page
     # A reader scoped to a subtree gets the verdict, not other subtrees' rows and values.
     scoped = (await w.call("GET", "/api/v1/audit/verify", w.auditor)).json()

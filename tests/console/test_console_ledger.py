@@ -105,7 +105,7 @@ async def test_the_auditor_verifies_the_trail_and_sees_a_tampering(w: World) -> 
     await w.flag(title="Minutes not filed")
     auditor, csrf = await signed_in(w, w.auditor)
     assert (await auditor.post("/ledger/verify", data={})).status_code == 403  # no CSRF token
-    ok = await verified(w, auditor, csrf)
+    ok = await verified(auditor, csrf)
     assert "verdict-ok" in ok and "Events checked: 1" in ok
     with Session(w.stack.engine) as s:
         event = s.get(AuditEvent, 1)
@@ -113,7 +113,7 @@ async def test_the_auditor_verifies_the_trail_and_sees_a_tampering(w: World) -> 
         event.payload = {**event.payload, "title": "quietly rewritten"}
         s.add(event)
         s.commit()
-    bad = await verified(w, auditor, csrf)
+    bad = await verified(auditor, csrf)
     assert "verdict-bad" in bad and "First altered event" in bad
     # Both runs stay on record, newest first, with their verdicts.
     runs = (await auditor.get("/ledger/verify?lang=en")).text

@@ -36,7 +36,7 @@ async def signed_in(w: World, token: str) -> tuple[httpx.AsyncClient, str]:
     return b, csrf_of(me.text)
 
 
-async def verified(w: World, client: httpx.AsyncClient, csrf: str) -> str:
+async def verified(client: httpx.AsyncClient, csrf: str) -> str:
     """Ask for a verification of the audit trail through the console's form and read the run's
     page (in English) once its verdict is in."""
     asked = await client.post("/ledger/verify", data={"csrf": csrf})
