@@ -163,9 +163,33 @@ def raw_rows(session: OrmSession, stmt: ClauseElement) -> list[tuple[Any, ...]]:
         elif not isinstance(value, str | int | float):
             raise TypeError(f"raw_rows takes text, number and date parameters: {name}={value!r}")
     args: Any = [params[k] for k in compiled.positiontup] if compiled.positiontup else params
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi_conn: Any = conn.connection.dbapi_connection
+    # psycopg: the results in binary, which it reads without parsing text (the statistics'
+    # 48,000 days to close in per-org arrays: 38 → 17 ms).
+    binary = conn.dialect.name == "postgresql"
+    cursor = dbapi_conn.cursor(binary=True) if binary else dbapi_conn.cursor()
     try:
         cursor.execute(str(compiled), args)
         return list(cursor.fetchall())
     finally:
         cursor.close()
+
+
+@contextmanager
+def sqlite_read_snapshot(session: OrmSession) -> Iterator[None]:
+    """On SQLite, the reads inside see one snapshot of the database. Outside a transaction the
+    driver runs each SELECT on its own (it opens one only before a write), so two scans could
+    straddle a commit: a deferred BEGIN holds WAL's read snapshot until the end of the block.
+    Inside a transaction already, or on PostgreSQL, nothing changes."""
+    conn = session.connection()
+    dbapi_conn = conn.connection.dbapi_connection
+    began = (
+        conn.dialect.name == "sqlite" and dbapi_conn is not None and not dbapi_conn.in_transaction
+    )
+    if began:
+        dbapi_conn.execute("BEGIN")  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if began and dbapi_conn.in_transaction:  # type: ignore[union-attr]
+            dbapi_conn.rollback()  # type: ignore[union-attr]  # it only read

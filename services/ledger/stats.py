@@ -8,22 +8,22 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from itertools import groupby
-from operator import itemgetter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Integer, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from services.core.db import raw_rows
+from services.core.db import raw_rows, sqlite_read_snapshot
 from services.ledger.aggregates import AGING_BUCKETS, aging_bucket, mean, percentile, rate
 from services.ledger.filters import LedgerFilter
 from services.ledger.queries import _filtered, _scope_path, matching
 from services.org.models import Org
 from services.rectification.history import ProblemPeriod
 from services.rectification.models import OPEN_STATES, Problem
+from services.rectification.rules import RectState
 from services.rectification.store import closing_figures
 
 
@@ -112,6 +112,8 @@ class Tally:
 
 
 _INNER = [name for name, _, hi in AGING_BUCKETS if hi]  # the buckets with an upper bound
+_OPEN = sorted(OPEN_STATES)
+_DONE = sorted(s.value for s in RectState if s.value not in OPEN_STATES)
 
 
 class Tallies:
@@ -121,52 +123,39 @@ class Tallies:
         self.overall = Tally()
         self.children = children
         self.of_child = {c.id: Tally() for c in children}
-        self._child_of: dict[str, Tally | None] = {}
+        self._key_of: dict[str, str] = {}
+
+    def key_of(self, org_path: str) -> str:
+        """The id of the child org whose subtree holds ``org_path``; "" for none."""
+        if org_path not in self._key_of:
+            found = [c.id for c in self.children if org_path.startswith(c.path)]
+            self._key_of[org_path] = found[0] if found else ""
+        return self._key_of[org_path]
+
+    def by_key(self, key: str) -> list[Tally]:
+        return [self.overall, self.of_child[key]] if key else [self.overall]
 
     def of(self, org_path: str) -> list[Tally]:
-        if org_path not in self._child_of:
-            found = [c for c in self.children if org_path.startswith(c.path)]
-            self._child_of[org_path] = self.of_child[found[0].id] if found else None
-        child = self._child_of[org_path]
-        return [self.overall] if child is None else [self.overall, child]
+        return self.by_key(self.key_of(org_path))
 
 
 def _tally_live(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
 ) -> None:
-    """Aggregate scans, each read from a covering index alone: counts by org, state, level and
-    lateness bucket; then the closed rows' kept figures (days to close, on time), in index order
-    (by org, then days), so each org's days arrive sorted."""
+    """Aggregate scans read from covering indexes alone, in one snapshot: counts by state, org,
+    level and lateness; then the closed rows' kept figures (days to close, on time)."""
     path, org_id = _scope_path(session, f, scope_path)
-    P = Problem
-    # Lateness as counts of rows due before each bucket's first day, in the same streamed
-    # group (a CASE to group by would sort all the rows): buckets are differences of them.
-    cuts = [today] + [today - timedelta(days=hi) for _, _, hi in AGING_BUCKETS if hi]
-    counts = select(
-        col(P.org_path),
-        col(P.state),
-        col(P.overdue_level),
-        func.count(),
-        *(func.count().filter(col(P.due) < cut) for cut in cuts),
-    )
-    counts = _filtered(counts, f, path, org_id).group_by(
-        col(P.org_path), col(P.state), col(P.overdue_level)
-    )
-    closed_rows = 0
-    for org_path, state, level, n, *due_before in session.execute(counts):
-        closed_rows += n if state == "closed" else 0
-        aging = {name: due_before[i] - due_before[i + 1] for i, name in enumerate(_INNER)}
-        aging[AGING_BUCKETS[-1][0]] = due_before[-1]
-        for t in into.of(org_path):
-            t.add_counts(state, level, n, due_before[0], aging)
-    kept = 0
-    for org_path, days, on_time in _closed_by_org(session, f, path, org_id):
-        kept += len(days)
-        for t in into.of(org_path):
-            t.add_closed(days, on_time)
+    with sqlite_read_snapshot(session):
+        closed_rows = _tally_counts(session, f, path, org_id, today, into)
+        kept = 0
+        for org_path, days, on_time in _closed_by_org(session, f, path, org_id):
+            kept += len(days)
+            for t in into.of(org_path):
+                t.add_closed(days, on_time)
     if kept == closed_rows:
         return
     # Rows closed by a worker older than the kept figures (a rolling upgrade): computed here.
+    P = Problem
     unkept = select(col(P.org_path), col(P.due), col(P.opened_at), col(P.closed_at)).where(
         col(P.state) == "closed", col(P.close_days).is_(None), col(P.closed_at).is_not(None)
     )
@@ -177,30 +166,69 @@ def _tally_live(
             t.add_closed([figure], 1 if in_time else 0)
 
 
+def _tally_counts(
+    session: Session, f: LedgerFilter, path: str, org_id: str | None, today: date, into: Tallies
+) -> int:
+    """Counts by state, org and level, and the open rows' lateness; returns the closed rows'.
+    Two scans of the index led by the state: lateness is counted over the open states' ranges
+    alone, as counts of rows due before each bucket's first day in the same streamed group (a
+    CASE to group by would sort all the rows; buckets are differences of them). The rows are
+    summed per child org first, so the tallies take a few hundred groups, not one per org."""
+    P = Problem
+    cuts = [today] + [today - timedelta(days=hi) for _, _, hi in AGING_BUCKETS if hi]
+    lateness = [func.count().filter(col(P.due) < cut) for cut in cuts]
+    open_counts = select(
+        col(P.state), col(P.org_path), col(P.overdue_level), func.count(), *lateness
+    ).where(col(P.state).in_(_OPEN))
+    done_counts = select(
+        col(P.state), col(P.org_path), literal_column("0", Integer), func.count()
+    ).where(col(P.state).in_(_DONE))
+    # (child, state, level) -> [rows, rows due before each cut]
+    sums: dict[tuple[str, str, int], list[int]] = {}
+    scans: list[tuple[Any, list[Any]]] = [(open_counts, [col(P.overdue_level)]), (done_counts, [])]
+    for stmt, by in scans:
+        grouped = _filtered(stmt, f, path, org_id).group_by(col(P.state), col(P.org_path), *by)
+        for state, org_path, level, *figures in raw_rows(session, grouped):
+            summed = sums.setdefault((into.key_of(org_path), state, level), [0] * (1 + len(cuts)))
+            for i, figure in enumerate(figures):
+                summed[i] += figure
+    closed_rows = 0
+    for (child, state, level), (n, *due_before) in sums.items():
+        closed_rows += n if state == "closed" else 0
+        aging = {name: due_before[i] - due_before[i + 1] for i, name in enumerate(_INNER)}
+        aging[AGING_BUCKETS[-1][0]] = due_before[-1]
+        for t in into.by_key(child):
+            t.add_counts(state, level, n, due_before[0], aging)
+    return closed_rows
+
+
 def _closed_by_org(
     session: Session, f: LedgerFilter, path: str, org_id: str | None
 ) -> Iterator[tuple[str, list[float], int]]:
     """Per org path: the closed rows' days to close and how many closed on time. PostgreSQL
-    gathers each org's days into one array; SQLite hands over the rows, in index order."""
+    gathers each org's days into one array; SQLite counts them per org, then reads the days
+    alone in index order (by org, then days: each org's arrive sorted) and cuts them by the
+    counts, in the caller's snapshot (``sqlite_read_snapshot``)."""
     P = Problem
     closed = col(P.state) == "closed", col(P.close_days).is_not(None)
+    on_time = func.count().filter(P.closed_on_time.is_(True))  # type: ignore[union-attr]
     if session.get_bind().dialect.name == "postgresql":
-        per_org = select(
-            col(P.org_path),
-            func.array_agg(col(P.close_days)),
-            func.count().filter(P.closed_on_time.is_(True)),  # type: ignore[union-attr]
-        ).where(*closed)
-        per_org = _filtered(per_org, f, path, org_id).group_by(col(P.org_path))
-        for org_path, days, on_time in raw_rows(session, per_org):
-            yield org_path, days, on_time
+        arrays = select(col(P.org_path), func.array_agg(col(P.close_days)), on_time)
+        arrays = _filtered(arrays.where(*closed), f, path, org_id).group_by(col(P.org_path))
+        for org_path, days, in_time in raw_rows(session, arrays):
+            yield org_path, days, in_time
         return
-    rows = select(col(P.org_path), col(P.close_days), col(P.closed_on_time)).where(*closed)
-    rows = _filtered(rows, f, path, org_id).order_by(
+    counts = select(col(P.org_path), func.count(), on_time).where(*closed)
+    counts = _filtered(counts, f, path, org_id).group_by(col(P.state), col(P.org_path))
+    per_org = raw_rows(session, counts.order_by(col(P.state), col(P.org_path)))
+    in_order = _filtered(select(col(P.close_days)).where(*closed), f, path, org_id).order_by(
         col(P.state), col(P.org_path), col(P.close_days)
     )
-    for org_path, group in groupby(raw_rows(session, rows), key=itemgetter(0)):
-        mine = list(group)
-        yield org_path, [r[1] for r in mine], sum(1 for r in mine if r[2])
+    days = [d for (d,) in raw_rows(session, in_order)]
+    start = 0
+    for org_path, n, in_time in per_org:
+        yield org_path, days[start : start + n], in_time
+        start += n
 
 
 def _tally_as_of(
