@@ -38,8 +38,20 @@ def cutoff_of(f: LedgerFilter, tz: str) -> datetime:
 def _of_the_day(f: LedgerFilter, cutoff: datetime) -> list[Any]:
     """A problem's period valid at ``cutoff``, as the filters on what changes over time (state,
     overdue level, due date) want it."""
+    return [col(ProblemPeriod.problem_id) == col(Problem.id), *_valid_as_wanted(f, cutoff)]
+
+
+def periods_of_the_day(f: LedgerFilter, cutoff: datetime) -> Select[str]:
+    """The ids of the problems with a period as ``f`` wants it at ``cutoff``, from the periods
+    alone: for a count when no filter needs the problems' own fields (the whole ledger as of a
+    day: 100,000 problems, 66 → 32 ms on SQLite). Each problem has at most one period valid at
+    a time, and every period's problem exists (a foreign key), so the count is the join's."""
+    return select(col(ProblemPeriod.problem_id)).where(*_valid_as_wanted(f, cutoff))
+
+
+def _valid_as_wanted(f: LedgerFilter, cutoff: datetime) -> list[Any]:
     PP = ProblemPeriod
-    conditions = [col(PP.problem_id) == col(Problem.id), valid_at(cutoff)]
+    conditions = [valid_at(cutoff)]
     if f.state:
         conditions.append(col(PP.state).in_(f.state))
     if f.min_overdue_level is not None:

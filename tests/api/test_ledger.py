@@ -318,7 +318,8 @@ async def test_keyset_pages_either_way_are_the_rows_beside_any_row(w: World) -> 
 
 async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
     """A page by offset finds its ids in the sort's index, the rows with a value and then those
-    without one read apart (or, as of a day under an org, with its count in one pass): at every
+    without one read apart (or, as of a day under an org, with its count in one pass; as of a
+    day over the whole ledger, counted from the periods alone): at every
     offset, whatever the sort, it is the ledger's slice, across the rows without a due date and
     past the end."""
     with Session(w.stack.engine) as s:
@@ -331,6 +332,10 @@ async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
             # As of a day under an org: the page and its count in one pass on SQLite.
             LedgerFilter(org="gb-1", sort="due", as_of=date(2026, 6, 30)),
             LedgerFilter(org="gb-1", sort="-severity", as_of=date(2026, 6, 30)),
+            # As of a day with no filter on the problems' own fields: counted from the periods
+            # alone; before P5 and P6 were flagged, and by the state of that day.
+            LedgerFilter(sort="due", as_of=date(2026, 3, 31)),
+            LedgerFilter(as_of=date(2026, 3, 31), state=["closed", "dismissed", "in_progress"]),
         ]
         for f in [*sorts, *narrowed]:
             rows = [r.problem_id for r in iter_ledger(s, f, "/", TZ)]
