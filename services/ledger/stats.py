@@ -92,7 +92,7 @@ class Tally:
 
     def stats(self) -> Stats:
         closed = len(self.closed_days)
-        days = sorted(self.closed_days)  # runs already sorted per org: a merge, in effect
+        days = sorted(self.closed_days)  # SQLite's runs come sorted per org: a merge, in effect
         med, p90 = percentile(days, 50, presorted=True), percentile(days, 90, presorted=True)
         avg = mean(days)
         return Stats(
@@ -112,6 +112,7 @@ class Tally:
 
 
 _INNER = [name for name, _, hi in AGING_BUCKETS if hi]  # the buckets with an upper bound
+# Every state a row can have (its workflow writes only these), each a range of the index.
 _OPEN = sorted(OPEN_STATES)
 _DONE = sorted(s.value for s in RectState if s.value not in OPEN_STATES)
 
@@ -142,8 +143,9 @@ class Tallies:
 def _tally_live(
     session: Session, f: LedgerFilter, scope_path: str, tz: str, today: date, into: Tallies
 ) -> None:
-    """Aggregate scans read from covering indexes alone, in one snapshot: counts by state, org,
-    level and lateness; then the closed rows' kept figures (days to close, on time)."""
+    """Aggregate scans read from covering indexes alone (on SQLite in one snapshot): counts by
+    state, org, level and lateness; then the closed rows' kept figures (days to close, on
+    time)."""
     path, org_id = _scope_path(session, f, scope_path)
     with sqlite_read_snapshot(session):
         closed_rows = _tally_counts(session, f, path, org_id, today, into)
@@ -152,9 +154,14 @@ def _tally_live(
             kept += len(days)
             for t in into.of(org_path):
                 t.add_closed(days, on_time)
-    if kept == closed_rows:
-        return
-    # Rows closed by a worker older than the kept figures (a rolling upgrade): computed here.
+        if kept != closed_rows:
+            _tally_unkept(session, f, path, org_id, tz, into)
+
+
+def _tally_unkept(
+    session: Session, f: LedgerFilter, path: str, org_id: str | None, tz: str, into: Tallies
+) -> None:
+    """Rows closed by a worker older than the kept figures (a rolling upgrade): computed here."""
     P = Problem
     unkept = select(col(P.org_path), col(P.due), col(P.opened_at), col(P.closed_at)).where(
         col(P.state) == "closed", col(P.close_days).is_(None), col(P.closed_at).is_not(None)
@@ -215,7 +222,7 @@ def _closed_by_org(
     if session.get_bind().dialect.name == "postgresql":
         arrays = select(col(P.org_path), func.array_agg(col(P.close_days)), on_time)
         arrays = _filtered(arrays.where(*closed), f, path, org_id).group_by(col(P.org_path))
-        for org_path, days, in_time in raw_rows(session, arrays):
+        for org_path, days, in_time in raw_rows(session, arrays, binary=True):
             yield org_path, days, in_time
         return
     counts = select(col(P.org_path), func.count(), on_time).where(*closed)

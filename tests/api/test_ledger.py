@@ -20,7 +20,7 @@ from services.core.errors import Invalid
 from services.ledger.aggregates import aging_bucket
 from services.ledger.filters import LedgerFilter
 from services.ledger.keyset import cursor_of, page_after, page_before
-from services.ledger.queries import iter_ledger, ledger_page
+from services.ledger.queries import iter_ledger, ledger_count, ledger_page
 from services.ledger.stats import StatsReport, Tallies, stats_report
 from services.org.models import Org
 from services.rectification.models import OPEN_STATES, Problem
@@ -349,6 +349,25 @@ async def test_pages_by_position_are_the_ledger_order_sliced(w: World) -> None:
                         size,
                     )
                     assert total == len(rows)
+
+
+async def test_the_count_as_of_a_day_is_the_rows_of_that_day(w: World) -> None:
+    """With no filter on the problems' own fields the count reads the periods alone; with one,
+    through the join: either way, as many as the ledger of that day lists, whatever its state,
+    overdue level and due date then."""
+    with Session(w.stack.engine) as s:
+        for day in (date(2026, 2, 15), date(2026, 3, 31), date(2026, 6, 30)):
+            for spec in (
+                {},
+                {"overdue": "any"},
+                {"overdue": "2"},
+                {"due_before": date(2026, 4, 1)},
+                {"state": ["closed"], "due_before": date(2026, 4, 1)},
+                {"org": "gb-1"},
+                {"severity": ["major"]},
+            ):
+                f = LedgerFilter(as_of=day, **spec)
+                assert ledger_count(s, f, "/", TZ) == len(list(iter_ledger(s, f, "/", TZ))), f
 
 
 @pytest.mark.parametrize(

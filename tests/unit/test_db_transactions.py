@@ -66,5 +66,12 @@ def test_reads_in_a_read_snapshot_do_not_see_a_commit_between_them(tmp_path: Pat
             assert session.execute(text(count)).scalar_one() == 2  # the snapshot has ended
             insert_elsewhere(3)  # and without one, each read sees the latest commit
             assert session.execute(text(count)).scalar_one() == 3
+        with Session(engine) as session:  # inside a transaction that wrote: its own, kept
+            session.execute(text("INSERT INTO t VALUES (4)"))
+            with sqlite_read_snapshot(session):
+                assert session.execute(text(count)).scalar_one() == 4
+            session.commit()
+        with engine.connect() as conn:
+            assert conn.execute(text(count)).scalar_one() == 4
     finally:
         engine.dispose()
