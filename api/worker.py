@@ -114,11 +114,16 @@ class Workers:
 
 def activity_threads(deps: ActivityDeps) -> int:
     """The threads for the workflows' own activities (``worker_activity_threads``, or by the
-    database when 0). bench/cascade.py measured both: on SQLite's one writer fewer threads were
-    faster; on PostgreSQL 4, 8 and 16 threads issued letters as fast (11.7, 12.4, 11.6 orgs/s)
+    database when 0). bench/cascade.py measured both. On SQLite's one writer fewer threads were
+    faster, down to one: against two, the same 14.6 orgs/s and a signature's p50 220 against
+    330 ms. The signature's write itself took 8 against 12 ms at the median, so the gain is
+    mostly the interpreter's lock, left to the loop that runs the workflows' tasks and the
+    Updates. On PostgreSQL 4, 8 and 16 threads issued letters as fast (11.7, 12.4, 11.6 orgs/s)
     but a signature's p50 went 380, 662, 1,048 ms: the activities are mostly Python, and each
     thread more only takes the interpreter's lock from the loop that answers people's Updates
-    (measured while people's steps were local activities, since reverted).
+    (measured while people's steps were local activities, since reverted). With one thread, a
+    long activity (closing an evaluation's rating: 2.6 s at 1,000 subjects) holds up the others
+    on this queue meanwhile; people's steps and the deadlines run on the human queue's own.
     Raise it for a database far away, where the threads wait on the network instead."""
     chosen = deps.settings.worker_activity_threads
     if chosen:
@@ -128,7 +133,7 @@ def activity_threads(deps: ActivityDeps) -> int:
 
 # Changes telling their letters or handing work back at once (each tells 16 letters at a time).
 WAITING_SLOTS = 32
-SQLITE_THREADS = 2
+SQLITE_THREADS = 1
 POSTGRES_THREADS = 4
 # The human worker's activity polls. Each waiting poll holds one of the worker's activity slots,
 # so these are counted on top of its threads (DUTYLEDGER_WORKER_HUMAN_THREADS): a rectification
