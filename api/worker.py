@@ -121,7 +121,9 @@ def activity_threads(deps: ActivityDeps) -> int:
     Updates. On PostgreSQL 4, 8 and 16 threads issued letters as fast (11.7, 12.4, 11.6 orgs/s)
     but a signature's p50 went 380, 662, 1,048 ms: the activities are mostly Python, and each
     thread more only takes the interpreter's lock from the loop that answers people's Updates
-    (measured while people's steps were local activities, since reverted). With one thread, a
+    (measured while people's steps were local activities, since reverted). Later, on the same
+    machine: 2 threads against 4, 12.5 and 13.6 against 12.9 and 14.5 orgs/s, a signature's
+    p50 339 and 344 against 558 and 562 ms; 1 thread 12.1 orgs/s and 227 ms. With one thread, a
     long activity (closing an evaluation's rating: 2.6 s at 1,000 subjects) holds up the others
     on this queue meanwhile; people's steps and the deadlines run on the human queue's own.
     Raise it for a database far away, where the threads wait on the network instead."""
@@ -134,7 +136,7 @@ def activity_threads(deps: ActivityDeps) -> int:
 # Changes telling their letters or handing work back at once (each tells 16 letters at a time).
 WAITING_SLOTS = 32
 SQLITE_THREADS = 1
-POSTGRES_THREADS = 4
+POSTGRES_THREADS = 2
 # The human worker's activity polls. Each waiting poll holds one of the worker's activity slots,
 # so these are counted on top of its threads (DUTYLEDGER_WORKER_HUMAN_THREADS): a rectification
 # step's write then finds a slot free in the worker that accepted the step, which is what eager
